@@ -1,0 +1,318 @@
+//! `wbc train`: multi-task training of the attribute network from scratch, with per-epoch
+//! checkpoints (weights, optimizer state, history) so an interrupted run resumes.
+
+use crate::cache::{self, PixelCache};
+use crate::eval::{self, SplitScores};
+use crate::rng::Rng;
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+use wbc_core::dataset::{self, LabelledCell};
+use wbc_core::{preprocess, ATTRIBUTES, CELL_TYPES};
+use wbc_nets::{AttributeNet, AttributeNetConfig};
+
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
+pub struct TrainArgs {
+    /// Folder holding pbc/ and wbcatt/.
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    /// Run folder: checkpoints, history and the best weights go here.
+    #[arg(long, default_value = "runs/attribute_net")]
+    pub out: PathBuf,
+    /// Where decoded, resized images are cached between runs.
+    #[arg(long, default_value = "target/wbc-cache")]
+    pub cache: PathBuf,
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Peak learning rate (AdamW, 1 warm-up epoch, cosine decay).
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Use only the first N cells of each split (pipeline tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Train the tiny architecture (pipeline tests) at this input size.
+    #[arg(long)]
+    pub tiny: Option<usize>,
+    /// Start afresh even if the run folder holds a checkpoint.
+    #[arg(long)]
+    pub restart: bool,
+}
+
+/// What the run folder remembers between epochs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    pub args: TrainArgs,
+    pub config: AttributeNetConfig,
+    /// Epochs finished.
+    pub epoch: usize,
+    pub best_epoch: usize,
+    pub best_val_attribute_f1: f64,
+    pub history: Vec<EpochLog>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub seconds: f64,
+    pub images_per_second: f64,
+    pub val: SplitScores,
+}
+
+/// Split cells and their pixel cache.
+pub struct Split {
+    pub cells: Vec<LabelledCell>,
+    pub pixels: PixelCache,
+}
+
+pub fn load_split(
+    data: &std::path::Path,
+    cache_dir: &std::path::Path,
+    split: &str,
+    size: usize,
+    limit: Option<usize>,
+) -> Result<Split> {
+    let mut cells = dataset::read_csv(&dataset::split_csv(data, split))?;
+    if let Some(n) = limit {
+        cells.truncate(n);
+    }
+    let pixels = cache::load_or_build(data, cache_dir, split, &cells, size)?;
+    Ok(Split { cells, pixels })
+}
+
+/// Class weights ∝ 1/√frequency (mean 1), so rare values (e.g. vacuoles) count in the loss
+/// without swamping it; macro-F1 rewards getting rare values right.
+fn class_weights(cells: &[LabelledCell]) -> Vec<Vec<f32>> {
+    let mut groups: Vec<Vec<f32>> = ATTRIBUTES
+        .iter()
+        .map(|a| vec![0.0; a.values.len()])
+        .collect();
+    groups.push(vec![0.0; CELL_TYPES.len()]);
+    for c in cells {
+        for (k, &v) in c.attributes.iter().enumerate() {
+            groups[k][v] += 1.0;
+        }
+        groups[11][c.cell_type] += 1.0;
+    }
+    groups
+        .into_iter()
+        .map(|counts| {
+            let w: Vec<f32> = counts.iter().map(|&n| 1.0 / (n.max(1.0)).sqrt()).collect();
+            let mean = w.iter().sum::<f32>() / w.len() as f32;
+            w.into_iter().map(|x| x / mean).collect()
+        })
+        .collect()
+}
+
+/// One augmented training input: a random symmetry of the square (flips, 90° turns), a shift
+/// of a few pixels and ±4% brightness/contrast. Hue is left alone: colours are labels.
+pub fn augment(hwc: &[u8], size: usize, rng: &mut Rng) -> Vec<f32> {
+    let turn = rng.below(4);
+    let flip = rng.below(2) == 1;
+    let max_shift = (size / 20) as isize;
+    let (dy, dx) = (
+        rng.below(2 * max_shift as usize + 1) as isize - max_shift,
+        rng.below(2 * max_shift as usize + 1) as isize - max_shift,
+    );
+    let gain = 1.0 + 0.04 * rng.symmetric();
+    let bias = 0.04 * rng.symmetric();
+    let n = size as isize;
+    let plane = size * size;
+    let mut out = vec![0.0; 3 * plane];
+    for y in 0..n {
+        for x in 0..n {
+            let (mut a, mut b) = match turn {
+                0 => (y, x),
+                1 => (x, n - 1 - y),
+                2 => (n - 1 - y, n - 1 - x),
+                _ => (n - 1 - x, y),
+            };
+            if flip {
+                b = n - 1 - b;
+            }
+            a = (a + dy).clamp(0, n - 1);
+            b = (b + dx).clamp(0, n - 1);
+            let src = ((a * n + b) * 3) as usize;
+            let dst = (y * n + x) as usize;
+            for c in 0..3 {
+                let v = (hwc[src + c] as f32 / 255.0) * gain + bias;
+                out[c * plane + dst] = (v - preprocess::MEAN[c]) / preprocess::STD[c];
+            }
+        }
+    }
+    out
+}
+
+fn lr_at(step: usize, steps_per_epoch: usize, total: usize, peak: f64) -> f64 {
+    let warm = steps_per_epoch;
+    if step < warm {
+        peak * (step + 1) as f64 / warm as f64
+    } else {
+        let t = (step - warm) as f64 / (total - warm).max(1) as f64;
+        peak * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()) + 1e-6
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<RunState> {
+    std::fs::create_dir_all(&args.out)?;
+    let config = match args.tiny {
+        Some(size) => AttributeNetConfig::tiny(size),
+        None => AttributeNetConfig::standard(),
+    };
+    let size = config.input_size;
+    let train = load_split(&args.data, &args.cache, "train", size, args.limit)?;
+    let val = load_split(&args.data, &args.cache, "val", size, args.limit)?;
+    eprintln!(
+        "train {} cells, val {} cells, input {size}px",
+        train.cells.len(),
+        val.cells.len()
+    );
+
+    let device = Device::flex().autodiff();
+    let mut model: AttributeNet = config.init(&device);
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(args.weight_decay)
+        .init();
+    let state_file = args.out.join("state.json");
+    let mut state = RunState {
+        args: args.clone(),
+        config: config.clone(),
+        epoch: 0,
+        best_epoch: 0,
+        best_val_attribute_f1: -1.0,
+        history: vec![],
+    };
+    if !args.restart && state_file.exists() {
+        let saved: RunState = serde_json::from_slice(&std::fs::read(&state_file)?)?;
+        if saved.config == config {
+            model
+                .load_from(&mut BurnpackStore::from_file(args.out.join("last.bpk")))
+                .context("loading last.bpk to resume")?;
+            optim = optim
+                .load(args.out.join("optimizer.bpk"))
+                .context("loading optimizer.bpk to resume")?;
+            eprintln!("resuming after epoch {}", saved.epoch);
+            state = RunState {
+                args: args.clone(),
+                ..saved
+            };
+        }
+    }
+
+    let weights = class_weights(&train.cells);
+    let losses: Vec<_> = weights
+        .iter()
+        .map(|w| {
+            CrossEntropyLossConfig::new()
+                .with_weights(Some(w.clone()))
+                .init(&device)
+        })
+        .collect();
+    let group_sizes: Vec<usize> = ATTRIBUTES
+        .iter()
+        .map(|a| a.values.len())
+        .chain([CELL_TYPES.len()])
+        .collect();
+    let steps_per_epoch = train.cells.len().div_ceil(args.batch);
+    let total_steps = steps_per_epoch * args.epochs;
+    let mut rng = Rng::new(args.seed);
+    // Skip the random draws of finished epochs so a resumed run sees the same shuffles.
+    let mut order: Vec<usize> = (0..train.cells.len()).collect();
+
+    for epoch in 0..args.epochs {
+        rng.shuffle(&mut order);
+        if epoch < state.epoch {
+            continue;
+        }
+        let mut aug_rng = Rng::new(args.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
+        let start = Instant::now();
+        let bar = cache::progress(
+            train.cells.len() as u64,
+            &format!("epoch {}/{}", epoch + 1, args.epochs),
+        );
+        let mut loss_sum = 0.0;
+        for (step_in_epoch, batch) in order.chunks(args.batch).enumerate() {
+            let step = epoch * steps_per_epoch + step_in_epoch;
+            let mut inputs = Vec::with_capacity(batch.len() * 3 * size * size);
+            for &i in batch {
+                inputs.extend(augment(train.pixels.cell(i), size, &mut aug_rng));
+            }
+            let images = Tensor::<4>::from_data(
+                TensorData::new(inputs, [batch.len(), 3, size, size]),
+                &device,
+            );
+            let logits = model.forward(images);
+            let mut offset = 0;
+            let mut loss: Option<Tensor<1>> = None;
+            for (g, &n) in group_sizes.iter().enumerate() {
+                let targets: Vec<i64> = batch
+                    .iter()
+                    .map(|&i| {
+                        let c = &train.cells[i];
+                        (if g < 11 { c.attributes[g] } else { c.cell_type }) as i64
+                    })
+                    .collect();
+                let targets =
+                    Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), &device);
+                let l = losses[g].forward(logits.clone().narrow(1, offset, n), targets);
+                loss = Some(match loss {
+                    Some(acc) => acc + l,
+                    None => l,
+                });
+                offset += n;
+            }
+            let loss = loss.expect("at least one group");
+            loss_sum += loss.clone().into_scalar::<f32>() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(
+                lr_at(step, steps_per_epoch, total_steps, args.lr),
+                model,
+                grads,
+            );
+            bar.inc(batch.len() as u64);
+        }
+        bar.finish_and_clear();
+        let seconds = start.elapsed().as_secs_f64();
+        let valid = model.valid();
+        let preds = eval::predict_cache(&valid, &val.pixels, &Device::flex())?;
+        let val_scores = eval::score(&val.cells, &preds);
+        let log = EpochLog {
+            epoch: epoch + 1,
+            train_loss: loss_sum / steps_per_epoch as f64,
+            seconds,
+            images_per_second: train.cells.len() as f64 / seconds,
+            val: val_scores.clone(),
+        };
+        eprintln!(
+            "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s, {:.0} img/s)",
+            log.epoch, log.train_loss, val_scores.mean_attribute_macro_f1, val_scores.cell_type_accuracy, seconds, log.images_per_second
+        );
+        model
+            .save_into(&mut BurnpackStore::from_file(args.out.join("last.bpk")).overwrite(true))
+            .context("saving last.bpk")?;
+        optim
+            .save(args.out.join("optimizer.bpk"))
+            .context("saving optimizer state")?;
+        if val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1 {
+            state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
+            state.best_epoch = epoch + 1;
+            std::fs::copy(args.out.join("last.bpk"), args.out.join("best.bpk"))?;
+        }
+        state.epoch = epoch + 1;
+        state.history.push(log);
+        std::fs::write(&state_file, serde_json::to_vec_pretty(&state)?)?;
+    }
+    Ok(state)
+}

@@ -1,0 +1,11 @@
+//! The WBC Explorer domain, free of Burn and of the DOM: the WBCAtt attribute schema and cell
+//! types, image preprocessing shared by the CLI and the browser, the split CSVs, and the
+//! evaluation metrics. Everything here compiles natively and to wasm.
+#![forbid(unsafe_code)]
+
+pub mod dataset;
+pub mod metrics;
+pub mod preprocess;
+pub mod schema;
+
+pub use schema::{Attribute, ATTRIBUTES, CELL_TYPES, NUM_ATTRIBUTE_VALUES};

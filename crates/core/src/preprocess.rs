@@ -1,0 +1,167 @@
+//! Image decoding and preprocessing. One implementation for the CLI and the browser, so a cell
+//! gives the same network input in both.
+
+use image::{imageops, ImageReader, Limits, RgbImage};
+use std::io::Cursor;
+
+/// Side of the network input in pixels (the 360×360 PBC crop resized).
+pub const INPUT_SIZE: usize = 112;
+/// Largest accepted file, in bytes: microscope fields are a few MB at most.
+pub const MAX_FILE_BYTES: usize = 40 * 1024 * 1024;
+/// Largest accepted image side, in pixels.
+pub const MAX_SIDE: u32 = 8192;
+
+/// Per-channel mean and standard deviation of PBC crops (0..1 scale), fixed so that training
+/// and inference normalise identically.
+pub const MEAN: [f32; 3] = [0.87, 0.75, 0.72];
+/// See [`MEAN`].
+pub const STD: [f32; 3] = [0.10, 0.16, 0.07];
+
+/// Why an input could not become a cell image.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InputError {
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error("the file is {0} MB; images over 40 MB are refused")]
+    FileTooLarge(usize),
+    /// The image is wider or taller than [`MAX_SIDE`].
+    #[error("the image is {0}×{1} pixels; sides over 8192 pixels are refused")]
+    TooManyPixels(u32, u32),
+    /// The image is too small to hold a cell.
+    #[error("the image is {0}×{1} pixels; at least 32×32 is needed")]
+    TooSmall(u32, u32),
+    /// The bytes are not an image in a supported format.
+    #[error("not a readable image (JPEG, PNG, BMP or TIFF expected): {0}")]
+    NotAnImage(String),
+}
+
+/// Decode JPEG/PNG/BMP/TIFF bytes into RGB, refusing huge or tiny inputs before allocating.
+pub fn decode(bytes: &[u8]) -> Result<RgbImage, InputError> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(InputError::FileTooLarge(bytes.len() / (1024 * 1024)));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| InputError::NotAnImage(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(InputError::NotAnImage("unknown file format".into()));
+    }
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| InputError::NotAnImage(e.to_string()))?;
+    if w > MAX_SIDE || h > MAX_SIDE {
+        return Err(InputError::TooManyPixels(w, h));
+    }
+    if w < 32 || h < 32 {
+        return Err(InputError::TooSmall(w, h));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| InputError::NotAnImage(e.to_string()))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(1 << 30);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| InputError::NotAnImage(e.to_string()))?;
+    Ok(img.to_rgb8())
+}
+
+/// Centre-crop to the largest square (360×363 PBC images become the reference 360×360).
+pub fn center_square(img: &RgbImage) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let side = w.min(h);
+    let (x, y) = ((w - side) / 2, (h - side) / 2);
+    imageops::crop_imm(img, x, y, side, side).to_image()
+}
+
+/// The square crop resized to `size`×`size`, as RGB bytes (row-major, HWC): the form cached by
+/// the CLI and shown by the browser.
+pub fn cell_pixels(img: &RgbImage, size: usize) -> Vec<u8> {
+    let square = center_square(img);
+    let small = imageops::resize(
+        &square,
+        size as u32,
+        size as u32,
+        imageops::FilterType::Triangle,
+    );
+    small.into_raw()
+}
+
+/// Normalise HWC RGB bytes into the CHW float layout the networks take.
+pub fn normalize(hwc: &[u8], size: usize) -> Vec<f32> {
+    let plane = size * size;
+    let mut out = vec![0.0; 3 * plane];
+    for (p, px) in hwc.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            out[c * plane + p] = (px[c] as f32 / 255.0 - MEAN[c]) / STD[c];
+        }
+    }
+    out
+}
+
+/// Decode and preprocess in one step: bytes to the network input (CHW floats).
+pub fn input_from_bytes(bytes: &[u8], size: usize) -> Result<Vec<f32>, InputError> {
+    let img = decode(bytes)?;
+    Ok(normalize(&cell_pixels(&img, size), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageFormat, Rgb};
+
+    fn encode(img: &RgbImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn crops_pbc_shape_to_centre_square() {
+        let mut img = RgbImage::new(360, 363);
+        img.put_pixel(0, 1, Rgb([255, 0, 0]));
+        img.put_pixel(0, 2, Rgb([0, 255, 0]));
+        let sq = center_square(&img);
+        assert_eq!(sq.dimensions(), (360, 360));
+        assert_eq!(sq.get_pixel(0, 0), &Rgb([255, 0, 0]));
+        assert_eq!(sq.get_pixel(0, 1), &Rgb([0, 255, 0]));
+    }
+
+    #[test]
+    fn decodes_all_supported_formats_identically() {
+        let img = RgbImage::from_fn(64, 48, |x, y| Rgb([x as u8 * 3, y as u8 * 5, 100]));
+        for f in [ImageFormat::Png, ImageFormat::Bmp, ImageFormat::Tiff] {
+            let back = decode(&encode(&img, f)).unwrap();
+            assert_eq!(back, img, "{f:?}");
+        }
+        let jpeg = decode(&encode(&img, ImageFormat::Jpeg)).unwrap();
+        assert_eq!(jpeg.dimensions(), (64, 48));
+    }
+
+    #[test]
+    fn refuses_garbage_tiny_and_huge() {
+        assert!(matches!(
+            decode(b"hello, not an image"),
+            Err(InputError::NotAnImage(_))
+        ));
+        let tiny = encode(&RgbImage::new(8, 8), ImageFormat::Png);
+        assert_eq!(decode(&tiny), Err(InputError::TooSmall(8, 8)));
+        // A PNG header claiming 20000×20000 is refused before any pixel is allocated.
+        let huge = encode(&RgbImage::new(20000, 1), ImageFormat::Png);
+        assert!(matches!(
+            decode(&huge),
+            Err(InputError::TooManyPixels(20000, 1))
+        ));
+    }
+
+    #[test]
+    fn normalize_is_chw() {
+        let hwc = vec![255u8, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255];
+        let chw = normalize(&hwc, 2);
+        assert_eq!(chw.len(), 12);
+        assert!((chw[0] - (1.0 - MEAN[0]) / STD[0]).abs() < 1e-6);
+        assert!((chw[4 + 1] - (1.0 - MEAN[1]) / STD[1]).abs() < 1e-6);
+    }
+}

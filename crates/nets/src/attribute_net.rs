@@ -1,0 +1,139 @@
+//! A compact CNN with one softmax group per WBCAtt attribute and one for the cell type.
+//!
+//! All groups share one linear layer (31 attribute values + 5 cell types = 36 logits) so the
+//! head is one matrix product; the groups are softmaxed separately.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
+};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use wbc_core::{CELL_TYPES, NUM_ATTRIBUTE_VALUES};
+
+/// Logits per image: 31 attribute values then 5 cell types.
+pub const HEAD_WIDTH: usize = NUM_ATTRIBUTE_VALUES + CELL_TYPES.len();
+
+/// Shape of the network; stored in the model card so a burnpack can be rebuilt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeNetConfig {
+    /// Input side in pixels.
+    pub input_size: usize,
+    /// Output channels of each 3×3 conv layer.
+    pub widths: Vec<usize>,
+    /// Stride of each conv layer (2 halves the resolution).
+    pub strides: Vec<usize>,
+    /// Dropout before the head.
+    pub dropout: f64,
+}
+
+impl AttributeNetConfig {
+    /// The shipped architecture: 9 conv layers, 112 px input.
+    pub fn standard() -> Self {
+        Self {
+            input_size: wbc_core::preprocess::INPUT_SIZE,
+            widths: vec![32, 32, 64, 64, 128, 128, 192, 192, 256],
+            strides: vec![2, 1, 2, 1, 2, 1, 2, 1, 1],
+            dropout: 0.2,
+        }
+    }
+
+    /// A tiny variant for pipeline tests (seconds to train).
+    pub fn tiny(input_size: usize) -> Self {
+        Self {
+            input_size,
+            widths: vec![8, 16, 16],
+            strides: vec![2, 2, 2],
+            dropout: 0.0,
+        }
+    }
+
+    /// Build the network with fresh weights on `device`.
+    pub fn init(&self, device: &Device) -> AttributeNet {
+        let mut blocks = Vec::new();
+        let mut in_ch = 3;
+        for (&w, &s) in self.widths.iter().zip(&self.strides) {
+            blocks.push(ConvBnRelu {
+                conv: Conv2dConfig::new([in_ch, w], [3, 3])
+                    .with_stride([s, s])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .with_bias(false)
+                    .init(device),
+                norm: BatchNormConfig::new(w).init(device),
+                activation: Relu::new(),
+            });
+            in_ch = w;
+        }
+        AttributeNet {
+            blocks,
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            head: LinearConfig::new(in_ch, HEAD_WIDTH).init(device),
+        }
+    }
+
+    /// Multiply-accumulates per image ×2 (the usual "FLOPs" convention).
+    pub fn flops(&self) -> u64 {
+        let mut side = self.input_size as u64;
+        let mut in_ch = 3u64;
+        let mut macs = 0u64;
+        for (&w, &s) in self.widths.iter().zip(&self.strides) {
+            side = side.div_ceil(s as u64);
+            macs += side * side * in_ch * w as u64 * 9;
+            in_ch = w as u64;
+        }
+        macs += in_ch * HEAD_WIDTH as u64;
+        2 * macs
+    }
+}
+
+/// 3×3 convolution, batch norm, ReLU.
+#[derive(Module, Debug)]
+pub struct ConvBnRelu {
+    conv: Conv2d,
+    norm: BatchNorm,
+    activation: Relu,
+}
+
+impl ConvBnRelu {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.activation
+            .forward(self.norm.forward(self.conv.forward(x)))
+    }
+}
+
+/// The attribute network.
+#[derive(Module, Debug)]
+pub struct AttributeNet {
+    blocks: Vec<ConvBnRelu>,
+    pool: AdaptiveAvgPool2d,
+    dropout: Dropout,
+    head: Linear,
+}
+
+impl AttributeNet {
+    /// The last feature map `[batch, channels, h, w]` (used for class-activation maps).
+    pub fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
+        self.blocks.iter().fold(images, |x, b| b.forward(x))
+    }
+
+    /// Pooled features `[batch, channels]` and logits `[batch, HEAD_WIDTH]`.
+    pub fn forward_with_features(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let map = self.feature_map(images);
+        let features: Tensor<2> = self.pool.forward(map).flatten(1, 3);
+        let logits = self.head.forward(self.dropout.forward(features.clone()));
+        (features, logits)
+    }
+
+    /// Logits `[batch, HEAD_WIDTH]` for normalised images `[batch, 3, size, size]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_with_features(images).1
+    }
+
+    /// Number of trainable parameters.
+    pub fn parameter_count(&self) -> usize {
+        self.num_params()
+    }
+}

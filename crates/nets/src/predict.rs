@@ -1,0 +1,176 @@
+//! From logits to named probabilities, and loading weights from burnpack bytes.
+
+use crate::attribute_net::{AttributeNet, AttributeNetConfig, HEAD_WIDTH};
+use burn::store::{BurnpackStore, HalfPrecisionAdapter, ModuleSnapshot};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use wbc_core::{ATTRIBUTES, CELL_TYPES};
+
+/// A model file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The burnpack bytes did not match the architecture.
+    #[error("model weights do not load: {0}")]
+    Weights(String),
+    /// Reading the network output failed (e.g. a lost GPU device).
+    #[error("reading the network output failed: {0}")]
+    Readback(String),
+}
+
+/// The network's answer for one cell: probabilities per attribute value and per cell type,
+/// in schema order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellPrediction {
+    /// One probability vector per attribute ([`ATTRIBUTES`] order).
+    pub attributes: Vec<Vec<f32>>,
+    /// Probabilities of the 5 cell types ([`CELL_TYPES`] order).
+    pub cell_type: Vec<f32>,
+}
+
+impl CellPrediction {
+    /// Split one row of `HEAD_WIDTH` logits into softmaxed groups.
+    pub fn from_logits(row: &[f32]) -> Self {
+        assert_eq!(row.len(), HEAD_WIDTH);
+        let mut offset = 0;
+        let mut attributes = Vec::with_capacity(ATTRIBUTES.len());
+        for a in ATTRIBUTES.iter() {
+            attributes.push(softmax(&row[offset..offset + a.values.len()]));
+            offset += a.values.len();
+        }
+        let cell_type = softmax(&row[offset..offset + CELL_TYPES.len()]);
+        Self {
+            attributes,
+            cell_type,
+        }
+    }
+
+    /// The 31 attribute probabilities concatenated: the concept vector the CBM reads.
+    pub fn concepts(&self) -> Vec<f32> {
+        self.attributes.iter().flatten().copied().collect()
+    }
+}
+
+fn softmax(x: &[f32]) -> Vec<f32> {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = x.iter().map(|v| (v - m).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.into_iter().map(|v| v / s).collect()
+}
+
+/// Serialise weights as burnpack bytes with half-precision conv and linear weights (the
+/// shipped format: half the download; BatchNorm statistics stay f32).
+pub fn save_half(net: &AttributeNet) -> Result<Vec<u8>, LoadError> {
+    let mut store = BurnpackStore::from_bytes(None).with_to_adapter(HalfPrecisionAdapter::new());
+    net.save_into(&mut store)
+        .map_err(|e| LoadError::Weights(e.to_string()))?;
+    Ok(store
+        .get_bytes()
+        .map_err(|e| LoadError::Weights(e.to_string()))?
+        .to_vec())
+}
+
+/// Build the network and load burnpack weights written by [`save_half`] from bytes.
+pub fn load_attribute_net(
+    config: &AttributeNetConfig,
+    bytes: Vec<u8>,
+    device: &Device,
+) -> Result<AttributeNet, LoadError> {
+    let mut model = config.init(device);
+    let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)))
+        .with_from_adapter(HalfPrecisionAdapter::new());
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| LoadError::Weights(e.to_string()))?;
+    if !result.missing.is_empty() {
+        return Err(LoadError::Weights(format!(
+            "missing tensors: {:?}",
+            result.missing
+        )));
+    }
+    Ok(model)
+}
+
+/// A batch tensor from CHW inputs of side `size`.
+pub fn batch_tensor(inputs: &[Vec<f32>], size: usize, device: &Device) -> Tensor<4> {
+    let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [inputs.len(), 3, size, size]), device)
+}
+
+/// Split `[batch, HEAD_WIDTH]` logits data into per-cell predictions.
+pub fn predictions_from_data(data: TensorData) -> Result<Vec<CellPrediction>, LoadError> {
+    let values: Vec<f32> = data
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
+    Ok(values
+        .chunks_exact(HEAD_WIDTH)
+        .map(CellPrediction::from_logits)
+        .collect())
+}
+
+/// Run the network on a batch and read the result synchronously (native only).
+pub fn predict(
+    net: &AttributeNet,
+    inputs: &[Vec<f32>],
+    size: usize,
+    device: &Device,
+) -> Result<Vec<CellPrediction>, LoadError> {
+    let logits = net.forward(batch_tensor(inputs, size, device));
+    predictions_from_data(
+        logits
+            .try_into_data()
+            .map_err(|e| LoadError::Readback(format!("{e:?}")))?,
+    )
+}
+
+/// Run the network on a batch and read the result asynchronously (required on WebGPU/wasm).
+pub async fn predict_async(
+    net: &AttributeNet,
+    inputs: &[Vec<f32>],
+    size: usize,
+    device: &Device,
+) -> Result<Vec<CellPrediction>, LoadError> {
+    let logits = net.forward(batch_tensor(inputs, size, device));
+    let data = logits
+        .into_data_async()
+        .await
+        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
+    predictions_from_data(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_sum_to_one() {
+        let row: Vec<f32> = (0..HEAD_WIDTH).map(|i| (i as f32 * 0.37).sin()).collect();
+        let p = CellPrediction::from_logits(&row);
+        assert_eq!(p.attributes.len(), 11);
+        assert_eq!(p.concepts().len(), 31);
+        for g in p.attributes.iter().chain(std::iter::once(&p.cell_type)) {
+            assert!((g.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn saved_weights_round_trip_and_predict_identically() {
+        let device = Device::flex();
+        let config = AttributeNetConfig::tiny(32);
+        let net = config.init(&device);
+        let bytes = save_half(&net).unwrap();
+        let loaded = load_attribute_net(&config, bytes, &device).unwrap();
+        let input = vec![(0..3 * 32 * 32)
+            .map(|i| (i % 7) as f32 / 7.0)
+            .collect::<Vec<f32>>()];
+        let a = predict(&net, &input, 32, &device).unwrap();
+        let b = predict(&loaded, &input, 32, &device).unwrap();
+        // f16 storage: same answer to within half-precision rounding.
+        for (x, y) in a[0].concepts().iter().zip(b[0].concepts()) {
+            assert!((x - y).abs() < 2e-2, "{x} vs {y}");
+        }
+        assert!(
+            load_attribute_net(&AttributeNetConfig::tiny(32), b"junk".to_vec(), &device).is_err()
+        );
+    }
+}
