@@ -4,8 +4,11 @@
 #![forbid(unsafe_code)]
 
 pub mod dataset;
+mod mask;
 pub mod metrics;
+pub mod morphometry;
 pub mod preprocess;
 pub mod schema;
+pub mod segmentation;
 
 pub use schema::{Attribute, ATTRIBUTES, CELL_TYPES, NUM_ATTRIBUTE_VALUES};
