@@ -8,8 +8,10 @@
 //! 1. light smoothing, then the background colour = mean of the brightest pixels;
 //! 2. foreground = pixels far (Otsu) from the background colour;
 //! 3. "violet" score = `(B − G) + ½·(R_bg − R)`: chromatin absorbs red and green, so nuclei
-//!    (and platelets, basophil granules) are dark and blue-shifted, while red cells are
-//!    pink (B ≈ G) and cytoplasm is pale; Otsu within the foreground gives dark-violet pixels;
+//!    (and platelets, basophil granules) are dark and blue-shifted, while red cells are pink
+//!    (B ≈ G) and cytoplasm is pale; dark-violet pixels = score above Otsu within the
+//!    foreground, bluish (B > R, which drops dark but orange-red eosinophil granules), and
+//!    connected to a core above a stricter threshold (hysteresis);
 //! 4. the central white cell's nucleus = the dark component nearest the image centre plus
 //!    nearby lobes;
 //! 5. a per-image Gaussian colour classifier (background / cytoplasm / red cell / nucleus),
@@ -313,9 +315,38 @@ impl Labeller {
             .iter()
             .map(|c| (c[2] - c[1]) + 0.5 * (bg[0] - c[0]))
             .collect();
-        let t_v = otsu(violet.iter().zip(&fg).filter(|(_, &f)| f).map(|(&v, _)| v))
-            .unwrap_or(f32::INFINITY);
-        let dark: Vec<bool> = violet.iter().map(|&v| v > t_v).collect();
+        // Chromatin is blue-violet (B > R); red cells and eosinophil granules are red-orange
+        // (R > B). Hysteresis: a strict threshold (Otsu among bluish foreground pixels only,
+        // so the many red cells cannot pull it down into eosinophil granules) finds sure
+        // chromatin, and a loose one (Otsu over all foreground) grows it into paler chromatin.
+        let is_bluish = |i: usize| self.rgb[i][2] > self.rgb[i][0];
+        let bluish: Vec<bool> = (0..n).map(|i| fg[i] && is_bluish(i)).collect();
+        let values = |pool: &[bool]| {
+            violet
+                .iter()
+                .zip(pool)
+                .filter(|(_, &f)| f)
+                .map(|(&v, _)| v)
+                .collect::<Vec<f32>>()
+        };
+        let t_low = otsu(values(&fg).into_iter()).unwrap_or(f32::INFINITY);
+        let t_high = if bluish.iter().filter(|&&b| b).count() >= self.area(300.0) {
+            otsu(values(&bluish).into_iter()).map_or(t_low, |t| t.max(t_low))
+        } else {
+            t_low
+        };
+        let weak: Vec<bool> = (0..n).map(|i| violet[i] > t_low && is_bluish(i)).collect();
+        let (wid, wcomps) = components(&weak, w, h, true);
+        let mut has_strong = vec![false; wcomps.len()];
+        for i in 0..n {
+            if wid[i] > 0 && violet[i] > t_high {
+                has_strong[wid[i] as usize - 1] = true;
+            }
+        }
+        let dark: Vec<bool> = wid
+            .iter()
+            .map(|&id| id > 0 && has_strong[id as usize - 1])
+            .collect();
         let dark = open(&dark, w, h, 1.5 * s);
 
         // 4. The central nucleus and its lobes.
@@ -329,6 +360,35 @@ impl Labeller {
 
         // 6. The cell.
         let cell = self.cell_region(&class, &nucleus);
+
+        // 6b. Second look at the nucleus inside the cell only: basophilic (blue-violet)
+        //     cytoplasm of lymphocytes and monocytes can pass the image-wide threshold, but
+        //     within the cell the chromatin is the darker mode. Only a refinement that keeps
+        //     most of the nucleus is accepted, so that a nucleus with pale and dense
+        //     chromatin is not split in two.
+        let t_cell = otsu(
+            violet
+                .iter()
+                .zip(&cell)
+                .filter(|(_, &c)| c)
+                .map(|(&v, _)| v),
+        );
+        let nucleus = match t_cell.filter(|&t| t > t_low) {
+            Some(t) => {
+                let core: Vec<bool> = (0..n).map(|i| nucleus[i] && violet[i] > t).collect();
+                let core = open(&core, w, h, 1.5 * s);
+                let core = remove_small(&core, w, h, self.area(150.0));
+                let core = fill_holes(&core, w, h, self.area(400.0));
+                let a_core = core.iter().filter(|&&c| c).count();
+                let a_nuc = nucleus.iter().filter(|&&c| c).count();
+                if a_core * 10 >= a_nuc * 6 {
+                    core
+                } else {
+                    nucleus
+                }
+            }
+            None => nucleus,
+        };
 
         // 7. Vacuoles: background-coloured blobs inside the cytoplasm, small and round.
         let vac_cand: Vec<bool> = (0..n)
