@@ -329,7 +329,12 @@ impl Labeller {
                 .map(|(&v, _)| v)
                 .collect::<Vec<f32>>()
         };
-        let t_low = otsu(values(&fg).into_iter()).unwrap_or(f32::INFINITY);
+        // The loose threshold is taken among clearly stained pixels (two-class split of the
+        // background distance): the pale fringe admitted by the three-class split above
+        // would drag it down into violet cytoplasm.
+        let t_fg2 = otsu(dist.iter().copied()).unwrap_or(t_fg).max(t_fg);
+        let stained: Vec<bool> = dist.iter().map(|&d| d > t_fg2).collect();
+        let t_low = otsu(values(&stained).into_iter()).unwrap_or(f32::INFINITY);
         let t_high = if bluish.iter().filter(|&&b| b).count() >= self.area(300.0) {
             otsu(values(&bluish).into_iter()).map_or(t_low, |t| t.max(t_low))
         } else {
