@@ -3,7 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod cbm;
 mod eval;
+mod evaluate;
+mod models;
+mod predict;
 mod rng;
 mod train;
 
@@ -26,6 +30,17 @@ enum Command {
     /// Train the attribute network on the official train split, selecting epochs on val.
     /// Interrupted runs resume from the run folder's last checkpoint.
     Train(train::TrainArgs),
+    /// Score a model on a split: per attribute accuracy, macro precision/recall/F1, confusion
+    /// matrices, cell-type accuracy, and the human second annotation on re-annotated cells.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Write a run's val-selected weights to models/ in half precision, with a model card
+    /// holding the test-split metrics, size, FLOPs and the commands that made it.
+    Export(evaluate::ExportArgs),
+    /// Fit the concept-bottleneck model (cell type from the 31 attribute probabilities only),
+    /// L1 strength chosen on val, and write models/cbm.json.
+    Cbm(cbm::CbmArgs),
+    /// Predict cell type and attributes for image files or folders: one JSON object per line.
+    Predict(predict::PredictArgs),
 }
 
 fn main() -> Result<()> {
@@ -37,6 +52,10 @@ fn main() -> Result<()> {
                 state.best_epoch, state.best_val_attribute_f1
             );
         }
+        Command::Evaluate(args) => evaluate::evaluate(args)?,
+        Command::Export(args) => evaluate::export(args)?,
+        Command::Predict(args) => predict::run(args)?,
+        Command::Cbm(args) => cbm::run(args)?,
     }
     Ok(())
 }

@@ -1,0 +1,267 @@
+//! `wbc evaluate` and `wbc export`: score a model on a split the paper's way, compare with the
+//! human second annotation, and write the shipped model + card.
+
+use crate::eval::{self, score_indices, SplitScores};
+use crate::models::{self, ModelCard};
+use crate::train::{load_split, RunState};
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::Device;
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use wbc_core::dataset;
+use wbc_nets::predict::save_half;
+use wbc_nets::AttributeNet;
+
+#[derive(clap::Args, Debug)]
+pub struct EvaluateArgs {
+    /// Model to evaluate: a stem under models/ (reads <stem>.bpk and <stem>.json).
+    #[arg(long, default_value = "models/attribute_net")]
+    pub model: PathBuf,
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "target/wbc-cache")]
+    pub cache: PathBuf,
+    /// Split to score (train, val or test). Model choices are made on val only.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Use only the first N cells (pipeline tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Write the full report (per value scores, confusion matrices) as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// The report printed by `wbc evaluate` and stored in the model card.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub split: String,
+    pub scores: SplitScores,
+    /// On the re-annotated cells of this split: the model and the second annotators, both
+    /// scored against the official labels.
+    pub human_ceiling: Option<HumanCeiling>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HumanCeiling {
+    pub cells: usize,
+    pub model_mean_attribute_macro_f1: f64,
+    pub human_mean_attribute_macro_f1: f64,
+    pub model_per_attribute: HashMap<String, f64>,
+    pub human_per_attribute: HashMap<String, f64>,
+}
+
+pub fn evaluate_net(
+    net: &AttributeNet,
+    size: usize,
+    data: &Path,
+    cache: &Path,
+    split: &str,
+    limit: Option<usize>,
+) -> Result<Report> {
+    let s = load_split(data, cache, split, size, limit)?;
+    let preds = eval::predict_cache(net, &s.pixels, &Device::flex())?;
+    let scores = eval::score(&s.cells, &preds);
+    let reannotated = data.join("wbcatt/pbc_attr_reannotations.csv");
+    let human_ceiling = if reannotated.exists() {
+        let second: HashMap<String, dataset::LabelledCell> = dataset::read_csv(&reannotated)?
+            .into_iter()
+            .map(|c| (c.img_name.clone(), c))
+            .collect();
+        let mut truth = Vec::new();
+        let mut model = Vec::new();
+        let mut human = Vec::new();
+        for (cell, p) in s.cells.iter().zip(&preds) {
+            if let Some(h) = second.get(&cell.img_name) {
+                truth.push(cell.clone());
+                model.push(eval::decisions(p));
+                human.push((h.attributes, h.cell_type));
+            }
+        }
+        (!truth.is_empty()).then(|| {
+            let m = score_indices(&truth, &model);
+            let h = score_indices(&truth, &human);
+            HumanCeiling {
+                cells: truth.len(),
+                model_mean_attribute_macro_f1: m.mean_attribute_macro_f1,
+                human_mean_attribute_macro_f1: h.mean_attribute_macro_f1,
+                model_per_attribute: m
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.macro_f1))
+                    .collect(),
+                human_per_attribute: h
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.macro_f1))
+                    .collect(),
+            }
+        })
+    } else {
+        None
+    };
+    Ok(Report {
+        split: split.to_string(),
+        scores,
+        human_ceiling,
+    })
+}
+
+pub fn print_summary(r: &Report) {
+    println!("{} split, {} cells", r.split, r.scores.cells);
+    println!(
+        "{:<28} {:>8} {:>8} {:>8} {:>8}",
+        "attribute", "acc", "macroP", "macroR", "macroF1"
+    );
+    for a in wbc_core::ATTRIBUTES.iter() {
+        let g = &r.scores.attributes[a.name];
+        println!(
+            "{:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            a.name, g.accuracy, g.macro_precision, g.macro_recall, g.macro_f1
+        );
+    }
+    println!(
+        "{:<28} {:>8.2} {:>8} {:>8} {:>8.2}",
+        "MEAN over 11 attributes",
+        r.scores.mean_attribute_accuracy,
+        "",
+        "",
+        r.scores.mean_attribute_macro_f1
+    );
+    println!(
+        "cell type: accuracy {:.2}, macro-F1 {:.2}",
+        r.scores.cell_type_accuracy, r.scores.cell_type_macro_f1
+    );
+    if let Some(h) = &r.human_ceiling {
+        println!(
+            "re-annotated cells ({}): model mean macro-F1 {:.2}, second annotation {:.2}",
+            h.cells, h.model_mean_attribute_macro_f1, h.human_mean_attribute_macro_f1
+        );
+    }
+}
+
+pub fn evaluate(args: EvaluateArgs) -> Result<()> {
+    let device = Device::flex();
+    let (net, card) = models::load(&args.model, &device)?;
+    let report = evaluate_net(
+        &net,
+        card.input_size,
+        &args.data,
+        &args.cache,
+        &args.split,
+        args.limit,
+    )?;
+    print_summary(&report);
+    if let Some(path) = args.report {
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Training run folder (holds best.bpk and state.json).
+    #[arg(long, default_value = "runs/attribute_net")]
+    pub run: PathBuf,
+    /// Output stem: writes <stem>.bpk (f16 weights) and <stem>.json (model card).
+    #[arg(long, default_value = "models/attribute_net")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "target/wbc-cache")]
+    pub cache: PathBuf,
+    /// Use only the first N cells of val/test (pipeline tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// Export the epoch selected on val, in f16, with a card holding the test-split metrics of
+/// the exported (f16) weights and the f32 ones, so the cost of half precision is on record.
+pub fn export(args: ExportArgs) -> Result<()> {
+    let state: RunState = serde_json::from_slice(
+        &std::fs::read(args.run.join("state.json")).context("reading state.json")?,
+    )?;
+    let device = Device::flex();
+    let mut net = state.config.init(&device);
+    net.load_from(&mut BurnpackStore::from_file(args.run.join("best.bpk")))
+        .context("loading best.bpk")?;
+    let net = net.valid();
+    let size = state.config.input_size;
+    let f32_report = evaluate_net(&net, size, &args.data, &args.cache, "test", args.limit)?;
+    let bytes = save_half(&net)?;
+    let half = wbc_nets::predict::load_attribute_net(&state.config, bytes.clone(), &device)?;
+    let report = evaluate_net(&half, size, &args.data, &args.cache, "test", args.limit)?;
+    let val = evaluate_net(&half, size, &args.data, &args.cache, "val", args.limit)?;
+    print_summary(&report);
+    let (bpk, json_path) = models::paths(&args.out);
+    if let Some(dir) = bpk.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&bpk, &bytes)?;
+    let epochs = &state.history;
+    let secs: Vec<f64> = epochs.iter().map(|e| e.seconds).collect();
+    let a = &state.args;
+    let train_cmd = format!(
+        "wbc train --epochs {} --batch {} --lr {} --weight-decay {} --seed {}{}{} --out {}",
+        a.epochs,
+        a.batch,
+        a.lr,
+        a.weight_decay,
+        a.seed,
+        a.tiny.map(|t| format!(" --tiny {t}")).unwrap_or_default(),
+        a.limit.map(|l| format!(" --limit {l}")).unwrap_or_default(),
+        args.run.display()
+    );
+    let card = ModelCard {
+        name: "attribute_net".into(),
+        description: "Compact CNN trained from scratch: 11 WBCAtt attribute heads + 5-way cell type, sharing one backbone.".into(),
+        config: state.config.clone(),
+        input_size: size,
+        parameters: net.num_params(),
+        flops_per_cell: state.config.flops(),
+        bytes: bytes.len(),
+        weights_dtype: "f16 (conv, linear); f32 batch-norm statistics".into(),
+        data: "PBC (Acevedo et al. 2020) with WBCAtt labels".into(),
+        split: "official WBCAtt split: trained on train (6,169), epoch chosen on val (1,030), reported on test (3,099)".into(),
+        training: json!({
+            "epochs_run": state.epoch,
+            "best_epoch": state.best_epoch,
+            "best_val_mean_attribute_macro_f1": state.best_val_attribute_f1,
+            "seconds_per_epoch_mean": secs.iter().sum::<f64>() / secs.len().max(1) as f64,
+            "total_training_seconds": secs.iter().sum::<f64>(),
+            "machine": "2 CPU cores, Burn flex backend",
+            "history": epochs.iter().map(|e| json!({"epoch": e.epoch, "train_loss": e.train_loss, "seconds": e.seconds, "val_mean_attribute_macro_f1": e.val.mean_attribute_macro_f1, "val_cell_type_accuracy": e.val.cell_type_accuracy})).collect::<Vec<_>>(),
+        }),
+        metrics: json!({
+            "test": report,
+            "test_f32_weights": {
+                "mean_attribute_macro_f1": f32_report.scores.mean_attribute_macro_f1,
+                "cell_type_accuracy": f32_report.scores.cell_type_accuracy,
+            },
+            "val": {
+                "mean_attribute_macro_f1": val.scores.mean_attribute_macro_f1,
+                "cell_type_accuracy": val.scores.cell_type_accuracy,
+            },
+        }),
+        commands: json!({
+            "train": train_cmd,
+            "export": format!("wbc export --run {} --out {}", args.run.display(), args.out.display()),
+            "evaluate": format!("wbc evaluate --model {} --split test", args.out.display()),
+        }),
+        commit: models::git_commit(),
+        date: models::today(),
+    };
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&card)?)?;
+    eprintln!(
+        "wrote {} ({} bytes) and {}",
+        bpk.display(),
+        bytes.len(),
+        json_path.display()
+    );
+    let _: Option<ModelCard> = None;
+    Ok(())
+}

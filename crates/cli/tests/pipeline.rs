@@ -1,0 +1,135 @@
+//! The training pipeline end to end on a small subset with the tiny network, in seconds:
+//! train (and resume), export, evaluate, predict. The real training never runs in CI.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+fn wbc(args: &[&str], dir: &Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wbc"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run wbc");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn train_resume_export_evaluate_predict_on_a_subset() {
+    let data = data();
+    assert!(data.join("wbcatt").exists(), "../shared/data is needed");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = data.display().to_string();
+    let common = ["--data", d.as_str(), "--cache", "cache", "--limit", "96"];
+
+    // One epoch, then resume to two: the run folder remembers where it stopped.
+    let mut train = vec![
+        "train", "--tiny", "32", "--batch", "32", "--out", "run", "--epochs", "1",
+    ];
+    train.extend(common);
+    let (ok, _, err) = wbc(&train, &dir);
+    assert!(ok, "{err}");
+    train[8] = "2";
+    let (ok, _, err) = wbc(&train, &dir);
+    assert!(ok, "{err}");
+    assert!(err.contains("resuming after epoch 1"), "{err}");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run/state.json")).unwrap()).unwrap();
+    assert_eq!(state["history"].as_array().unwrap().len(), 2);
+
+    let mut export = vec!["export", "--run", "run", "--out", "models/tiny"];
+    export.extend(common);
+    let (ok, out, err) = wbc(&export, &dir);
+    assert!(ok, "{err}");
+    assert!(out.contains("MEAN over 11 attributes"), "{out}");
+    let card: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("models/tiny.json")).unwrap()).unwrap();
+    assert_eq!(card["input_size"], 32);
+    assert!(card["bytes"].as_u64().unwrap() > 1000);
+    let f1 = card["metrics"]["test"]["scores"]["mean_attribute_macro_f1"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=100.0).contains(&f1));
+
+    let mut evaluate = vec!["evaluate", "--model", "models/tiny", "--split", "val"];
+    evaluate.extend(["--data", d.as_str(), "--cache", "cache", "--limit", "96"]);
+    let (ok, out, err) = wbc(&evaluate, &dir);
+    assert!(ok, "{err}");
+    assert!(out.contains("cell type: accuracy"), "{out}");
+
+    // predict: a real cell, a folder, and a file that is not an image.
+    std::fs::write(dir.join("notes.jpg"), b"not an image").unwrap();
+    let cell = data.join("pbc/PBC_dataset_normal_DIB/basophil");
+    let first = std::fs::read_dir(&cell)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .min()
+        .unwrap();
+    let (ok, out, err) = wbc(
+        &[
+            "predict",
+            "--model",
+            "models/tiny",
+            first.to_str().unwrap(),
+            "notes.jpg",
+        ],
+        &dir,
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let label = lines[0]["cell_type"]["label"].as_str().unwrap();
+    assert!([
+        "Basophil",
+        "Eosinophil",
+        "Lymphocyte",
+        "Monocyte",
+        "Neutrophil"
+    ]
+    .contains(&label));
+    let size = &lines[0]["attributes"]["cell_size"];
+    let p_big = size["probabilities"]["big"].as_f64().unwrap();
+    let p_small = size["probabilities"]["small"].as_f64().unwrap();
+    assert!((p_big + p_small - 1.0).abs() < 1e-4);
+    assert!(["big", "small"].contains(&size["value"].as_str().unwrap()));
+    assert_eq!(lines[0]["attributes"].as_object().unwrap().len(), 11);
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a readable image"));
+}
+
+#[test]
+fn shipped_model_loads_and_predicts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cell = data().join("pbc/PBC_dataset_normal_DIB/eosinophil");
+    let first = std::fs::read_dir(&cell)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .min()
+        .unwrap();
+    let (ok, out, err) = wbc(&["predict", first.to_str().unwrap()], &root);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        v["cell_type"]["probabilities"]["Eosinophil"]
+            .as_f64()
+            .is_some(),
+        "{out}"
+    );
+}
