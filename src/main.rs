@@ -1,1 +1,5 @@
-fn main() {}
+//! Entry point of the UI wasm: mount the Leptos app on the page.
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(wbc_explorer::app::App);
+}

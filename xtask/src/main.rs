@@ -1,1 +1,151 @@
-fn main() {}
+//! `cargo xtask <serve|test|setup|build>`: the two commands a newcomer runs, and the set-up they
+//! share. Set-up installs only what is missing: the wasm32 target, trunk 0.21 (trunk 0.22 needs
+//! a newer rustc), wasm-bindgen-cli at exactly the version in Cargo.lock (so trunk never
+//! downloads anything), and for tests Chromium + ChromeDriver from Debian.
+#![forbid(unsafe_code)]
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TRUNK_VERSION: &str = "0.21.14";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("+ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn output(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The wasm-bindgen version pinned in Cargo.lock.
+fn locked_wasm_bindgen() -> Result<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_string());
+            }
+        }
+    }
+    bail!("wasm-bindgen is not in Cargo.lock")
+}
+
+fn setup(browser: bool) -> Result<()> {
+    let targets = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if !targets.lines().any(|t| t == "wasm32-unknown-unknown") {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    let trunk = output("trunk", &["--version"]).unwrap_or_default();
+    if !trunk.contains(TRUNK_VERSION) {
+        run(Command::new("cargo").args([
+            "install",
+            "--locked",
+            &format!("trunk@{TRUNK_VERSION}"),
+        ]))?;
+    }
+    let wb = locked_wasm_bindgen()?;
+    let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
+    if !have.contains(&wb) {
+        // Not --locked: its lock file pins a yanked crate.
+        run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &wb]))?;
+    }
+    if browser
+        && (!Path::new("/usr/bin/chromium").exists()
+            || !Path::new("/usr/bin/chromedriver").exists())
+    {
+        let sudo = output("id", &["-u"])
+            .map(|u| u.trim() != "0")
+            .unwrap_or(true);
+        let apt = |args: &[&str]| -> Result<()> {
+            let mut c = if sudo {
+                Command::new("sudo")
+            } else {
+                Command::new("apt-get")
+            };
+            if sudo {
+                c.arg("apt-get");
+            }
+            run(c.args(args).env("DEBIAN_FRONTEND", "noninteractive"))
+        };
+        apt(&["update"])?;
+        apt(&["install", "-y", "chromium", "chromium-driver"])?;
+    }
+    Ok(())
+}
+
+/// Build the app into dist/ with trunk, never downloading anything.
+fn build() -> Result<()> {
+    run(Command::new("trunk")
+        .args(["build", "--release"])
+        .env("TRUNK_OFFLINE", "true")
+        .current_dir(root()))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("setup") => setup(args.iter().any(|a| a == "--browser")),
+        Some("build") => {
+            setup(false)?;
+            build()
+        }
+        Some("serve") => {
+            setup(false)?;
+            eprintln!("WBC Explorer will be at http://127.0.0.1:8080");
+            run(Command::new("trunk")
+                .args(["serve", "--release"])
+                .env("TRUNK_OFFLINE", "true")
+                .current_dir(root()))
+        }
+        Some("test") => {
+            setup(true)?;
+            run(Command::new("cargo")
+                .args(["fmt", "--all", "--", "--check"])
+                .current_dir(root()))?;
+            // Unit and pipeline tests of the native crates.
+            run(Command::new("cargo")
+                .args([
+                    "test",
+                    "--workspace",
+                    "--exclude",
+                    "wbc-explorer",
+                    "--exclude",
+                    "wbc-e2e",
+                ])
+                .current_dir(root()))?;
+            // The app as a user meets it: built by trunk, driven in headless Chromium.
+            build()?;
+            run(Command::new("cargo")
+                .args([
+                    "test",
+                    "-p",
+                    "wbc-e2e",
+                    "--",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .current_dir(root()))
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <serve|test|build|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n  test   install what is missing (Chromium too) and run every test");
+            std::process::exit(2)
+        }
+    }
+}

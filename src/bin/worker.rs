@@ -1,0 +1,104 @@
+//! The inference Web Worker: Burn runs here so the page never freezes. Requests that arrive
+//! while the model is still loading wait in a queue.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wbc_explorer::engine::Engine;
+use wbc_explorer::protocol::{FromWorker, ToWorker};
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+#[derive(Default)]
+struct State {
+    engine: Option<Rc<Engine>>,
+    fatal: Option<String>,
+    pending: Vec<(ToWorker, Vec<u8>)>,
+}
+
+fn post(message: &FromWorker, attachments: Vec<Vec<u8>>) {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let json = serde_json::to_string(message)
+        .unwrap_or_else(|e| format!("{{\"Fatal\":{{\"message\":\"{e}\"}}}}"));
+    let parts = js_sys::Array::new();
+    parts.push(&JsValue::from_str(&json));
+    for bytes in attachments {
+        parts.push(&js_sys::Uint8Array::from(bytes.as_slice()));
+    }
+    let _ = scope.post_message(&parts);
+}
+
+fn handle(state: &Rc<RefCell<State>>, request: ToWorker, bytes: Vec<u8>) {
+    let s = state.borrow();
+    if let Some(engine) = s.engine.clone() {
+        wasm_bindgen_futures::spawn_local(async move {
+            let ToWorker::Analyse { id, name } = request;
+            let (message, attachments) = engine.analyse(id, name, &bytes).await;
+            post(&message, attachments);
+        });
+    } else if let Some(fatal) = &s.fatal {
+        let ToWorker::Analyse { id, name } = request;
+        post(
+            &FromWorker::Refused {
+                id,
+                name,
+                reason: fatal.clone(),
+            },
+            vec![],
+        );
+    } else {
+        drop(s);
+        state.borrow_mut().pending.push((request, bytes));
+    }
+}
+
+fn main() {
+    console_error_panic_hook::set_once();
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let state = Rc::new(RefCell::new(State::default()));
+    // `?cpu` in the worker URL forces the CPU path (used by tests and the device switch).
+    let force_cpu = scope.location().search().contains("cpu");
+
+    let on_message = {
+        let state = state.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let parts: js_sys::Array = event.data().unchecked_into();
+            let Some(json) = parts.get(0).as_string() else {
+                return;
+            };
+            let Ok(request) = serde_json::from_str::<ToWorker>(&json) else {
+                return;
+            };
+            let bytes = parts
+                .get(1)
+                .dyn_into::<js_sys::Uint8Array>()
+                .map(|a| a.to_vec())
+                .unwrap_or_default();
+            handle(&state, request, bytes);
+        })
+    };
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+
+    wasm_bindgen_futures::spawn_local(async move {
+        match Engine::start(force_cpu).await {
+            Ok((engine, ready)) => {
+                post(&ready, vec![]);
+                state.borrow_mut().engine = Some(Rc::new(engine));
+            }
+            Err(message) => {
+                let message = format!("the model could not be loaded: {message}");
+                post(
+                    &FromWorker::Fatal {
+                        message: message.clone(),
+                    },
+                    vec![],
+                );
+                state.borrow_mut().fatal = Some(message);
+            }
+        }
+        let pending = std::mem::take(&mut state.borrow_mut().pending);
+        for (request, bytes) in pending {
+            handle(&state, request, bytes);
+        }
+    });
+}

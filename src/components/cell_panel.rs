@@ -1,0 +1,179 @@
+//! One analysed cell, explained and editable: the image with its segmentation, the cell type
+//! from the image and from the attributes (CBM), the 11 attributes with a probability bar per
+//! value and a selector to change each, why the CBM decided as it did, and real cells like
+//! the edited one.
+
+use crate::app::{AppState, CellView, Edits};
+use crate::components::explain::{CbmVerdict, Contributions, Counterfactuals, WeightHeatmap};
+use crate::components::overlay::{Measurements, SegmentationOverlay};
+use crate::protocol::SEGMENTATION_SIDE;
+use leptos::prelude::*;
+use wbc_core::cbm::intervene;
+use wbc_core::metrics::argmax;
+use wbc_core::{ATTRIBUTES, CELL_TYPES};
+
+fn percent(p: f32) -> String {
+    format!("{:.0}%", 100.0 * p)
+}
+
+/// Horizontal bars, one per value; the chosen value is highlighted.
+#[component]
+pub fn ProbabilityBars(labels: Vec<&'static str>, probabilities: Vec<f32>) -> impl IntoView {
+    let best = argmax(&probabilities);
+    labels
+        .into_iter()
+        .zip(probabilities)
+        .enumerate()
+        .map(|(i, (label, p))| {
+            view! {
+                <div class="bar-row" class:best=i == best data-value=label data-probability=format!("{p:.4}")>
+                    <span class="bar-label">{label}</span>
+                    <span class="bar-track"><span class="bar-fill" style:width=percent(p)></span></span>
+                    <span class="bar-value">{percent(p)}</span>
+                </div>
+            }
+        })
+        .collect_view()
+}
+
+/// One attribute: predicted probabilities, and a selector to set another value.
+#[component]
+fn AttributeEditor(
+    k: usize,
+    probabilities: Vec<f32>,
+    edits: Signal<Edits>,
+    set_edit: Callback<(usize, Option<usize>)>,
+) -> impl IntoView {
+    let a = &ATTRIBUTES[k];
+    let predicted = argmax(&probabilities);
+    let current = move || edits.get()[k].unwrap_or(predicted);
+    let edited = move || edits.get()[k].is_some();
+    view! {
+        <div class="attribute" class:edited=edited data-testid=format!("attribute-{}", a.name)
+            data-value=move || a.values[current()] data-edited=move || edited().to_string()>
+            <h4 title=a.definition>
+                {a.title}": "<b>{move || a.values[current()]}</b>
+                {move || edited().then(|| view! { <span class="edited-mark">" (edited; predicted "{a.values[predicted]}")"</span> })}
+            </h4>
+            <p class="definition">{a.definition}</p>
+            <ProbabilityBars labels=a.values.to_vec() probabilities=probabilities/>
+            <label class="edit">"set to "
+                <select prop:value=move || current().to_string()
+                    on:change=move |e| {
+                        let v: usize = event_target_value(&e).parse().unwrap_or(predicted);
+                        set_edit.run((k, (v != predicted).then_some(v)));
+                    }>
+                    {a.values.iter().enumerate().map(|(i, v)| view! {
+                        <option value=i.to_string() selected=move || current() == i>{*v}{if i == predicted { " (predicted)" } else { "" }}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+        </div>
+    }
+}
+
+#[component]
+pub fn CellPanel(cell: CellView) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let id = cell.id;
+    let p = cell.prediction.clone();
+    let type_index = argmax(&p.cell_type);
+    let type_label = CELL_TYPES[type_index];
+    let engine = state.engine.get_untracked();
+    let raw = serde_json::to_string(&p).unwrap_or_default();
+    let edits: Signal<Edits> = Signal::derive(move || {
+        state
+            .edits
+            .with(|e| e.get(&id).copied().unwrap_or([None; 11]))
+    });
+    let set_edit = Callback::new(move |(k, v): (usize, Option<usize>)| {
+        state.edits.update(|all| {
+            let e = all.entry(id).or_insert([None; 11]);
+            e[k] = v;
+            if e.iter().all(Option::is_none) {
+                all.remove(&id);
+            }
+        });
+    });
+    let concepts = p.concepts();
+    let edited_concepts = Signal::derive(move || {
+        edits
+            .get()
+            .iter()
+            .enumerate()
+            .fold(concepts.clone(), |acc, (k, v)| match v {
+                Some(v) => intervene(&acc, k, *v),
+                None => acc,
+            })
+    });
+    let n_edits = move || edits.get().iter().filter(|e| e.is_some()).count();
+    let predicted_values: Vec<&'static str> = [
+        "cell_size",
+        "nucleus_shape",
+        "nuclear_cytoplasmic_ratio",
+        "cytoplasm_vacuole",
+    ]
+    .iter()
+    .map(|n| {
+        let (k, a) = wbc_core::schema::attribute(n).expect("schema attribute");
+        a.values[argmax(&p.attributes[k])]
+    })
+    .collect();
+    let groups = ["cell", "nucleus", "cytoplasm", "granules"];
+    let p_attrs = p.attributes.clone();
+    view! {
+        <article class="cell-panel" data-testid="cell-panel" data-raw-prediction=raw>
+            <div class="left">
+                <SegmentationOverlay image_url=cell.image_url.clone() name=cell.name.clone() labels=cell.labels.clone() side=SEGMENTATION_SIDE/>
+                <h3>"Measured on the segmentation"</h3>
+                <Measurements m=cell.morphometry.clone() predicted=predicted_values/>
+            </div>
+            <div class="right">
+                <section class="cell-type">
+                    <h2>"Cell type"</h2>
+                    <h3>"From the image (direct classifier)"</h3>
+                    <p class="verdict">
+                        <span data-testid="cell-type" data-probability=format!("{:.4}", p.cell_type[type_index])>{type_label}</span>
+                        <span class="conf">{format!(" ({})", percent(p.cell_type[type_index]))}</span>
+                    </p>
+                    <ProbabilityBars labels=CELL_TYPES.to_vec() probabilities=p.cell_type.clone()/>
+                    {
+                        let concepts = p.concepts();
+                        move || state.cbm.get().map(|cbm| view! {
+                            <CbmVerdict cbm=cbm predicted=concepts.clone() edited=edited_concepts direct_label=type_label/>
+                        })
+                    }
+                    <p class="edits-bar">
+                        {move || match n_edits() { 0 => "No attribute edited: change any attribute below to see what the model would then say.".to_string(), n => format!("{n} attribute(s) edited.") }}
+                        <button data-testid="reset-edits" disabled=move || n_edits() == 0
+                            on:click=move |_| { state.edits.update(|all| { all.remove(&id); }); }>"Reset all edits"</button>
+                    </p>
+                </section>
+            </div>
+            <section class="attributes">
+                <h2>"Morphology (WBCAtt attributes)"</h2>
+                {groups.into_iter().map(|group| {
+                    let rows = ATTRIBUTES.iter().enumerate().filter(|(_, a)| a.group == group).map(|(k, _)| {
+                        view! { <AttributeEditor k=k probabilities=p_attrs[k].clone() edits=edits set_edit=set_edit/> }
+                    }).collect_view();
+                    view! { <div class="group"><h3>{group}</h3>{rows}</div> }
+                }).collect_view()}
+            </section>
+            <section class="why">
+                {move || state.cbm.get().map(|cbm| view! {
+                    <h2>"Why"</h2>
+                    <div class="why-plots">
+                        <Contributions cbm=cbm.clone() edited=edited_concepts/>
+                        <WeightHeatmap cbm=cbm/>
+                    </div>
+                })}
+                <Counterfactuals current=id edits=edits/>
+            </section>
+            <footer class="timings" data-testid="timings">
+                {format!("Preprocessing {:.0} ms, attribute network {:.0} ms, segmentation {:.0} ms", cell.preprocess_ms, cell.inference_ms, cell.segmentation_ms)}
+                {engine.map(|e| format!(" on {}; model {:.1} MB loaded in {:.0} ms (warm-up {:.0} ms), ready {:.0} ms after opening the page.",
+                    e.device, e.model_bytes as f64 / 1e6, e.load_ms, e.warmup_ms, e.ready_at_ms))}
+            </footer>
+        </article>
+    }
+}

@@ -1,0 +1,40 @@
+//! Title bar: which device runs the networks, and whether the app is working.
+
+use crate::app::AppState;
+use leptos::prelude::*;
+
+#[component]
+pub fn Header() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let device = move || state.engine.get().map(|e| e.device).unwrap_or("…");
+    let status = move || {
+        if state.fatal.get().is_some() {
+            "stopped".to_string()
+        } else if state.engine.get().is_none() {
+            "loading model".to_string()
+        } else {
+            let n = state.in_flight.get().len();
+            if n == 0 {
+                "idle".to_string()
+            } else {
+                format!("working ({n})")
+            }
+        }
+    };
+    let device_title = move || {
+        state.engine.get().map(|e| match e.fallback_reason {
+            Some(reason) => format!("CPU fallback: {reason}"),
+            None => "Burn on the browser's WebGPU".to_string(),
+        })
+    };
+    view! {
+        <header>
+            <h1>"WBC Explorer"</h1>
+            <p class="tagline">"White blood cell morphology, explained — runs entirely in your browser."</p>
+            <div class="badges">
+                <span class="badge">"device: "<b data-testid="device" title=device_title>{device}</b></span>
+                <span class="badge" class:busy=move || status() != "idle">"status: "<b data-testid="status">{status}</b></span>
+            </div>
+        </header>
+    }
+}

@@ -1,0 +1,305 @@
+//! Test harness for the built app: a static file server for `dist/`, ChromeDriver started on a
+//! free port, and a small blocking WebDriver client (only the commands the tests use).
+#![forbid(unsafe_code)]
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("root")
+}
+
+/// Where tests write screenshots and generated images.
+pub fn artefacts() -> PathBuf {
+    let dir = root().join("target/e2e");
+    std::fs::create_dir_all(&dir).expect("target/e2e");
+    dir
+}
+
+fn mime(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript",
+        "wasm" => "application/wasm",
+        "css" => "text/css",
+        "json" => "application/json",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Serve `dir` over HTTP on 127.0.0.1 (a free port) from a background thread. Records every
+/// request path so tests can check the page fetched nothing but its own assets.
+pub struct StaticServer {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl StaticServer {
+    pub fn start(dir: PathBuf) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let dir = dir.clone();
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, &dir, &log);
+                });
+            }
+        });
+        Ok(Self { url, requests })
+    }
+}
+
+fn serve_one(mut stream: TcpStream, dir: &Path, log: &std::sync::Mutex<Vec<String>>) -> Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    log.lock().expect("log").push(path.clone());
+    let clean = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("/")
+        .trim_start_matches('/');
+    let file = if clean.is_empty() {
+        dir.join("index.html")
+    } else {
+        dir.join(clean)
+    };
+    let safe = !clean.contains("..");
+    match (safe, std::fs::read(&file)) {
+        (true, Ok(body)) => {
+            write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", mime(&file), body.len())?;
+            stream.write_all(&body)?;
+        }
+        _ => {
+            stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A ChromeDriver process; killed on drop.
+pub struct Driver {
+    child: Child,
+    pub url: String,
+}
+
+impl Driver {
+    pub fn start() -> Result<Self> {
+        let port = free_port()?;
+        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let child = Command::new(&bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {bin} (install chromium-driver)"))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while ureq::get(&format!("{url}/status")).call().is_err() {
+            if start.elapsed() > Duration::from_secs(20) {
+                bail!("chromedriver did not start");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(Self { child, url })
+    }
+
+    /// A headless Chromium session; `webgpu` adds `--enable-unsafe-webgpu` (SwiftShader here).
+    pub fn session(&self, webgpu: bool) -> Result<Session> {
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1280,1600",
+        ];
+        if webgpu {
+            args.push("--enable-unsafe-webgpu");
+        }
+        let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": binary, "args": args}
+        }}});
+        let response: Value = ureq::post(&format!("{}/session", self.url))
+            .send_json(caps)
+            .map_err(|e| anyhow!("new session: {}", describe(e)))?
+            .into_json()?;
+        let id = response["value"]["sessionId"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no session id: {response}"))?;
+        Ok(Session {
+            base: format!("{}/session/{id}", self.url),
+        })
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn describe(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Status(code, r) => {
+            format!("HTTP {code}: {}", r.into_string().unwrap_or_default())
+        }
+        other => other.to_string(),
+    }
+}
+
+/// One browser session; closed on drop.
+pub struct Session {
+    base: String,
+}
+
+impl Session {
+    fn cmd(&self, method: &str, path: &str, body: Value) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let req = ureq::request(method, &url).timeout(Duration::from_secs(300));
+        let resp = if method == "GET" {
+            req.call()
+        } else {
+            req.send_json(body)
+        };
+        let v: Value = resp
+            .map_err(|e| anyhow!("{method} {path}: {}", describe(e)))?
+            .into_json()?;
+        Ok(v["value"].clone())
+    }
+
+    pub fn goto(&self, url: &str) -> Result<()> {
+        self.cmd("POST", "/url", json!({"url": url})).map(|_| ())
+    }
+
+    /// Run JavaScript in the page and return its result.
+    pub fn js(&self, script: &str) -> Result<Value> {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+    }
+
+    /// The element with `data-testid`, if present.
+    pub fn find(&self, testid: &str) -> Result<Option<String>> {
+        let sel = format!("[data-testid=\"{testid}\"]");
+        match self.cmd(
+            "POST",
+            "/elements",
+            json!({"using": "css selector", "value": sel}),
+        )? {
+            Value::Array(list) if !list.is_empty() => Ok(list[0]
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(|v| v.as_str())
+                .map(str::to_string)),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn text(&self, testid: &str) -> Result<String> {
+        let v = self.js(&format!("const e=document.querySelector('[data-testid=\"{testid}\"]'); return e ? e.innerText : null;"))?;
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("no element {testid}"))
+    }
+
+    pub fn attr(&self, testid: &str, name: &str) -> Result<Option<String>> {
+        let v = self.js(&format!("const e=document.querySelector('[data-testid=\"{testid}\"]'); return e ? e.getAttribute('{name}') : null;"))?;
+        Ok(v.as_str().map(str::to_string))
+    }
+
+    pub fn visible(&self, testid: &str) -> Result<bool> {
+        let v = self.js(&format!("const e=document.querySelector('[data-testid=\"{testid}\"]'); return !!e && e.offsetParent !== null && e.innerText.trim().length > 0;"))?;
+        Ok(v.as_bool().unwrap_or(false))
+    }
+
+    /// Type a path into the file input: what a user choosing that file does.
+    pub fn upload(&self, testid: &str, file: &Path) -> Result<()> {
+        let id = self.find(testid)?.ok_or_else(|| anyhow!("no {testid}"))?;
+        let path = file.canonicalize()?.display().to_string();
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({"text": path}),
+        )
+        .map(|_| ())
+    }
+
+    /// Poll `cond` until it is true or `timeout` passes.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut cond: impl FnMut(&Self) -> Result<bool>,
+    ) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            if cond(self)? {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                let _ = self.screenshot(&format!("timeout-{}", what.replace(' ', "_")));
+                bail!("timed out after {timeout:?} waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Save a PNG screenshot under target/e2e/.
+    pub fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        use base64::Engine;
+        let v = self.cmd("GET", "/screenshot", Value::Null)?;
+        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or(""))?;
+        let path = artefacts().join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&self.base).call();
+    }
+}
+
+/// Read a whole file (helper for tests).
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path)?;
+    let mut v = Vec::new();
+    f.read_to_end(&mut v)?;
+    Ok(v)
+}

@@ -1,0 +1,219 @@
+//! The app as a user meets it: the built `dist/` in headless Chromium, once with WebGPU
+//! (SwiftShader provides it here) and once without (the CPU fallback). Screenshots go to
+//! target/e2e/.
+
+use anyhow::{ensure, Context, Result};
+use image::{Rgb, RgbImage};
+use std::path::PathBuf;
+use std::time::Duration;
+use wbc_e2e::{artefacts, root, Driver, Session, StaticServer};
+
+const LOAD: Duration = Duration::from_secs(240);
+
+/// A synthetic cell: pale background, pink red cells, a violet nucleus in a blue-grey
+/// cytoplasm. Not a real cell, but a real image through the whole path.
+fn synthetic_cell() -> Result<PathBuf> {
+    let img = RgbImage::from_fn(360, 363, |x, y| {
+        let (dx, dy) = (x as f32 - 180.0, y as f32 - 181.0);
+        let r = (dx * dx + dy * dy).sqrt();
+        let rbc = ((x as f32 - 60.0).powi(2) + (y as f32 - 60.0).powi(2)).sqrt() < 40.0;
+        if r < 45.0 {
+            Rgb([110, 60, 150])
+        } else if r < 80.0 {
+            Rgb([190, 180, 215])
+        } else if rbc {
+            Rgb([230, 170, 170])
+        } else {
+            Rgb([240, 225, 220])
+        }
+    });
+    let path = artefacts().join("synthetic-cell.png");
+    img.save(&path)?;
+    Ok(path)
+}
+
+/// A real PBC cell from ../shared/data, when the data folder is there.
+fn real_cell() -> Option<PathBuf> {
+    let p = root().join("../shared/data/pbc/PBC_dataset_normal_DIB/monocyte");
+    let mut files: Vec<_> = std::fs::read_dir(p)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files.into_iter().next()
+}
+
+fn not_an_image() -> Result<PathBuf> {
+    let path = artefacts().join("notes.jpg");
+    std::fs::write(&path, b"these are lab notes, not a JPEG")?;
+    Ok(path)
+}
+
+/// A valid PNG whose header claims 20000 pixels of width: refused before decoding.
+fn huge_image() -> Result<PathBuf> {
+    let path = artefacts().join("huge.png");
+    RgbImage::new(20000, 40).save(&path)?;
+    Ok(path)
+}
+
+fn open(session: &Session, url: &str) -> Result<String> {
+    session.goto(url)?;
+    session.wait_for("device label", LOAD, |s| {
+        Ok(s.text("device").map(|t| t != "…").unwrap_or(false))
+    })?;
+    session.wait_for("idle status", LOAD, |s| Ok(s.text("status")? == "idle"))?;
+    session.text("device")
+}
+
+fn cell_count(s: &Session) -> Result<u64> {
+    Ok(
+        s.js("return document.querySelectorAll('[data-testid=cell-list] li').length")?
+            .as_u64()
+            .unwrap_or(0),
+    )
+}
+
+/// Upload one file and wait until the app has answered it.
+fn upload_and_wait(s: &Session, file: &PathBuf) -> Result<()> {
+    let before = cell_count(s)?;
+    s.js("const e=document.querySelector('[data-testid=error]'); if (e) e.setAttribute('data-seen','');")?;
+    s.upload("file-input", file)?;
+    s.wait_for("answer", LOAD, |s| {
+        Ok(cell_count(s)? > before || s.visible("error")?)
+    })
+}
+
+fn prediction(s: &Session) -> Result<Vec<f64>> {
+    let raw = s
+        .attr("cell-panel", "data-raw-prediction")?
+        .context("no prediction")?;
+    let v: serde_json::Value = serde_json::from_str(&raw)?;
+    let mut out = Vec::new();
+    for group in v["attributes"]
+        .as_array()
+        .context("attributes")?
+        .iter()
+        .chain([&v["cell_type"]])
+    {
+        for p in group
+            .as_array()
+            .context("group")?
+            .iter()
+            .chain(std::iter::empty())
+        {
+            out.push(p.as_f64().context("number")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Run the user journey on one device and return the network output for the synthetic cell.
+fn journey(driver: &Driver, server: &StaticServer, webgpu: bool) -> Result<Vec<f64>> {
+    let name = if webgpu { "webgpu" } else { "cpu" };
+    let session = driver.session(webgpu)?;
+    let device = open(&session, &server.url)?;
+    ensure!(
+        device == if webgpu { "WebGPU" } else { "CPU" },
+        "{name}: device label is {device}"
+    );
+    ensure!(
+        !session.visible("error")?,
+        "an error shows before any input"
+    );
+
+    // A generated cell is shown with a prediction.
+    upload_and_wait(&session, &synthetic_cell()?)?;
+    ensure!(
+        !session.visible("error")?,
+        "{name}: synthetic cell refused: {:?}",
+        session.text("error")
+    );
+    let shown = session.js("const i=document.querySelector('[data-testid=cell-image]'); return i && i.complete ? [i.naturalWidth, i.naturalHeight] : null")?;
+    ensure!(
+        shown == serde_json::json!([360, 360]),
+        "{name}: cropped image not shown as 360×360: {shown}"
+    );
+    let output = prediction(&session)?;
+    ensure!(output.len() == 36, "36 probabilities expected");
+    let cell_type = session.text("cell-type")?;
+    ensure!([
+        "Basophil",
+        "Eosinophil",
+        "Lymphocyte",
+        "Monocyte",
+        "Neutrophil"
+    ]
+    .contains(&cell_type.as_str()));
+    session.screenshot(&format!("{name}-synthetic"))?;
+
+    // A file that is not an image: clear message, earlier cell kept.
+    upload_and_wait(&session, &not_an_image()?)?;
+    ensure!(
+        session.visible("error")?,
+        "{name}: no error for a text file"
+    );
+    let msg = session.text("error")?;
+    ensure!(
+        msg.contains("notes.jpg") && msg.contains("not a readable image"),
+        "{name}: unclear message {msg}"
+    );
+    ensure!(
+        cell_count(&session)? == 1,
+        "{name}: the earlier cell was lost"
+    );
+    session.screenshot(&format!("{name}-refused"))?;
+
+    // An absurdly large image: refused with the reason.
+    upload_and_wait(&session, &huge_image()?)?;
+    let msg = session.text("error")?;
+    ensure!(msg.contains("20000"), "{name}: huge image message is {msg}");
+
+    // The next real cell loads fine.
+    if let Some(real) = real_cell() {
+        upload_and_wait(&session, &real)?;
+        ensure!(
+            cell_count(&session)? == 2,
+            "{name}: the real cell after the errors did not load"
+        );
+        ensure!(
+            !session.visible("error")?,
+            "{name}: error still shown after a good image"
+        );
+        for attr in ["cell_size", "nucleus_shape", "granule_colour"] {
+            let v = session.attr(&format!("attribute-{attr}"), "data-value")?;
+            ensure!(v.is_some(), "attribute-{attr} missing");
+        }
+        session.screenshot(&format!("{name}-real-cell"))?;
+    }
+    Ok(output)
+}
+
+#[test]
+fn app_in_headless_chromium_on_webgpu_and_cpu() -> Result<()> {
+    let dist = root().join("dist");
+    ensure!(
+        dist.join("index.html").exists(),
+        "build the app first: cargo xtask build"
+    );
+    let server = StaticServer::start(dist)?;
+    let driver = Driver::start()?;
+    let gpu = journey(&driver, &server, true).context("WebGPU journey")?;
+    let cpu = journey(&driver, &server, false).context("CPU journey")?;
+    // Same weights, same input: both devices must agree. f32 on both; differences come from
+    // summation order in the kernels.
+    let worst = gpu
+        .iter()
+        .zip(&cpu)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    eprintln!("largest WebGPU vs CPU probability difference: {worst:.2e}");
+    ensure!(worst < 1e-3, "WebGPU and CPU outputs differ by {worst}");
+    // Nothing but the page's own assets was requested (and no image was sent anywhere).
+    let requests = server.requests.lock().expect("log").clone();
+    ensure!(
+        requests.iter().all(|r| !r.contains("upload")),
+        "unexpected requests {requests:?}"
+    );
+    Ok(())
+}
