@@ -77,7 +77,9 @@ fn cell_count(s: &Session) -> Result<u64> {
 /// Upload one file and wait until the app has answered it.
 fn upload_and_wait(s: &Session, file: &PathBuf) -> Result<()> {
     let before = cell_count(s)?;
-    s.js("const e=document.querySelector('[data-testid=error]'); if (e) e.setAttribute('data-seen','');")?;
+    // Dismiss an earlier message (as a user would) so the next answer is this file's.
+    s.js("const b=document.querySelector('[data-testid=error] .dismiss'); if (b) b.click();")?;
+    s.wait_for("error dismissed", Duration::from_secs(5), |s| Ok(!s.visible("error")?))?;
     s.upload("file-input", file)?;
     s.wait_for("answer", LOAD, |s| {
         Ok(cell_count(s)? > before || s.visible("error")?)
