@@ -56,6 +56,8 @@ pub struct AppState {
     pub error: RwSignal<Option<String>>,
     pub cells: RwSignal<Vec<CellView>>,
     pub selected: RwSignal<Option<u32>>,
+    /// Show each newly analysed cell, until the user picks a cell themselves.
+    pub follow_new: RwSignal<bool>,
     /// Attribute edits per cell; kept when the user looks at other cells.
     pub edits: RwSignal<BTreeMap<u32, Edits>>,
     /// The concept-bottleneck model (`models/cbm.json`), when it loaded.
@@ -80,6 +82,7 @@ impl AppState {
             error: RwSignal::new(None),
             cells: RwSignal::new(Vec::new()),
             selected: RwSignal::new(None),
+            follow_new: RwSignal::new(true),
             edits: RwSignal::new(BTreeMap::new()),
             cbm: RwSignal::new(None),
             in_flight: RwSignal::new(Vec::new()),
@@ -196,7 +199,9 @@ impl AppState {
                         segmentation_ms,
                     })
                 });
-                self.selected.set(Some(id));
+                if self.follow_new.get_untracked() || self.selected.get_untracked().is_none() {
+                    self.selected.set(Some(id));
+                }
                 self.error.set(None);
             }
             FromWorker::Refused { name, reason, .. } => {
@@ -250,6 +255,7 @@ impl AppState {
 
     /// Take files from any source (picker, drop, paste).
     pub fn add_files(self, files: Vec<File>) {
+        self.follow_new.set(true);
         for file in files {
             let name = file.name();
             let size = file.size() as usize;
@@ -348,7 +354,7 @@ fn CellList() -> impl IntoView {
                     let id = cell.id;
                     view! {
                         <li class:selected=move || state.selected.get() == Some(id)>
-                            <button on:click=move |_| state.selected.set(Some(id)) title=cell.name.clone()>
+                            <button on:click=move |_| { state.follow_new.set(false); state.selected.set(Some(id)); } title=cell.name.clone()>
                                 <img src=cell.image_url.clone() alt=cell.name.clone()/>
                             </button>
                         </li>

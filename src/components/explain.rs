@@ -205,7 +205,7 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
                             let id = c.id;
                             view! {
                                 <li data-path=c.name.clone()>
-                                    <button on:click=move |_| state.selected.set(Some(id))>
+                                    <button on:click=move |_| { state.follow_new.set(false); state.selected.set(Some(id)); }>
                                         <img src=c.image_url.clone() alt=c.name.clone()/>
                                         <span>{format!("{} (distance {d:.2})", c.name)}</span>
                                     </button>

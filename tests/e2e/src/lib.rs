@@ -259,6 +259,21 @@ impl Session {
         .map(|_| ())
     }
 
+    /// Choose several files at once (the input accepts multiple files).
+    pub fn upload_many(&self, testid: &str, files: &[PathBuf]) -> Result<()> {
+        let id = self.find(testid)?.ok_or_else(|| anyhow!("no {testid}"))?;
+        let paths: Vec<String> = files
+            .iter()
+            .map(|f| f.canonicalize().map(|p| p.display().to_string()))
+            .collect::<std::io::Result<_>>()?;
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({"text": paths.join("\n")}),
+        )
+        .map(|_| ())
+    }
+
     /// Poll `cond` until it is true or `timeout` passes.
     pub fn wait_for(
         &self,

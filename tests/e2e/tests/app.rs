@@ -44,6 +44,24 @@ fn real_cell() -> Option<PathBuf> {
     files.into_iter().next()
 }
 
+/// Several real cells of different types.
+fn real_cells(n: usize) -> Vec<PathBuf> {
+    let base = root().join("../shared/data/pbc/PBC_dataset_normal_DIB");
+    ["neutrophil", "eosinophil", "lymphocyte", "basophil"]
+        .iter()
+        .filter_map(|class| {
+            let mut files: Vec<_> = std::fs::read_dir(base.join(class))
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            files.sort();
+            files.into_iter().next()
+        })
+        .take(n)
+        .collect()
+}
+
 fn not_an_image() -> Result<PathBuf> {
     let path = artefacts().join("notes.jpg");
     std::fs::write(&path, b"these are lab notes, not a JPEG")?;
@@ -79,7 +97,9 @@ fn upload_and_wait(s: &Session, file: &PathBuf) -> Result<()> {
     let before = cell_count(s)?;
     // Dismiss an earlier message (as a user would) so the next answer is this file's.
     s.js("const b=document.querySelector('[data-testid=error] .dismiss'); if (b) b.click();")?;
-    s.wait_for("error dismissed", Duration::from_secs(5), |s| Ok(!s.visible("error")?))?;
+    s.wait_for("error dismissed", Duration::from_secs(5), |s| {
+        Ok(!s.visible("error")?)
+    })?;
     s.upload("file-input", file)?;
     s.wait_for("answer", LOAD, |s| {
         Ok(cell_count(s)? > before || s.visible("error")?)
@@ -108,6 +128,88 @@ fn prediction(s: &Session) -> Result<Vec<f64>> {
         }
     }
     Ok(out)
+}
+
+fn set_attribute(s: &Session, attr: &str, value: &str) -> Result<()> {
+    let script = format!(
+        "const sel=document.querySelector('[data-testid=attribute-{attr}] select');\
+         const opt=[...sel.options].find(o=>o.textContent.startsWith('{value}'));\
+         sel.value=opt.value; sel.dispatchEvent(new Event('change',{{bubbles:true}})); return true;"
+    );
+    s.js(&script).map(|_| ())
+}
+
+/// The explorer on the selected real cell: overlay controls, edits driving the CBM, reset,
+/// counterfactuals, and a page that answers clicks while the worker runs.
+fn explorer(s: &Session, name: &str) -> Result<()> {
+    // Overlay: a 360×360 label image over the cell; toggling a class redraws it.
+    let src = s.attr("overlay", "src")?.context("overlay")?;
+    ensure!(src.starts_with("blob:"), "{name}: overlay src {src}");
+    s.js("document.querySelector('[data-testid=toggle-nucleus]').click(); return true;")?;
+    s.wait_for("overlay redrawn", Duration::from_secs(10), |s| {
+        Ok(s.attr("overlay", "src")?.as_deref() != Some(src.as_str()))
+    })?;
+    ensure!(
+        s.visible("legend")? && s.visible("measurements")?,
+        "{name}: legend or measurements missing"
+    );
+    // No edits: the CBM verdict and contributions are there.
+    let before = s.text("cbm-type")?;
+    ensure!(
+        s.attr("cbm-type", "data-probability")?.is_some(),
+        "{name}: cbm probability"
+    );
+    ensure!(
+        s.find("contributions")?.is_some() && s.find("cbm-heatmap")?.is_some(),
+        "{name}: plots missing"
+    );
+    // Counterfactuals among loaded cells: the synthetic cell is the other one.
+    let paths = s.js("return [...document.querySelectorAll('[data-testid=counterfactuals] li[data-path]')].map(l=>l.dataset.path)")?;
+    ensure!(
+        paths.to_string().contains("synthetic-cell.png"),
+        "{name}: counterfactuals {paths}"
+    );
+    // Purple coarse granules: a haematologist would now say basophil, and so should the CBM.
+    set_attribute(s, "granule_colour", "purple")?;
+    set_attribute(s, "granule_type", "coarse")?;
+    s.wait_for("edit applied", Duration::from_secs(10), |s| {
+        Ok(s.attr("attribute-granule_type", "data-edited")?.as_deref() == Some("true"))
+    })?;
+    ensure!(s.attr("attribute-granule_colour", "data-value")?.as_deref() == Some("purple"));
+    let after = s.text("cbm-type")?;
+    ensure!(
+        after == "Basophil",
+        "{name}: CBM says {after} after purple coarse granules"
+    );
+    s.screenshot(&format!("{name}-edited"))?;
+    s.js("document.querySelector('[data-testid=reset-edits]').click(); return true;")?;
+    s.wait_for("edits reset", Duration::from_secs(10), |s| {
+        Ok(s.attr("attribute-granule_type", "data-edited")?.as_deref() == Some("false"))
+    })?;
+    ensure!(
+        s.text("cbm-type")? == before,
+        "{name}: reset did not restore the CBM verdict"
+    );
+    // The page stays responsive while the worker analyses: a click during inference is handled.
+    let batch = real_cells(4);
+    let before = cell_count(s)?;
+    s.upload_many("file-input", &batch)?;
+    s.wait_for("working", Duration::from_secs(10), |s| {
+        Ok(s.text("status")?.starts_with("working"))
+    })?;
+    s.js("document.querySelector('[data-testid=cell-list] li button').click(); return true;")?;
+    s.wait_for("click handled", Duration::from_secs(5), |s| {
+        Ok(s.js("return document.querySelector('[data-testid=cell-list] li').classList.contains('selected')")? == serde_json::json!(true))
+    })?;
+    let status = s.text("status")?;
+    eprintln!(
+        "{name}: a click while analysing {} cells was handled; status then: {status}",
+        batch.len()
+    );
+    s.wait_for("batch analysed", LOAD, |s| {
+        Ok(cell_count(s)? == before + batch.len() as u64)
+    })?;
+    Ok(())
 }
 
 /// Run the user journey on one device and return the network output for the synthetic cell.
@@ -187,6 +289,7 @@ fn journey(driver: &Driver, server: &StaticServer, webgpu: bool) -> Result<Vec<f
             ensure!(v.is_some(), "attribute-{attr} missing");
         }
         session.screenshot(&format!("{name}-real-cell"))?;
+        explorer(&session, name)?;
     }
     Ok(output)
 }
