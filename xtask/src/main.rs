@@ -143,8 +143,16 @@ fn main() -> Result<()> {
                 ])
                 .current_dir(root()))
         }
+        Some("bench") => {
+            setup(true)?;
+            build()?;
+            run(Command::new("cargo").args(["build", "--release", "-p", "wbc"]).current_dir(root()))?;
+            run(Command::new("cargo")
+                .args(["test", "--release", "-p", "wbc-e2e", "--test", "bench", "--", "--ignored", "--nocapture"])
+                .current_dir(root()))
+        }
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|build|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n  test   install what is missing (Chromium too) and run every test");
+            eprintln!("usage: cargo xtask <serve|test|bench|build|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n  test   install what is missing (Chromium too) and run every test\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json");
             std::process::exit(2)
         }
     }

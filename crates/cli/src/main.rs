@@ -9,6 +9,7 @@ mod evaluate;
 mod models;
 mod predict;
 mod rng;
+mod segment;
 mod train;
 
 use anyhow::Result;
@@ -39,6 +40,12 @@ enum Command {
     /// Fit the concept-bottleneck model (cell type from the 31 attribute probabilities only),
     /// L1 strength chosen on val, and write models/cbm.json.
     Cbm(cbm::CbmArgs),
+    /// Segment images with the classical bootstrap labeller: a label map per image at its own
+    /// size (0 other, 1 cytoplasm, 2 nucleus, 3 platelet, 4 red cell, 5 vacuole), optional
+    /// overlays, and the morphometry as JSON lines.
+    Segment(segment::SegmentArgs),
+    /// Bootstrap segmentation labels for every PBC cell of the official split (outside git).
+    Masks(segment::MasksArgs),
     /// Predict cell type and attributes for image files or folders: one JSON object per line.
     Predict(predict::PredictArgs),
 }
@@ -56,6 +63,8 @@ fn main() -> Result<()> {
         Command::Export(args) => evaluate::export(args)?,
         Command::Predict(args) => predict::run(args)?,
         Command::Cbm(args) => cbm::run(args)?,
+        Command::Segment(args) => segment::segment(args)?,
+        Command::Masks(args) => segment::masks(args)?,
     }
     Ok(())
 }
