@@ -66,6 +66,8 @@ pub struct AppState {
     pub in_flight: RwSignal<Vec<String>>,
     next_id: StoredValue<u32>,
     worker: StoredValue<Option<Worker>, LocalStorage>,
+    /// Requests held until the worker is ready (model loaded); `None` once flushed.
+    outbox: StoredValue<Option<Vec<js_sys::Array>>, LocalStorage>,
 }
 
 fn page_ms() -> f64 {
@@ -88,6 +90,7 @@ impl AppState {
             in_flight: RwSignal::new(Vec::new()),
             next_id: StoredValue::new(1),
             worker: StoredValue::new_local(None),
+            outbox: StoredValue::new_local(Some(Vec::new())),
         }
     }
 
@@ -143,6 +146,16 @@ impl AppState {
             }
         };
         match message {
+            FromWorker::Listening => {
+                let held = self
+                    .outbox
+                    .try_update_value(|o| o.take())
+                    .flatten()
+                    .unwrap_or_default();
+                for parts in held {
+                    self.send(&parts);
+                }
+            }
             FromWorker::Ready {
                 device,
                 fallback_reason,
@@ -209,9 +222,28 @@ impl AppState {
                 self.error.set(Some(format!("{name}: {reason}")));
             }
             FromWorker::Fatal { message } => {
+                self.flush_outbox();
                 self.fatal.set(Some(message));
             }
         }
+    }
+
+    /// Send the requests held while the worker was starting.
+    fn flush_outbox(self) {
+        let held = self
+            .outbox
+            .try_update_value(|o| o.take())
+            .flatten()
+            .unwrap_or_default();
+        for parts in held {
+            self.send(&parts);
+        }
+    }
+
+    fn send(self, parts: &js_sys::Array) -> bool {
+        self.worker
+            .with_value(|w| w.as_ref().map(|w| w.post_message(parts).is_ok()))
+            .unwrap_or(false)
     }
 
     fn finish(self, name: &str) {

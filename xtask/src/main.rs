@@ -146,9 +146,21 @@ fn main() -> Result<()> {
         Some("bench") => {
             setup(true)?;
             build()?;
-            run(Command::new("cargo").args(["build", "--release", "-p", "wbc"]).current_dir(root()))?;
             run(Command::new("cargo")
-                .args(["test", "--release", "-p", "wbc-e2e", "--test", "bench", "--", "--ignored", "--nocapture"])
+                .args(["build", "--release", "-p", "wbc"])
+                .current_dir(root()))?;
+            run(Command::new("cargo")
+                .args([
+                    "test",
+                    "--release",
+                    "-p",
+                    "wbc-e2e",
+                    "--test",
+                    "bench",
+                    "--",
+                    "--ignored",
+                    "--nocapture",
+                ])
                 .current_dir(root()))
         }
         _ => {

@@ -35,7 +35,10 @@ pub fn label_image(img: &RgbImage) -> GrayImage {
     if (scale - 1.0).abs() < 0.02 {
         return segmentation::segment(img);
     }
-    let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+    let (sw, sh) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
     let small = imageops::resize(img, sw, sh, imageops::FilterType::Triangle);
     let labels = segmentation::segment(&small);
     imageops::resize(&labels, w, h, imageops::FilterType::Nearest)
@@ -56,12 +59,18 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
                 drawn.save(args.out.join(format!("{stem}_overlay.png")))?;
             }
             let m = morphometry::measure(&labels);
-            println!("{}", json!({"path": path.display().to_string(), "morphometry": m}));
+            println!(
+                "{}",
+                json!({"path": path.display().to_string(), "morphometry": m})
+            );
             Ok(())
         })();
         if let Err(e) = result {
             failures += 1;
-            println!("{}", json!({"path": path.display().to_string(), "error": format!("{e:#}")}));
+            println!(
+                "{}",
+                json!({"path": path.display().to_string(), "error": format!("{e:#}")})
+            );
         }
     }
     if failures > 0 {
@@ -96,7 +105,8 @@ pub fn masks(args: MasksArgs) -> Result<()> {
     }
     let bar = progress(cells.len() as u64, "masks");
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let vacuole_no = wbc_core::schema::attribute("cytoplasm_vacuole").map(|(k, a)| (k, a.value_index("no")));
+    let vacuole_no =
+        wbc_core::schema::attribute("cytoplasm_vacuole").map(|(k, a)| (k, a.value_index("no")));
     let counts: Vec<Result<(usize, usize)>> = std::thread::scope(|s| {
         cells
             .chunks(cells.len().div_ceil(threads).max(1))
@@ -108,7 +118,8 @@ pub fn masks(args: MasksArgs) -> Result<()> {
                     let (mut no_vac, mut no_vac_with_pixels) = (0, 0);
                     for cell in part {
                         let path = data.join("pbc").join(&cell.path);
-                        let img = preprocess::decode(&std::fs::read(&path)?).with_context(|| path.display().to_string())?;
+                        let img = preprocess::decode(&std::fs::read(&path)?)
+                            .with_context(|| path.display().to_string())?;
                         let labels = segmentation::segment(&preprocess::center_square(&img));
                         if let Some((k, Some(no))) = vacuole_no {
                             if cell.attributes[k] == no {
@@ -136,7 +147,14 @@ pub fn masks(args: MasksArgs) -> Result<()> {
         a += x;
         b += y;
     }
-    println!("{} label maps written to {}", cells.len(), args.out.display());
-    println!("cells labelled 'no vacuole' that still have vacuole pixels: {b} of {a} ({:.1}%)", 100.0 * b as f64 / a.max(1) as f64);
+    println!(
+        "{} label maps written to {}",
+        cells.len(),
+        args.out.display()
+    );
+    println!(
+        "cells labelled 'no vacuole' that still have vacuole pixels: {b} of {a} ({:.1}%)",
+        100.0 * b as f64 / a.max(1) as f64
+    );
     Ok(())
 }

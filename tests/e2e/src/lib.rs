@@ -150,7 +150,8 @@ impl Driver {
         let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": binary, "args": args}
+            "goog:chromeOptions": {"binary": binary, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"}
         }}});
         let response: Value = ureq::post(&format!("{}/session", self.url))
             .send_json(caps)
@@ -288,10 +289,20 @@ impl Session {
             }
             if start.elapsed() > timeout {
                 let _ = self.screenshot(&format!("timeout-{}", what.replace(' ', "_")));
-                bail!("timed out after {timeout:?} waiting for {what}");
+                bail!(
+                    "timed out after {timeout:?} waiting for {what}; browser console: {}",
+                    self.console()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The browser console so far (for failure messages).
+    pub fn console(&self) -> String {
+        self.cmd("POST", "/se/log", json!({"type": "browser"}))
+            .map(|v| v.to_string())
+            .unwrap_or_default()
     }
 
     /// Save a PNG screenshot under target/e2e/.

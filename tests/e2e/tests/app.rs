@@ -75,8 +75,8 @@ fn huge_image() -> Result<PathBuf> {
     Ok(path)
 }
 
-fn open(session: &Session, url: &str) -> Result<String> {
-    session.goto(url)?;
+/// Wait until the page has chosen its device and loaded the model.
+fn open(session: &Session) -> Result<String> {
     session.wait_for("device label", LOAD, |s| {
         Ok(s.text("device").map(|t| t != "…").unwrap_or(false))
     })?;
@@ -216,7 +216,8 @@ fn explorer(s: &Session, name: &str) -> Result<()> {
 fn journey(driver: &Driver, server: &StaticServer, webgpu: bool) -> Result<Vec<f64>> {
     let name = if webgpu { "webgpu" } else { "cpu" };
     let session = driver.session(webgpu)?;
-    let device = open(&session, &server.url)?;
+    session.goto(&server.url)?;
+    let device = open(&session)?;
     ensure!(
         device == if webgpu { "WebGPU" } else { "CPU" },
         "{name}: device label is {device}"
@@ -225,7 +226,6 @@ fn journey(driver: &Driver, server: &StaticServer, webgpu: bool) -> Result<Vec<f
         !session.visible("error")?,
         "an error shows before any input"
     );
-
     // A generated cell is shown with a prediction.
     upload_and_wait(&session, &synthetic_cell()?)?;
     ensure!(

@@ -10,7 +10,10 @@ use wbc_e2e::{artefacts, root, Driver, StaticServer};
 
 fn cell() -> Result<std::path::PathBuf> {
     let dir = root().join("../shared/data/pbc/PBC_dataset_normal_DIB/monocyte");
-    let mut files: Vec<_> = std::fs::read_dir(dir)?.flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.sort();
     files.into_iter().next().context("no cell")
 }
@@ -27,16 +30,24 @@ fn cold_start_to_first_prediction() -> Result<()> {
             let s = driver.session(webgpu)?;
             let t0 = Instant::now();
             s.goto(&server.url)?;
-            s.wait_for("file input", Duration::from_secs(60), |s| Ok(s.find("file-input")?.is_some()))?;
+            s.wait_for("file input", Duration::from_secs(60), |s| {
+                Ok(s.find("file-input")?.is_some())
+            })?;
             s.upload("file-input", &cell)?;
-            s.wait_for("prediction", Duration::from_secs(240), |s| Ok(s.find("cell-type")?.is_some()))?;
+            s.wait_for("prediction", Duration::from_secs(240), |s| {
+                Ok(s.find("cell-type")?.is_some())
+            })?;
             let first_prediction_ms = t0.elapsed().as_secs_f64() * 1000.0;
             let timings = s.text("timings")?;
             // A second cell on the warm engine: the steady-state time per cell.
             let t1 = Instant::now();
             s.upload("file-input", &cell)?;
             s.wait_for("second", Duration::from_secs(120), |s| {
-                Ok(s.js("return document.querySelectorAll('[data-testid=cell-list] li').length")?.as_u64() == Some(2))
+                Ok(
+                    s.js("return document.querySelectorAll('[data-testid=cell-list] li').length")?
+                        .as_u64()
+                        == Some(2),
+                )
             })?;
             let warm_cell_ms = t1.elapsed().as_secs_f64() * 1000.0;
             let warm_timings = s.text("timings")?;
@@ -51,7 +62,11 @@ fn cold_start_to_first_prediction() -> Result<()> {
     if wbc.exists() {
         for _ in 0..3 {
             let t = Instant::now();
-            let out = std::process::Command::new(&wbc).arg("predict").arg(&cell).current_dir(root()).output()?;
+            let out = std::process::Command::new(&wbc)
+                .arg("predict")
+                .arg(&cell)
+                .current_dir(root())
+                .output()?;
             anyhow::ensure!(out.status.success(), "native predict failed");
             native.push(t.elapsed().as_secs_f64() * 1000.0);
         }
@@ -60,9 +75,17 @@ fn cold_start_to_first_prediction() -> Result<()> {
     let sizes: serde_json::Map<String, serde_json::Value> = std::fs::read_dir(root().join("dist"))?
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), json!(e.metadata().map(|m| m.len()).unwrap_or(0))))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                json!(e.metadata().map(|m| m.len()).unwrap_or(0)),
+            )
+        })
         .collect();
     let report = json!({"browser": results, "native_cli_process_ms": native, "wasm_bytes": sizes});
-    std::fs::write(artefacts().join("bench.json"), serde_json::to_vec_pretty(&report)?)?;
+    std::fs::write(
+        artefacts().join("bench.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
     Ok(())
 }
