@@ -198,27 +198,31 @@ pub(crate) fn remove_small(mask: &[bool], w: usize, h: usize, min_area: usize) -
         .collect()
 }
 
-/// Otsu's threshold of `values` (256-bin histogram over their range): the value that best
-/// separates them into two classes. `None` when there are no values or all are equal.
-pub(crate) fn otsu(values: impl Iterator<Item = f32> + Clone) -> Option<f32> {
+/// Histogram of the finite `values` in `BINS` bins over their range: `(lowest value, bins per
+/// unit, counts)`. `None` when there are no values or all are equal.
+fn histogram<const BINS: usize>(
+    values: impl Iterator<Item = f32> + Clone,
+) -> Option<(f32, f32, [f64; BINS])> {
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for v in values.clone() {
-        if v.is_finite() {
-            lo = lo.min(v);
-            hi = hi.max(v);
-        }
+    for v in values.clone().filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
     }
     if !(hi > lo) {
         return None;
     }
-    const BINS: usize = 256;
     let scale = (BINS as f32 - 1.0) / (hi - lo);
     let mut hist = [0f64; BINS];
-    for v in values {
-        if v.is_finite() {
-            hist[((v - lo) * scale) as usize] += 1.0;
-        }
+    for v in values.filter(|v| v.is_finite()) {
+        hist[((v - lo) * scale) as usize] += 1.0;
     }
+    Some((lo, scale, hist))
+}
+
+/// Otsu's threshold of `values` (256-bin histogram over their range): the value that best
+/// separates them into two classes. `None` when there are no values or all are equal.
+pub(crate) fn otsu(values: impl Iterator<Item = f32> + Clone) -> Option<f32> {
+    let (lo, scale, hist) = histogram::<256>(values)?;
     let total: f64 = hist.iter().sum();
     let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c).sum();
     let (mut w0, mut sum0, mut best, mut best_bin) = (0f64, 0f64, -1f64, 0usize);
@@ -243,24 +247,8 @@ pub(crate) fn otsu(values: impl Iterator<Item = f32> + Clone) -> Option<f32> {
 /// Two-threshold Otsu (three classes) of `values`: the pair `(t1, t2)`, `t1 < t2`, that
 /// maximises the between-class variance. `None` when there are no values or all are equal.
 pub(crate) fn otsu3(values: impl Iterator<Item = f32> + Clone) -> Option<(f32, f32)> {
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for v in values.clone() {
-        if v.is_finite() {
-            lo = lo.min(v);
-            hi = hi.max(v);
-        }
-    }
-    if !(hi > lo) {
-        return None;
-    }
     const BINS: usize = 128;
-    let scale = (BINS as f32 - 1.0) / (hi - lo);
-    let mut hist = [0f64; BINS];
-    for v in values {
-        if v.is_finite() {
-            hist[((v - lo) * scale) as usize] += 1.0;
-        }
-    }
+    let (lo, scale, hist) = histogram::<BINS>(values)?;
     // Prefix sums of counts and of first moments.
     let mut pc = [0f64; BINS + 1];
     let mut pm = [0f64; BINS + 1];
