@@ -146,16 +146,6 @@ impl AppState {
             }
         };
         match message {
-            FromWorker::Listening => {
-                let held = self
-                    .outbox
-                    .try_update_value(|o| o.take())
-                    .flatten()
-                    .unwrap_or_default();
-                for parts in held {
-                    self.send(&parts);
-                }
-            }
             FromWorker::Ready {
                 device,
                 fallback_reason,

@@ -43,9 +43,6 @@ pub enum ToWorker {
 /// Worker → UI.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FromWorker {
-    /// The worker's message handler is installed. Messages posted before this would be lost
-    /// (the module is still loading), so the UI holds them until it arrives.
-    Listening,
     /// The device is chosen and the model loaded and warmed up.
     Ready {
         device: ComputeDevice,

@@ -78,7 +78,6 @@ fn main() {
     };
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
-    post(&FromWorker::Listening, vec![]);
 
     wasm_bindgen_futures::spawn_local(async move {
         match Engine::start(force_cpu).await {
