@@ -30,6 +30,10 @@ pub struct CellView {
     pub preprocess_ms: f64,
     pub inference_ms: f64,
     pub segmentation_ms: f64,
+    /// File chosen → answer back in the page (ms): reading, both transfers and the worker.
+    pub round_trip_ms: f64,
+    /// Page open → this cell's answer arrived (ms).
+    pub answered_at_ms: f64,
 }
 
 /// The user's attribute edits for one cell: `Some(value index)` where edited.
@@ -46,6 +50,20 @@ pub struct EngineInfo {
     pub model_bytes: usize,
     /// Page open → engine ready (ms).
     pub ready_at_ms: f64,
+    /// What draws the segmentation overlay.
+    pub segmenter: String,
+    pub seg_model_bytes: usize,
+}
+
+/// A class-activation map shown over a cell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CamView {
+    pub cell: u32,
+    pub attribute: usize,
+    pub value: usize,
+    /// Object URL of the coloured map (PNG).
+    pub url: String,
+    pub ms: f64,
 }
 
 /// Everything the page state holds; signals are `Copy`, so this is passed around freely.
@@ -64,7 +82,12 @@ pub struct AppState {
     pub cbm: RwSignal<Option<Cbm>>,
     /// Files sent to the worker and not answered yet.
     pub in_flight: RwSignal<Vec<String>>,
+    /// The activation map on show, and the one being computed.
+    pub cam: RwSignal<Option<CamView>>,
+    pub cam_pending: RwSignal<Option<(u32, usize, usize)>>,
     next_id: StoredValue<u32>,
+    /// When each request was made (page clock, ms), for the round-trip time.
+    requested_at: StoredValue<BTreeMap<u32, f64>>,
     worker: StoredValue<Option<Worker>, LocalStorage>,
     /// Requests held until the worker is ready (model loaded); `None` once flushed.
     outbox: StoredValue<Option<Vec<js_sys::Array>>, LocalStorage>,
@@ -88,7 +111,10 @@ impl AppState {
             edits: RwSignal::new(BTreeMap::new()),
             cbm: RwSignal::new(None),
             in_flight: RwSignal::new(Vec::new()),
+            cam: RwSignal::new(None),
+            cam_pending: RwSignal::new(None),
             next_id: StoredValue::new(1),
+            requested_at: StoredValue::new(BTreeMap::new()),
             worker: StoredValue::new_local(None),
             outbox: StoredValue::new_local(Some(Vec::new())),
         }
@@ -153,6 +179,8 @@ impl AppState {
                 load_ms,
                 warmup_ms,
                 model_bytes,
+                segmenter,
+                seg_model_bytes,
             } => {
                 self.engine.set(Some(EngineInfo {
                     device: device.label(),
@@ -162,7 +190,10 @@ impl AppState {
                     warmup_ms,
                     model_bytes,
                     ready_at_ms: page_ms(),
+                    segmenter,
+                    seg_model_bytes,
                 }));
+                self.flush_outbox();
             }
             FromWorker::Analysed {
                 id,
@@ -176,6 +207,12 @@ impl AppState {
                 segmentation_ms,
             } => {
                 self.finish(&name);
+                let answered_at_ms = page_ms();
+                let round_trip_ms = self
+                    .requested_at
+                    .try_update_value(|m| m.remove(&id))
+                    .flatten()
+                    .map_or(0.0, |t| answered_at_ms - t);
                 let image_url = parts
                     .get(1)
                     .dyn_into::<js_sys::Uint8Array>()
@@ -200,12 +237,49 @@ impl AppState {
                         preprocess_ms,
                         inference_ms,
                         segmentation_ms,
+                        round_trip_ms,
+                        answered_at_ms,
                     })
                 });
                 if self.follow_new.get_untracked() || self.selected.get_untracked().is_none() {
                     self.selected.set(Some(id));
                 }
                 self.error.set(None);
+            }
+            FromWorker::Explained {
+                id,
+                attribute,
+                value,
+                side,
+                ms,
+            } => {
+                let heat = parts
+                    .get(1)
+                    .dyn_into::<js_sys::Uint8Array>()
+                    .map(|a| a.to_vec())
+                    .unwrap_or_default();
+                // Only the latest request is shown; a late answer to an older one is dropped.
+                if self.cam_pending.get_untracked() == Some((id, attribute, value)) {
+                    self.cam_pending.set(None);
+                    if let Some(url) = crate::components::overlay::heat_png(&heat, side) {
+                        if let Some(old) = self.cam.get_untracked() {
+                            let _ = web_sys::Url::revoke_object_url(&old.url);
+                        }
+                        self.cam.set(Some(CamView {
+                            cell: id,
+                            attribute,
+                            value,
+                            url,
+                            ms,
+                        }));
+                    }
+                }
+            }
+            FromWorker::ExplainFailed { reason, .. } => {
+                self.cam_pending.set(None);
+                self.error.set(Some(format!(
+                    "the activation map could not be made: {reason}"
+                )));
             }
             FromWorker::Refused { name, reason, .. } => {
                 self.finish(&name);
@@ -234,6 +308,33 @@ impl AppState {
         self.worker
             .with_value(|w| w.as_ref().map(|w| w.post_message(parts).is_ok()))
             .unwrap_or(false)
+    }
+
+    /// Ask the worker where the network looked for `value` of `attribute` on cell `id`.
+    pub fn request_cam(self, id: u32, attribute: usize, value: usize) {
+        let request = ToWorker::Explain {
+            id,
+            attribute,
+            value,
+        };
+        let parts = js_sys::Array::of1(&JsValue::from_str(
+            &serde_json::to_string(&request).unwrap_or_default(),
+        ));
+        self.cam_pending.set(Some((id, attribute, value)));
+        if !self.send(&parts) {
+            self.cam_pending.set(None);
+            self.error
+                .set(Some("the analysis worker is not running".to_string()));
+        }
+    }
+
+    /// Hide the activation map.
+    pub fn clear_cam(self) {
+        if let Some(old) = self.cam.get_untracked() {
+            let _ = web_sys::Url::revoke_object_url(&old.url);
+        }
+        self.cam.set(None);
+        self.cam_pending.set(None);
     }
 
     fn finish(self, name: &str) {
@@ -291,6 +392,9 @@ impl AppState {
             }
             let id = self.next_id.get_value();
             self.next_id.set_value(id + 1);
+            self.requested_at.update_value(|m| {
+                m.insert(id, page_ms());
+            });
             self.in_flight.update(|v| v.push(name.clone()));
             wasm_bindgen_futures::spawn_local(async move {
                 let buffer = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
@@ -311,11 +415,19 @@ impl AppState {
                     &serde_json::to_string(&request).unwrap_or_default(),
                 ));
                 parts.push(&js_sys::Uint8Array::new(&buffer));
-                let sent = self
-                    .worker
-                    .with_value(|w| w.as_ref().map(|w| w.post_message(&parts).is_ok()))
+                // Until the worker says Ready its message handler may not exist yet (the
+                // module is still compiling) and a message posted then is lost: hold it.
+                let held = self
+                    .outbox
+                    .try_update_value(|o| match o {
+                        Some(queue) => {
+                            queue.push(parts.clone());
+                            true
+                        }
+                        None => false,
+                    })
                     .unwrap_or(false);
-                if !sent {
+                if !held && !self.send(&parts) {
                     self.finish(&name);
                     self.error
                         .set(Some(format!("{name}: the analysis worker is not running")));

@@ -5,24 +5,50 @@ use crate::protocol::{ComputeDevice, FromWorker, SEGMENTATION_SIDE};
 use burn::tensor::Device;
 use image::{imageops, ImageFormat, RgbImage};
 use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use wbc_core::ATTRIBUTES;
 use wbc_core::{morphometry, preprocess, segmentation};
-use wbc_nets::predict::{load_attribute_net, predict_async};
-use wbc_nets::{AttributeNet, AttributeNetConfig};
+use wbc_nets::predict::{
+    batch_tensor, load_attribute_net, load_seg_net, predict_async, segment_async,
+};
+use wbc_nets::seg_net::resize_logits;
+use wbc_nets::{AttributeNet, AttributeNetConfig, SegNet, SegNetConfig, HEAD_WIDTH};
 use web_sys::WorkerGlobalScope;
 
 /// Where the shipped attribute model lives, relative to the worker script.
 pub const ATTRIBUTE_MODEL: &str = "models/attribute_net";
+
+/// Where the segmentation network lives; without it the classical labeller draws the overlay.
+pub const SEG_MODEL: &str = "models/seg_net";
+
+/// Inputs kept for on-demand explanations (the most recent cells).
+const KEPT_INPUTS: usize = 64;
 
 /// Largest side of the cropped image sent back for display.
 const DISPLAY_MAX_SIDE: u32 = 720;
 
 /// The part of a model card the browser needs.
 #[derive(Deserialize)]
-struct ModelCard {
-    config: AttributeNetConfig,
+struct ModelCard<C> {
+    config: C,
+}
+
+async fn fetch_card<C: serde::de::DeserializeOwned>(stem: &str) -> Result<C, String> {
+    let card = fetch_bytes(&format!("{stem}.json")).await?;
+    let card: ModelCard<C> =
+        serde_json::from_slice(&card).map_err(|e| format!("{stem}.json: {e}"))?;
+    Ok(card.config)
+}
+
+/// What draws the segmentation overlay.
+enum Segmenter {
+    Network(SegNet),
+    /// The classical labeller, with the reason the network is not used.
+    Classical(String),
 }
 
 fn scope() -> WorkerGlobalScope {
@@ -103,11 +129,14 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-/// A loaded, warmed-up attribute network on its device.
+/// The loaded, warmed-up networks on their device.
 pub struct Engine {
     device: Device,
     net: AttributeNet,
     config: AttributeNetConfig,
+    segmenter: Segmenter,
+    /// Network inputs of recent cells by id, for explanations on demand.
+    inputs: RefCell<BTreeMap<u32, Vec<f32>>>,
 }
 
 impl Engine {
@@ -117,21 +146,39 @@ impl Engine {
         let t0 = now_ms();
         let (device, kind, fallback_reason) = choose_device(force_cpu).await;
         let t1 = now_ms();
-        let card = fetch_bytes(&format!("{ATTRIBUTE_MODEL}.json")).await?;
-        let card: ModelCard =
-            serde_json::from_slice(&card).map_err(|e| format!("model card: {e}"))?;
+        let config: AttributeNetConfig = fetch_card(ATTRIBUTE_MODEL).await?;
         let weights = fetch_bytes(&format!("{ATTRIBUTE_MODEL}.bpk")).await?;
         let model_bytes = weights.len();
-        let net = load_attribute_net(&card.config, weights, &device).map_err(|e| e.to_string())?;
+        let net = load_attribute_net(&config, weights, &device).map_err(|e| e.to_string())?;
+        // The segmentation network is optional: without it the overlay still comes, from the
+        // classical labeller, and the page says why.
+        let (segmenter, seg_model_bytes) = match load_segmenter(&device, config.input_size).await {
+            Ok((net, bytes)) => (Segmenter::Network(net), bytes),
+            Err(reason) => (Segmenter::Classical(reason), 0),
+        };
         let t2 = now_ms();
         let engine = Engine {
             device,
             net,
-            config: card.config,
+            config,
+            segmenter,
+            inputs: RefCell::new(BTreeMap::new()),
         };
         let size = engine.config.input_size;
         engine.infer(vec![0.0; 3 * size * size]).await?;
+        if let Segmenter::Network(seg) = &engine.segmenter {
+            segment_async(
+                seg,
+                &[vec![0.0; 3 * size * size]],
+                size,
+                SEGMENTATION_SIDE as usize,
+                &engine.device,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        }
         let t3 = now_ms();
+        let segmenter = engine.describe_segmenter();
         Ok((
             engine,
             FromWorker::Ready {
@@ -141,8 +188,70 @@ impl Engine {
                 load_ms: t2 - t1,
                 warmup_ms: t3 - t2,
                 model_bytes,
+                segmenter,
+                seg_model_bytes,
             },
         ))
+    }
+
+    fn describe_segmenter(&self) -> String {
+        match &self.segmenter {
+            Segmenter::Network(_) => "segmentation network".into(),
+            Segmenter::Classical(reason) => {
+                format!("classical stain-based labeller (the segmentation network is not in use: {reason})")
+            }
+        }
+    }
+
+    /// A class-activation map for `value` of `attribute` on an analysed cell: evidence for this
+    /// value against the attribute's other values (its logit minus their mean), as
+    /// `SEGMENTATION_SIDE`² bytes scaled to the strongest evidence.
+    pub async fn explain(
+        &self,
+        id: u32,
+        attribute: usize,
+        value: usize,
+    ) -> Result<Vec<u8>, String> {
+        let input = self
+            .inputs
+            .borrow()
+            .get(&id)
+            .cloned()
+            .ok_or("this cell is no longer held by the worker; load it again")?;
+        let a = ATTRIBUTES.get(attribute).ok_or("no such attribute")?;
+        if value >= a.values.len() {
+            return Err("no such value".into());
+        }
+        let offset = wbc_core::cbm::attribute_offset(attribute);
+        let n = a.values.len() as f32;
+        let mut direction = vec![0.0f32; HEAD_WIDTH];
+        for v in 0..a.values.len() {
+            direction[offset + v] = if v == value { 1.0 - 1.0 / n } else { -1.0 / n };
+        }
+        let size = self.config.input_size;
+        let side = SEGMENTATION_SIDE as usize;
+        let cam = self
+            .net
+            .class_activation(batch_tensor(&[input], size, &self.device), &direction);
+        let cam = resize_logits(cam.unsqueeze_dim(1), side);
+        let values: Vec<f32> = cam
+            .into_data_async()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .convert::<f32>()
+            .try_into_vec()
+            .map_err(|e| format!("{e:?}"))?;
+        let max = values.iter().copied().fold(0.0f32, f32::max);
+        Ok(values
+            .iter()
+            .map(|&v| {
+                if max > 0.0 {
+                    (v.max(0.0) / max * 255.0).round() as u8
+                } else {
+                    0
+                }
+            })
+            .collect())
     }
 
     async fn infer(&self, input: Vec<f32>) -> Result<wbc_nets::CellPrediction, String> {
@@ -177,18 +286,21 @@ impl Engine {
         let input = preprocess::normalize(&preprocess::cell_pixels(&square, size), size);
         let png = display_png(&square).unwrap_or_default();
         let t1 = now_ms();
-        let inferred = self.infer(input).await;
+        let inferred = self.infer(input.clone()).await;
         let t2 = now_ms();
-        // The classical labeller is tuned at the PBC crop scale: segment a 360×360 copy.
-        let seg_input = imageops::resize(
-            &square,
-            SEGMENTATION_SIDE,
-            SEGMENTATION_SIDE,
-            imageops::FilterType::Triangle,
-        );
-        let labels = segmentation::segment(&seg_input);
+        let labels = match self.segment(&square, &input).await {
+            Ok(l) => l,
+            Err(reason) => return (FromWorker::Refused { id, name, reason }, vec![]),
+        };
         let measured = morphometry::measure(&labels);
         let segmentation_ms = now_ms() - t2;
+        if inferred.is_ok() {
+            let mut kept = self.inputs.borrow_mut();
+            kept.insert(id, input);
+            while kept.len() > KEPT_INPUTS {
+                kept.pop_first();
+            }
+        }
         match inferred {
             Ok(prediction) => (
                 FromWorker::Analysed {
@@ -207,6 +319,50 @@ impl Engine {
             Err(reason) => (FromWorker::Refused { id, name, reason }, vec![]),
         }
     }
+}
+
+impl Engine {
+    /// The label map at `SEGMENTATION_SIDE`².
+    async fn segment(&self, square: &RgbImage, input: &[f32]) -> Result<image::GrayImage, String> {
+        let side = SEGMENTATION_SIDE;
+        match &self.segmenter {
+            Segmenter::Network(net) => {
+                let size = self.config.input_size;
+                let mut maps =
+                    segment_async(net, &[input.to_vec()], size, side as usize, &self.device)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                let map = maps
+                    .pop()
+                    .ok_or("the segmentation network returned nothing")?;
+                image::GrayImage::from_raw(side, side, map)
+                    .ok_or_else(|| "the segmentation network returned a wrong size".to_string())
+            }
+            Segmenter::Classical(_) => {
+                // The classical labeller is tuned at the PBC crop scale: a 360×360 copy.
+                let seg_input =
+                    imageops::resize(square, side, side, imageops::FilterType::Triangle);
+                Ok(segmentation::segment(&seg_input))
+            }
+        }
+    }
+}
+
+/// Download and load the segmentation network; its input is the attribute network's input.
+async fn load_segmenter(device: &Device, input_size: usize) -> Result<(SegNet, usize), String> {
+    let config: SegNetConfig = fetch_card(SEG_MODEL).await?;
+    if config.input_size != input_size {
+        return Err(format!(
+            "it expects {} px inputs, the attribute network {input_size} px",
+            config.input_size
+        ));
+    }
+    let weights = fetch_bytes(&format!("{SEG_MODEL}.bpk")).await?;
+    let bytes = weights.len();
+    Ok((
+        load_seg_net(&config, weights, device).map_err(|e| e.to_string())?,
+        bytes,
+    ))
 }
 
 /// The square crop as PNG, shrunk when very large so the page does not hold huge images.

@@ -38,6 +38,15 @@ pub enum ToWorker {
         /// File name, for messages.
         name: String,
     },
+    /// A class-activation map of an analysed cell for one attribute value.
+    Explain {
+        /// The cell (as in `Analyse`).
+        id: u32,
+        /// Attribute index ([`wbc_core::ATTRIBUTES`] order).
+        attribute: usize,
+        /// Value index within the attribute.
+        value: usize,
+    },
 }
 
 /// Worker → UI.
@@ -56,6 +65,10 @@ pub enum FromWorker {
         warmup_ms: f64,
         /// Bytes of model weights downloaded.
         model_bytes: usize,
+        /// What draws the segmentation: the network, or the classical labeller and why.
+        segmenter: String,
+        /// Bytes of segmentation-network weights downloaded (0 without it).
+        seg_model_bytes: usize,
     },
     /// A cell was analysed; the cropped image follows as PNG bytes, then the label map
     /// (`SEGMENTATION_SIDE`² bytes, one label per pixel).
@@ -75,6 +88,17 @@ pub enum FromWorker {
         /// Segmentation + morphometry (ms).
         segmentation_ms: f64,
     },
+    /// A class-activation map; `side`² bytes follow (0 = no evidence, 255 = the strongest).
+    Explained {
+        id: u32,
+        attribute: usize,
+        value: usize,
+        side: u32,
+        /// Time to compute it (ms).
+        ms: f64,
+    },
+    /// An explanation could not be made (the page keeps everything else).
+    ExplainFailed { id: u32, reason: String },
     /// This input was refused; the session goes on.
     Refused {
         id: u32,

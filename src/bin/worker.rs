@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wbc_explorer::engine::Engine;
-use wbc_explorer::protocol::{FromWorker, ToWorker};
+use wbc_explorer::engine::{now_ms, Engine};
+use wbc_explorer::protocol::{FromWorker, ToWorker, SEGMENTATION_SIDE};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 #[derive(Default)]
@@ -31,20 +31,46 @@ fn handle(state: &Rc<RefCell<State>>, request: ToWorker, bytes: Vec<u8>) {
     let s = state.borrow();
     if let Some(engine) = s.engine.clone() {
         wasm_bindgen_futures::spawn_local(async move {
-            let ToWorker::Analyse { id, name } = request;
-            let (message, attachments) = engine.analyse(id, name, &bytes).await;
-            post(&message, attachments);
+            match request {
+                ToWorker::Analyse { id, name } => {
+                    let (message, attachments) = engine.analyse(id, name, &bytes).await;
+                    post(&message, attachments);
+                }
+                ToWorker::Explain {
+                    id,
+                    attribute,
+                    value,
+                } => {
+                    let t0 = now_ms();
+                    match engine.explain(id, attribute, value).await {
+                        Ok(map) => post(
+                            &FromWorker::Explained {
+                                id,
+                                attribute,
+                                value,
+                                side: SEGMENTATION_SIDE,
+                                ms: now_ms() - t0,
+                            },
+                            vec![map],
+                        ),
+                        Err(reason) => post(&FromWorker::ExplainFailed { id, reason }, vec![]),
+                    }
+                }
+            }
         });
     } else if let Some(fatal) = &s.fatal {
-        let ToWorker::Analyse { id, name } = request;
-        post(
-            &FromWorker::Refused {
+        let message = match request {
+            ToWorker::Analyse { id, name } => FromWorker::Refused {
                 id,
                 name,
                 reason: fatal.clone(),
             },
-            vec![],
-        );
+            ToWorker::Explain { id, .. } => FromWorker::ExplainFailed {
+                id,
+                reason: fatal.clone(),
+            },
+        };
+        post(&message, vec![]);
     } else {
         drop(s);
         state.borrow_mut().pending.push((request, bytes));

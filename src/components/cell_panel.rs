@@ -39,6 +39,7 @@ pub fn ProbabilityBars(labels: Vec<&'static str>, probabilities: Vec<f32>) -> im
 /// One attribute: predicted probabilities, and a selector to set another value.
 #[component]
 fn AttributeEditor(
+    cell_id: u32,
     k: usize,
     probabilities: Vec<f32>,
     edits: Signal<Edits>,
@@ -48,6 +49,19 @@ fn AttributeEditor(
     let predicted = argmax(&probabilities);
     let current = move || edits.get()[k].unwrap_or(predicted);
     let edited = move || edits.get()[k].is_some();
+    let state = expect_context::<AppState>();
+    let pending = move || {
+        state
+            .cam_pending
+            .get()
+            .is_some_and(|(c, a, _)| c == cell_id && a == k)
+    };
+    let shown = move || {
+        state
+            .cam
+            .get()
+            .is_some_and(|c| c.cell == cell_id && c.attribute == k)
+    };
     view! {
         <div class="attribute" class:edited=edited data-testid=format!("attribute-{}", a.name)
             data-value=move || a.values[current()] data-edited=move || edited().to_string()>
@@ -68,6 +82,12 @@ fn AttributeEditor(
                     }).collect_view()}
                 </select>
             </label>
+            <button class="cam-button" data-testid=format!("cam-{}", a.name) class:active=shown
+                title="Show where in the image the network found evidence for the value shown"
+                disabled=pending
+                on:click=move |_| state.request_cam(cell_id, k, current())>
+                {move || if pending() { "looking…" } else { "where?" }}
+            </button>
         </div>
     }
 }
@@ -124,7 +144,7 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
     view! {
         <article class="cell-panel" data-testid="cell-panel" data-raw-prediction=raw>
             <div class="left">
-                <SegmentationOverlay image_url=cell.image_url.clone() name=cell.name.clone() labels=cell.labels.clone() side=SEGMENTATION_SIDE/>
+                <SegmentationOverlay cell_id=id image_url=cell.image_url.clone() name=cell.name.clone() labels=cell.labels.clone() side=SEGMENTATION_SIDE/>
                 <h3>"Measured on the segmentation"</h3>
                 <Measurements m=cell.morphometry.clone() predicted=predicted_values/>
             </div>
@@ -154,7 +174,7 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
                 <h2>"Morphology (WBCAtt attributes)"</h2>
                 {groups.into_iter().map(|group| {
                     let rows = ATTRIBUTES.iter().enumerate().filter(|(_, a)| a.group == group).map(|(k, _)| {
-                        view! { <AttributeEditor k=k probabilities=p_attrs[k].clone() edits=edits set_edit=set_edit/> }
+                        view! { <AttributeEditor cell_id=id k=k probabilities=p_attrs[k].clone() edits=edits set_edit=set_edit/> }
                     }).collect_view();
                     view! { <div class="group"><h3>{group}</h3>{rows}</div> }
                 }).collect_view()}
@@ -169,8 +189,10 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
                 })}
                 <Counterfactuals current=id edits=edits/>
             </section>
-            <footer class="timings" data-testid="timings">
-                {format!("Preprocessing {:.0} ms, attribute network {:.0} ms, segmentation {:.0} ms", cell.preprocess_ms, cell.inference_ms, cell.segmentation_ms)}
+            <footer class="timings" data-testid="timings"
+                data-round-trip-ms=format!("{:.1}", cell.round_trip_ms)
+                data-answered-at-ms=format!("{:.1}", cell.answered_at_ms)>
+                {format!("Preprocessing {:.0} ms, attribute network {:.0} ms, segmentation {:.0} ms; {:.0} ms from choosing the file to the answer", cell.preprocess_ms, cell.inference_ms, cell.segmentation_ms, cell.round_trip_ms)}
                 {engine.map(|e| format!(" on {}; model {:.1} MB loaded in {:.0} ms (warm-up {:.0} ms), ready {:.0} ms after opening the page.",
                     e.device, e.model_bytes as f64 / 1e6, e.load_ms, e.warmup_ms, e.ready_at_ms))}
             </footer>

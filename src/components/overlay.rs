@@ -31,14 +31,54 @@ fn overlay_png(
     crate::app::png_object_url(&bytes)
 }
 
-/// Cell image with the segmentation overlay and its controls.
+/// Viridis (perceptually ordered, colour-blind safe), 5 anchors linearly interpolated.
+const VIRIDIS: [[f32; 3]; 5] = [
+    [68.0, 1.0, 84.0],
+    [59.0, 82.0, 139.0],
+    [33.0, 145.0, 140.0],
+    [94.0, 201.0, 98.0],
+    [253.0, 231.0, 37.0],
+];
+
+fn viridis(t: f32) -> [u8; 3] {
+    let x = t.clamp(0.0, 1.0) * 4.0;
+    let i = (x.floor() as usize).min(3);
+    let f = x - i as f32;
+    std::array::from_fn(|c| (VIRIDIS[i][c] * (1.0 - f) + VIRIDIS[i + 1][c] * f).round() as u8)
+}
+
+/// A PNG object URL of an activation map (`side`² bytes): viridis, transparent where weak.
+pub fn heat_png(heat: &[u8], side: u32) -> Option<String> {
+    if heat.len() != (side * side) as usize {
+        return None;
+    }
+    let img = RgbaImage::from_fn(side, side, |x, y| {
+        let t = heat[(y * side + x) as usize] as f32 / 255.0;
+        let [r, g, b] = viridis(t);
+        Rgba([r, g, b, (t * 200.0) as u8])
+    });
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).ok()?;
+    crate::app::png_object_url(&js_sys::Uint8Array::from(out.into_inner().as_slice()))
+}
+
+/// Cell image with the segmentation overlay and its controls, and an activation map when the
+/// user asked for one.
 #[component]
 pub fn SegmentationOverlay(
+    cell_id: u32,
     image_url: String,
     name: String,
     labels: std::sync::Arc<Vec<u8>>,
     side: u32,
 ) -> impl IntoView {
+    let state = expect_context::<crate::app::AppState>();
+    let cam = move || state.cam.get().filter(|c| c.cell == cell_id);
+    let segmenter = state
+        .engine
+        .get_untracked()
+        .map(|e| e.segmenter)
+        .unwrap_or_default();
     let visible = RwSignal::new(SHOW_CELL_LABELS);
     let opacity = RwSignal::new(0.45f32);
     let url = Memo::new(move |previous: Option<&Option<String>>| {
@@ -51,8 +91,22 @@ pub fn SegmentationOverlay(
         <figure class="overlay-figure">
             <div class="stack">
                 <img src=image_url alt=format!("cell {name}") data-testid="cell-image"/>
-                <img class="overlay" src=move || url.get().unwrap_or_default() alt="segmentation overlay" data-testid="overlay"/>
+                <img class="overlay" src=move || url.get().unwrap_or_default() alt="segmentation overlay" data-testid="overlay"
+                    style:display=move || if cam().is_some() { "none" } else { "block" }/>
+                {move || cam().map(|c| view! {
+                    <img class="overlay" src=c.url.clone() alt="class-activation map" data-testid="cam"
+                        data-attribute=wbc_core::ATTRIBUTES[c.attribute].name data-value=wbc_core::ATTRIBUTES[c.attribute].values[c.value]/>
+                })}
             </div>
+            {move || cam().map(|c| {
+                let a = &wbc_core::ATTRIBUTES[c.attribute];
+                view! {
+                    <p class="cam-caption" data-testid="cam-caption">
+                        {format!("Where the network found evidence for {} = {} rather than its other values (Grad-CAM, {:.0} ms). Bright: strong evidence. ", a.title.to_lowercase(), a.values[c.value], c.ms)}
+                        <button data-testid="cam-hide" on:click=move |_| state.clear_cam()>"Show the segmentation again"</button>
+                    </p>
+                }
+            })}
             <div class="legend" data-testid="legend">
                 {(0..NUM_LABELS).filter(|&l| l != 0).map(|l| {
                     let [r, g, b] = PALETTE[l];
@@ -72,7 +126,7 @@ pub fn SegmentationOverlay(
                         on:input=move |e| opacity.set(event_target_value(&e).parse::<f32>().unwrap_or(45.0) / 100.0)/>
                 </label>
             </div>
-            <figcaption>{format!("{name}: classical stain-based segmentation (bootstrap labeller)")}</figcaption>
+            <figcaption data-testid="segmenter">{format!("{name}: drawn by the {segmenter}")}</figcaption>
         </figure>
     }
 }

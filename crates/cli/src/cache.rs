@@ -93,3 +93,58 @@ pub fn load_or_build(
     std::fs::write(&file, &pixels)?;
     Ok(PixelCache { size, pixels })
 }
+
+/// Bootstrap label maps (`size`×`size`, one byte per pixel) of every cell of a split, in CSV
+/// order, resized (nearest) from the 360×360 maps `wbc masks` writes.
+pub struct LabelCache {
+    pub size: usize,
+    pub labels: Vec<u8>,
+}
+
+impl LabelCache {
+    pub fn cell(&self, i: usize) -> &[u8] {
+        let n = self.size * self.size;
+        &self.labels[i * n..(i + 1) * n]
+    }
+}
+
+pub fn load_or_build_labels(
+    masks: &Path,
+    cache_dir: &Path,
+    key: &str,
+    cells: &[LabelledCell],
+    size: usize,
+) -> Result<LabelCache> {
+    let file = cache_dir.join(format!("labels-{key}-{size}px-{}.u8", cells.len()));
+    let n = size * size;
+    if let Ok(labels) = std::fs::read(&file) {
+        if labels.len() == n * cells.len() {
+            return Ok(LabelCache { size, labels });
+        }
+    }
+    std::fs::create_dir_all(cache_dir)?;
+    let bar = progress(cells.len() as u64, &format!("{key} masks"));
+    let mut labels = Vec::with_capacity(n * cells.len());
+    for cell in cells {
+        let path = masks.join(cell.img_name.replace(".jpg", ".png"));
+        let map = image::open(&path)
+            .with_context(|| {
+                format!(
+                    "reading bootstrap mask {} (run `wbc masks` first)",
+                    path.display()
+                )
+            })?
+            .to_luma8();
+        let small = image::imageops::resize(
+            &map,
+            size as u32,
+            size as u32,
+            image::imageops::FilterType::Nearest,
+        );
+        labels.extend(small.into_raw());
+        bar.inc(1);
+    }
+    bar.finish();
+    std::fs::write(&file, &labels)?;
+    Ok(LabelCache { size, labels })
+}

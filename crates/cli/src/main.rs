@@ -9,8 +9,10 @@ mod evaluate;
 mod models;
 mod predict;
 mod rng;
+mod seg_export;
 mod segment;
 mod train;
+mod train_seg;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -44,6 +46,13 @@ enum Command {
     /// size (0 other, 1 cytoplasm, 2 nucleus, 3 platelet, 4 red cell, 5 vacuole), optional
     /// overlays, and the morphometry as JSON lines.
     Segment(segment::SegmentArgs),
+    /// Train the segmentation network on the bootstrap label maps of `wbc masks` (train
+    /// split), selecting epochs by mean IoU on val. Resumes like `wbc train`.
+    TrainSeg(train_seg::TrainSegArgs),
+    /// Write the segmentation run's val-selected weights to models/ (f16) with a model card:
+    /// test IoU against the bootstrap labels, cellavision100 IoU (network and labeller), and
+    /// morphometry against the WBCAtt attributes.
+    ExportSeg(seg_export::ExportSegArgs),
     /// Bootstrap segmentation labels for every PBC cell of the official split (outside git).
     Masks(segment::MasksArgs),
     /// Predict cell type and attributes for image files or folders: one JSON object per line.
@@ -59,6 +68,14 @@ fn main() -> Result<()> {
                 state.best_epoch, state.best_val_attribute_f1
             );
         }
+        Command::TrainSeg(args) => {
+            let state = train_seg::run(args)?;
+            eprintln!(
+                "best epoch {} (val mIoU {:.2})",
+                state.best_epoch, state.best_val_miou
+            );
+        }
+        Command::ExportSeg(args) => seg_export::export(args)?,
         Command::Evaluate(args) => evaluate::evaluate(args)?,
         Command::Export(args) => evaluate::export(args)?,
         Command::Predict(args) => predict::run(args)?,

@@ -116,46 +116,73 @@ fn class_weights(cells: &[LabelledCell]) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// One augmented training input: a random symmetry of the square (flips, 90° turns), a shift
-/// of a few pixels and ±4% brightness/contrast. Hue is left alone: colours are labels.
-pub fn augment(hwc: &[u8], size: usize, rng: &mut Rng) -> Vec<f32> {
-    let turn = rng.below(4);
-    let flip = rng.below(2) == 1;
-    let max_shift = (size / 20) as isize;
-    let (dy, dx) = (
-        rng.below(2 * max_shift as usize + 1) as isize - max_shift,
-        rng.below(2 * max_shift as usize + 1) as isize - max_shift,
-    );
-    let gain = 1.0 + 0.04 * rng.symmetric();
-    let bias = 0.04 * rng.symmetric();
-    let n = size as isize;
-    let plane = size * size;
-    let mut out = vec![0.0; 3 * plane];
-    for y in 0..n {
-        for x in 0..n {
-            let (mut a, mut b) = match turn {
-                0 => (y, x),
-                1 => (x, n - 1 - y),
-                2 => (n - 1 - y, n - 1 - x),
-                _ => (n - 1 - x, y),
-            };
-            if flip {
-                b = n - 1 - b;
+/// A random label-preserving change of a training input: a symmetry of the square (flips,
+/// 90° turns), a shift of a few pixels and ±4% brightness/contrast. Hue is left alone:
+/// colours are labels. The same draw moves a label map with its image.
+pub struct Augmentation {
+    /// For each output pixel, the source pixel (row-major index).
+    source: Vec<usize>,
+    gain: f32,
+    bias: f32,
+}
+
+impl Augmentation {
+    pub fn draw(size: usize, rng: &mut Rng) -> Self {
+        let turn = rng.below(4);
+        let flip = rng.below(2) == 1;
+        let max_shift = (size / 20) as isize;
+        let (dy, dx) = (
+            rng.below(2 * max_shift as usize + 1) as isize - max_shift,
+            rng.below(2 * max_shift as usize + 1) as isize - max_shift,
+        );
+        let gain = 1.0 + 0.04 * rng.symmetric();
+        let bias = 0.04 * rng.symmetric();
+        let n = size as isize;
+        let mut source = Vec::with_capacity(size * size);
+        for y in 0..n {
+            for x in 0..n {
+                let (mut a, mut b) = match turn {
+                    0 => (y, x),
+                    1 => (x, n - 1 - y),
+                    2 => (n - 1 - y, n - 1 - x),
+                    _ => (n - 1 - x, y),
+                };
+                if flip {
+                    b = n - 1 - b;
+                }
+                a = (a + dy).clamp(0, n - 1);
+                b = (b + dx).clamp(0, n - 1);
+                source.push((a * n + b) as usize);
             }
-            a = (a + dy).clamp(0, n - 1);
-            b = (b + dx).clamp(0, n - 1);
-            let src = ((a * n + b) * 3) as usize;
-            let dst = (y * n + x) as usize;
+        }
+        Self { source, gain, bias }
+    }
+
+    /// Normalised CHW input from HWC pixels.
+    pub fn image(&self, hwc: &[u8]) -> Vec<f32> {
+        let plane = self.source.len();
+        let mut out = vec![0.0; 3 * plane];
+        for (dst, &src) in self.source.iter().enumerate() {
             for c in 0..3 {
-                let v = (hwc[src + c] as f32 / 255.0) * gain + bias;
+                let v = (hwc[src * 3 + c] as f32 / 255.0) * self.gain + self.bias;
                 out[c * plane + dst] = (v - preprocess::MEAN[c]) / preprocess::STD[c];
             }
         }
+        out
     }
-    out
+
+    /// The label map moved the same way (no photometric change).
+    pub fn labels<'a>(&'a self, labels: &'a [u8]) -> impl Iterator<Item = u8> + 'a {
+        self.source.iter().map(move |&src| labels[src])
+    }
 }
 
-fn lr_at(step: usize, steps_per_epoch: usize, total: usize, peak: f64) -> f64 {
+/// One augmented training input (see [`Augmentation`]).
+pub fn augment(hwc: &[u8], size: usize, rng: &mut Rng) -> Vec<f32> {
+    Augmentation::draw(size, rng).image(hwc)
+}
+
+pub fn lr_at(step: usize, steps_per_epoch: usize, total: usize, peak: f64) -> f64 {
     let warm = steps_per_epoch;
     if step < warm {
         peak * (step + 1) as f64 / warm as f64

@@ -11,20 +11,7 @@
 use image::{imageops, RgbImage};
 use std::path::PathBuf;
 use std::time::Instant;
-use wbc_core::segmentation::{self, CYTOPLASM, NUCLEUS, VACUOLE};
-
-fn iou(a: impl Iterator<Item = (bool, bool)>) -> f64 {
-    let (mut inter, mut union) = (0u64, 0u64);
-    for (p, t) in a {
-        inter += (p && t) as u64;
-        union += (p || t) as u64;
-    }
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    }
-}
+use wbc_core::segmentation;
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
@@ -51,9 +38,7 @@ fn main() -> Result<(), String> {
         let start = Instant::now();
         let labels = segmentation::segment(&img);
         ms += start.elapsed().as_secs_f64() * 1000.0;
-        let pairs = || labels.as_raw().iter().zip(truth.as_raw().iter());
-        let n = iou(pairs().map(|(&p, &t)| (p == NUCLEUS, t >= 192)));
-        let c = iou(pairs().map(|(&p, &t)| (matches!(p, NUCLEUS | CYTOPLASM | VACUOLE), t >= 64)));
+        let (n, c) = segmentation::cellavision_iou(&labels, &truth);
         sum_n += n;
         sum_c += c;
         count += 1;
@@ -74,12 +59,12 @@ fn main() -> Result<(), String> {
     rows.sort_by(|a, b| a.2.partial_cmp(&b.2).unwrap_or(std::cmp::Ordering::Equal));
     println!("worst whole-cell IoU:");
     for (name, n, c) in rows.iter().take(8) {
-        println!("  {name}: nucleus {:.1}  cell {:.1}", 100.0 * n, 100.0 * c);
+        println!("  {name}: nucleus {:.1}  cell {:.1}", n, c);
     }
     println!(
         "cellavision100: {count} images, mean nucleus IoU {:.2}, mean whole-cell IoU {:.2}, {:.1} ms per image",
-        100.0 * sum_n / count as f64,
-        100.0 * sum_c / count as f64,
+        sum_n / count as f64,
+        sum_c / count as f64,
         ms / count as f64
     );
     if let Some(p) = sheet_path {

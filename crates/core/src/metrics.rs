@@ -47,6 +47,30 @@ impl Confusion {
         100.0 * correct as f64 / self.total().max(1) as f64
     }
 
+    /// Intersection over union of every class (%), as segmentation is scored when each pixel
+    /// is one example; `None` for a class that is neither present nor predicted.
+    pub fn iou_per_class(&self) -> Vec<Option<f64>> {
+        let n = self.counts.len();
+        (0..n)
+            .map(|c| {
+                let tp = self.counts[c][c];
+                let union = self.counts[c].iter().sum::<u64>()
+                    + (0..n).map(|t| self.counts[t][c]).sum::<u64>()
+                    - tp;
+                (union > 0).then(|| 100.0 * tp as f64 / union as f64)
+            })
+            .collect()
+    }
+
+    /// Add another matrix of the same classes.
+    pub fn merge(&mut self, other: &Confusion) {
+        for (row, o) in self.counts.iter_mut().zip(&other.counts) {
+            for (a, b) in row.iter_mut().zip(o) {
+                *a += b;
+            }
+        }
+    }
+
     /// Scores of every class. A class with no predictions has precision 0, as scikit-learn's
     /// `zero_division=0` (the paper's tool) does.
     pub fn per_class(&self) -> Vec<ClassScores> {
@@ -128,6 +152,65 @@ pub fn mean_ci95(values: &[f64]) -> (f64, f64) {
     (mean, t * (var / n as f64).sqrt())
 }
 
+/// Area under the ROC curve (%): the chance that a random positive scores above a random
+/// negative, ties counting half. `None` without both classes.
+pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Mann–Whitney U from average ranks.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            if positive[k] {
+                rank_sum += rank;
+            }
+        }
+        i = j + 1;
+    }
+    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
+    let n_neg = positive.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return None;
+    }
+    Some(100.0 * (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg))
+}
+
+/// The threshold `t` for the rule `score > t ⇒ positive` with the best balanced accuracy.
+pub fn best_threshold(scores: &[f64], positive: &[bool]) -> f64 {
+    let mut candidates: Vec<f64> = scores.to_vec();
+    candidates.sort_by(f64::total_cmp);
+    candidates.dedup();
+    let mut best = (f64::MIN, candidates.first().copied().unwrap_or(0.0));
+    for &t in &candidates {
+        let b = balanced_accuracy(scores, positive, t);
+        if b > best.0 {
+            best = (b, t);
+        }
+    }
+    best.1
+}
+
+/// Mean of the recall on positives and on negatives (%) of the rule `score > t`.
+pub fn balanced_accuracy(scores: &[f64], positive: &[bool], t: f64) -> f64 {
+    let (mut tp, mut np, mut tn, mut nn) = (0.0, 0.0, 0.0, 0.0);
+    for (&s, &p) in scores.iter().zip(positive) {
+        if p {
+            np += 1.0;
+            tp += (s > t) as u8 as f64;
+        } else {
+            nn += 1.0;
+            tn += (s <= t) as u8 as f64;
+        }
+    }
+    50.0 * (tp / f64::max(np, 1.0) + tn / f64::max(nn, 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +247,30 @@ mod tests {
         assert!((m - 91.0).abs() < 1e-12);
         assert!((h - 4.303 * (1.0f64 / 3.0).sqrt()).abs() < 1e-9);
         assert_eq!(argmax(&[0.1, 0.7, 0.2]), 1);
+    }
+
+    #[test]
+    fn iou_counts_pixels_of_both_masks() {
+        let mut c = Confusion::new(3);
+        // class 1: 2 hits, 1 missed (predicted 0), 1 false alarm (truth 0).
+        for (t, p) in [(1, 1), (1, 1), (1, 0), (0, 1), (0, 0)] {
+            c.add(t, p);
+        }
+        let iou = c.iou_per_class();
+        assert!((iou[1].unwrap() - 50.0).abs() < 1e-9);
+        assert!((iou[0].unwrap() - 100.0 / 3.0).abs() < 1e-9);
+        assert_eq!(iou[2], None);
+    }
+
+    #[test]
+    fn auc_and_threshold() {
+        let scores = [0.1, 0.4, 0.35, 0.8];
+        let positive = [false, false, true, true];
+        // 3 of the 4 positive/negative pairs are ordered right.
+        assert!((auc(&scores, &positive).unwrap() - 75.0).abs() < 1e-9);
+        assert_eq!(auc(&[1.0, 1.0], &[true, false]), Some(50.0));
+        assert_eq!(auc(&[1.0], &[true]), None);
+        let t = best_threshold(&scores, &positive);
+        assert!((balanced_accuracy(&scores, &positive, t) - 75.0).abs() < 1e-9);
     }
 }

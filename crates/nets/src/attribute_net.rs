@@ -132,8 +132,75 @@ impl AttributeNet {
         self.forward_with_features(images).1
     }
 
+    /// Class-activation map `[batch, h, w]` (the last feature map's resolution) for a
+    /// direction in logit space: `direction[j]` weighs logit `j`. For this network (global
+    /// average pooling, then one linear layer) the gradient of a logit with respect to the
+    /// feature map is the head's weight column spread evenly over the map, so this is exactly
+    /// Grad-CAM (before its ReLU), computed without autodiff.
+    pub fn class_activation(&self, images: Tensor<4>, direction: &[f32]) -> Tensor<3> {
+        assert_eq!(direction.len(), HEAD_WIDTH);
+        let map = self.feature_map(images);
+        let [_, channels, _, _] = map.dims();
+        let device = map.device();
+        let direction = Tensor::<2>::from_data(
+            burn::tensor::TensorData::new(direction.to_vec(), [HEAD_WIDTH, 1]),
+            &device,
+        );
+        // [channels, HEAD_WIDTH] × [HEAD_WIDTH, 1] → one weight per channel.
+        let weights = self.head.weight.val().matmul(direction);
+        (map * weights.reshape([1, channels, 1, 1]))
+            .sum_dim(1)
+            .squeeze_dim(1)
+    }
+
     /// Number of trainable parameters.
     pub fn parameter_count(&self) -> usize {
         self.num_params()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    /// The map averages to the logit it explains (minus the bias): CAM's defining property.
+    #[test]
+    fn activation_map_averages_to_the_logit() {
+        let device = Device::flex();
+        let config = AttributeNetConfig::tiny(32);
+        let net = config.init(&device);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                (0..3 * 32 * 32)
+                    .map(|i| ((i * 37) % 11) as f32 / 5.0 - 1.0)
+                    .collect::<Vec<f32>>(),
+                [1, 3, 32, 32],
+            ),
+            &device,
+        );
+        let logits: Vec<f32> = net.forward(x.clone()).into_data().to_vec().unwrap();
+        let bias: Vec<f32> = net
+            .head
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let mut direction = vec![0.0; HEAD_WIDTH];
+        direction[3] = 1.0;
+        let cam: Vec<f32> = net
+            .class_activation(x, &direction)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let mean = cam.iter().sum::<f32>() / cam.len() as f32;
+        assert!(
+            (mean - (logits[3] - bias[3])).abs() < 1e-4,
+            "{mean} vs {}",
+            logits[3] - bias[3]
+        );
     }
 }

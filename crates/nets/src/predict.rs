@@ -1,6 +1,7 @@
 //! From logits to named probabilities, and loading weights from burnpack bytes.
 
 use crate::attribute_net::{AttributeNet, AttributeNetConfig, HEAD_WIDTH};
+use crate::seg_net::{SegNet, SegNetConfig};
 use burn::store::{BurnpackStore, HalfPrecisionAdapter, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,7 @@ fn softmax(x: &[f32]) -> Vec<f32> {
 
 /// Serialise weights as burnpack bytes with half-precision conv and linear weights (the
 /// shipped format: half the download; BatchNorm statistics stay f32).
-pub fn save_half(net: &AttributeNet) -> Result<Vec<u8>, LoadError> {
+pub fn save_half<M: ModuleSnapshot>(net: &M) -> Result<Vec<u8>, LoadError> {
     let mut store = BurnpackStore::from_bytes(None).with_to_adapter(HalfPrecisionAdapter::new());
     net.save_into(&mut store)
         .map_err(|e| LoadError::Weights(e.to_string()))?;
@@ -76,6 +77,12 @@ pub fn load_attribute_net(
     device: &Device,
 ) -> Result<AttributeNet, LoadError> {
     let mut model = config.init(device);
+    load_half(&mut model, bytes)?;
+    Ok(model)
+}
+
+/// Load burnpack weights written by [`save_half`] into a freshly built network.
+pub fn load_half<M: ModuleSnapshot>(model: &mut M, bytes: Vec<u8>) -> Result<(), LoadError> {
     let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)))
         .with_from_adapter(HalfPrecisionAdapter::new());
     let result = model
@@ -87,7 +94,62 @@ pub fn load_attribute_net(
             result.missing
         )));
     }
+    Ok(())
+}
+
+/// Build the segmentation network and load its burnpack weights from bytes.
+pub fn load_seg_net(
+    config: &SegNetConfig,
+    bytes: Vec<u8>,
+    device: &Device,
+) -> Result<SegNet, LoadError> {
+    let mut model = config.init(device);
+    load_half(&mut model, bytes)?;
     Ok(model)
+}
+
+/// Label maps (`side`×`side`, row-major, values 0..6) for a batch of CHW inputs (native only).
+pub fn segment(
+    net: &SegNet,
+    inputs: &[Vec<f32>],
+    size: usize,
+    side: usize,
+    device: &Device,
+) -> Result<Vec<Vec<u8>>, LoadError> {
+    let labels = net.labels(batch_tensor(inputs, size, device), side);
+    label_maps(
+        labels
+            .try_into_data()
+            .map_err(|e| LoadError::Readback(format!("{e:?}")))?,
+        side,
+    )
+}
+
+/// Label maps for a batch, read asynchronously (required on WebGPU/wasm).
+pub async fn segment_async(
+    net: &SegNet,
+    inputs: &[Vec<f32>],
+    size: usize,
+    side: usize,
+    device: &Device,
+) -> Result<Vec<Vec<u8>>, LoadError> {
+    let labels = net.labels(batch_tensor(inputs, size, device), side);
+    let data = labels
+        .into_data_async()
+        .await
+        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
+    label_maps(data, side)
+}
+
+fn label_maps(data: TensorData, side: usize) -> Result<Vec<Vec<u8>>, LoadError> {
+    let values: Vec<i64> = data
+        .convert::<i64>()
+        .try_into_vec()
+        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
+    Ok(values
+        .chunks_exact(side * side)
+        .map(|m| m.iter().map(|&v| v as u8).collect())
+        .collect())
 }
 
 /// A batch tensor from CHW inputs of side `size`.

@@ -1,0 +1,294 @@
+//! `wbc train-seg`: the segmentation network learns the bootstrap labeller's label maps
+//! (`wbc masks`), with the same checkpointing and resumption as `wbc train`.
+
+use crate::cache::{self, LabelCache, PixelCache};
+use crate::rng::Rng;
+use crate::train::{load_split, lr_at, Augmentation};
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use wbc_core::metrics::Confusion;
+use wbc_core::preprocess;
+use wbc_core::segmentation::{LABEL_NAMES, NUM_LABELS};
+use wbc_nets::predict::segment;
+use wbc_nets::{SegNet, SegNetConfig};
+
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
+pub struct TrainSegArgs {
+    /// Folder holding pbc/ and wbcatt/.
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    /// Bootstrap label maps written by `wbc masks`.
+    #[arg(long, default_value = "target/wbc-masks")]
+    pub masks: PathBuf,
+    /// Run folder: checkpoints, history and the best weights go here.
+    #[arg(long, default_value = "runs/seg_net")]
+    pub out: PathBuf,
+    /// Where decoded, resized images and label maps are cached between runs.
+    #[arg(long, default_value = "target/wbc-cache")]
+    pub cache: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Peak learning rate (AdamW, 1 warm-up epoch, cosine decay).
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Use only the first N cells of each split (pipeline tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Train the tiny architecture (pipeline tests) at this input size.
+    #[arg(long)]
+    pub tiny: Option<usize>,
+    /// Start afresh even if the run folder holds a checkpoint.
+    #[arg(long)]
+    pub restart: bool,
+}
+
+/// Agreement of predicted and reference label maps, pixel by pixel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegScores {
+    /// IoU (%) per class name; null where a class is absent from both.
+    pub iou: BTreeMap<String, Option<f64>>,
+    /// Mean IoU over the classes present (%).
+    pub miou: f64,
+    pub pixel_accuracy: f64,
+}
+
+impl SegScores {
+    pub fn from_confusion(c: &Confusion) -> Self {
+        let per = c.iou_per_class();
+        let present: Vec<f64> = per.iter().flatten().copied().collect();
+        Self {
+            iou: LABEL_NAMES
+                .iter()
+                .zip(&per)
+                .map(|(n, v)| (n.to_string(), *v))
+                .collect(),
+            miou: present.iter().sum::<f64>() / present.len().max(1) as f64,
+            pixel_accuracy: c.accuracy(),
+        }
+    }
+}
+
+/// Segment every cached cell and compare with its reference map, at the cache's size.
+pub fn score(
+    net: &SegNet,
+    pixels: &PixelCache,
+    labels: &LabelCache,
+    device: &Device,
+) -> Result<SegScores> {
+    let mut confusion = Confusion::new(NUM_LABELS);
+    let idx: Vec<usize> = (0..pixels.len()).collect();
+    for chunk in idx.chunks(64) {
+        let inputs: Vec<Vec<f32>> = chunk
+            .iter()
+            .map(|&i| preprocess::normalize(pixels.cell(i), pixels.size))
+            .collect();
+        let maps = segment(net, &inputs, pixels.size, labels.size, device)?;
+        for (&i, map) in chunk.iter().zip(&maps) {
+            for (&t, &p) in labels.cell(i).iter().zip(map) {
+                confusion.add(t as usize, p as usize);
+            }
+        }
+    }
+    Ok(SegScores::from_confusion(&confusion))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegRunState {
+    pub args: TrainSegArgs,
+    pub config: SegNetConfig,
+    pub epoch: usize,
+    pub best_epoch: usize,
+    pub best_val_miou: f64,
+    pub history: Vec<SegEpochLog>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegEpochLog {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub seconds: f64,
+    pub val: SegScores,
+}
+
+/// Pixel class weights ∝ 1/√frequency (mean 1): vacuoles and platelets are a fraction of a
+/// percent of the pixels and would otherwise be ignored.
+fn pixel_weights(labels: &LabelCache) -> Vec<f32> {
+    let mut counts = [0f64; NUM_LABELS];
+    for &l in &labels.labels {
+        counts[(l as usize).min(NUM_LABELS - 1)] += 1.0;
+    }
+    let w: Vec<f32> = counts
+        .iter()
+        .map(|&n| (1.0 / n.max(1.0).sqrt()) as f32)
+        .collect();
+    let mean = w.iter().sum::<f32>() / w.len() as f32;
+    w.into_iter().map(|x| x / mean).collect()
+}
+
+pub fn split_with_labels(
+    data: &Path,
+    masks: &Path,
+    cache_dir: &Path,
+    split: &str,
+    size: usize,
+    limit: Option<usize>,
+) -> Result<(crate::train::Split, LabelCache)> {
+    let s = load_split(data, cache_dir, split, size, limit)?;
+    let labels = cache::load_or_build_labels(masks, cache_dir, split, &s.cells, size)?;
+    Ok((s, labels))
+}
+
+pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
+    std::fs::create_dir_all(&args.out)?;
+    let config = match args.tiny {
+        Some(size) => SegNetConfig::tiny(size),
+        None => SegNetConfig::standard(),
+    };
+    let size = config.input_size;
+    let (train, train_labels) = split_with_labels(
+        &args.data,
+        &args.masks,
+        &args.cache,
+        "train",
+        size,
+        args.limit,
+    )?;
+    let (val, val_labels) = split_with_labels(
+        &args.data,
+        &args.masks,
+        &args.cache,
+        "val",
+        size,
+        args.limit,
+    )?;
+    eprintln!(
+        "train {} cells, val {} cells, input {size}px",
+        train.cells.len(),
+        val.cells.len()
+    );
+
+    let device = Device::flex().autodiff();
+    let mut model: SegNet = config.init(&device);
+    let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let state_file = args.out.join("state.json");
+    let mut state = SegRunState {
+        args: args.clone(),
+        config: config.clone(),
+        epoch: 0,
+        best_epoch: 0,
+        best_val_miou: -1.0,
+        history: vec![],
+    };
+    if !args.restart && state_file.exists() {
+        let saved: SegRunState = serde_json::from_slice(&std::fs::read(&state_file)?)?;
+        if saved.config == config {
+            model
+                .load_from(&mut BurnpackStore::from_file(args.out.join("last.bpk")))
+                .context("loading last.bpk to resume")?;
+            optim = optim
+                .load(args.out.join("optimizer.bpk"))
+                .context("loading optimizer.bpk to resume")?;
+            eprintln!("resuming after epoch {}", saved.epoch);
+            state = SegRunState {
+                args: args.clone(),
+                ..saved
+            };
+        }
+    }
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_weights(Some(pixel_weights(&train_labels)))
+        .init(&device);
+    let steps_per_epoch = train.cells.len().div_ceil(args.batch);
+    let total_steps = steps_per_epoch * args.epochs;
+    let mut rng = Rng::new(args.seed);
+    let mut order: Vec<usize> = (0..train.cells.len()).collect();
+    let plane = size * size;
+
+    for epoch in 0..args.epochs {
+        rng.shuffle(&mut order);
+        if epoch < state.epoch {
+            continue;
+        }
+        let mut aug_rng = Rng::new(args.seed.wrapping_mul(7919).wrapping_add(epoch as u64));
+        let start = Instant::now();
+        let bar = cache::progress(
+            train.cells.len() as u64,
+            &format!("epoch {}/{}", epoch + 1, args.epochs),
+        );
+        let mut loss_sum = 0.0;
+        for (step_in_epoch, batch) in order.chunks(args.batch).enumerate() {
+            let step = epoch * steps_per_epoch + step_in_epoch;
+            let mut inputs = Vec::with_capacity(batch.len() * 3 * plane);
+            let mut targets = Vec::with_capacity(batch.len() * plane);
+            for &i in batch {
+                let aug = Augmentation::draw(size, &mut aug_rng);
+                inputs.extend(aug.image(train.pixels.cell(i)));
+                targets.extend(aug.labels(train_labels.cell(i)).map(|l| l as i64));
+            }
+            let n = batch.len();
+            let images =
+                Tensor::<4>::from_data(TensorData::new(inputs, [n, 3, size, size]), &device);
+            // Logits at full input size, one row per pixel, for a per-pixel cross-entropy.
+            let logits = model.forward_at(images, size);
+            let rows = logits
+                .permute([0, 2, 3, 1])
+                .reshape([n * plane, NUM_LABELS]);
+            let targets =
+                Tensor::<1, Int>::from_data(TensorData::new(targets, [n * plane]), &device);
+            let loss = loss_fn.forward(rows, targets);
+            loss_sum += loss.clone().into_scalar::<f32>() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(
+                lr_at(step, steps_per_epoch, total_steps, args.lr),
+                model,
+                grads,
+            );
+            bar.inc(n as u64);
+        }
+        bar.finish_and_clear();
+        let seconds = start.elapsed().as_secs_f64();
+        let val_scores = score(&model.valid(), &val.pixels, &val_labels, &Device::flex())?;
+        let log = SegEpochLog {
+            epoch: epoch + 1,
+            train_loss: loss_sum / steps_per_epoch as f64,
+            seconds,
+            val: val_scores.clone(),
+        };
+        eprintln!(
+            "epoch {:>3}: loss {:.3}  val mIoU {:.2}  (nucleus {:.1}, cytoplasm {:.1})  {:.0} s",
+            log.epoch,
+            log.train_loss,
+            val_scores.miou,
+            val_scores.iou["nucleus"].unwrap_or(0.0),
+            val_scores.iou["cytoplasm"].unwrap_or(0.0),
+            seconds
+        );
+        model
+            .save_into(&mut BurnpackStore::from_file(args.out.join("last.bpk")).overwrite(true))
+            .context("saving last.bpk")?;
+        optim
+            .save(args.out.join("optimizer.bpk"))
+            .context("saving optimizer state")?;
+        if val_scores.miou > state.best_val_miou {
+            state.best_val_miou = val_scores.miou;
+            state.best_epoch = epoch + 1;
+            std::fs::copy(args.out.join("last.bpk"), args.out.join("best.bpk"))?;
+        }
+        state.epoch = epoch + 1;
+        state.history.push(log);
+        std::fs::write(&state_file, serde_json::to_vec_pretty(&state)?)?;
+    }
+    Ok(state)
+}
