@@ -11,6 +11,7 @@ mod predict;
 mod rng;
 mod seg_export;
 mod segment;
+mod structure;
 mod train;
 mod train_seg;
 
@@ -53,6 +54,12 @@ enum Command {
     /// test IoU against the bootstrap labels, cellavision100 IoU (network and labeller), and
     /// morphometry against the WBCAtt attributes.
     ExportSeg(seg_export::ExportSegArgs),
+    /// Fine-tune a cell-structure-aware attribute model (one-pass or K-pass; max, attention
+    /// or the global control) from the attribute network, on the bootstrap masks.
+    TrainStructure(structure::TrainStructureArgs),
+    /// Compare structure-aware runs on the test split with bootstrap and predicted masks;
+    /// writes models/structure_ablation.json and prints a table.
+    Ablation(structure::AblationArgs),
     /// Bootstrap segmentation labels for every PBC cell of the official split (outside git).
     Masks(segment::MasksArgs),
     /// Predict cell type and attributes for image files or folders: one JSON object per line.
@@ -76,6 +83,14 @@ fn main() -> Result<()> {
             );
         }
         Command::ExportSeg(args) => seg_export::export(args)?,
+        Command::TrainStructure(args) => {
+            let state = structure::train(args)?;
+            eprintln!(
+                "best epoch {} (val attribute macro-F1 {:.2})",
+                state.best_epoch, state.best_val_attribute_f1
+            );
+        }
+        Command::Ablation(args) => structure::ablation(args)?,
         Command::Evaluate(args) => evaluate::evaluate(args)?,
         Command::Export(args) => evaluate::export(args)?,
         Command::Predict(args) => predict::run(args)?,

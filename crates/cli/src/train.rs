@@ -6,7 +6,7 @@ use crate::eval::{self, SplitScores};
 use crate::rng::Rng;
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -182,6 +182,51 @@ pub fn augment(hwc: &[u8], size: usize, rng: &mut Rng) -> Vec<f32> {
     Augmentation::draw(size, rng).image(hwc)
 }
 
+/// Sum of the 12 weighted cross-entropies (11 attributes, cell type) of a batch.
+pub fn multitask_loss(
+    losses: &[CrossEntropyLoss],
+    logits: Tensor<2>,
+    batch: &[usize],
+    cells: &[LabelledCell],
+    device: &Device,
+) -> Tensor<1> {
+    let group_sizes = ATTRIBUTES
+        .iter()
+        .map(|a| a.values.len())
+        .chain([CELL_TYPES.len()]);
+    let mut offset = 0;
+    let mut loss: Option<Tensor<1>> = None;
+    for (g, n) in group_sizes.enumerate() {
+        let targets: Vec<i64> = batch
+            .iter()
+            .map(|&i| {
+                let c = &cells[i];
+                (if g < 11 { c.attributes[g] } else { c.cell_type }) as i64
+            })
+            .collect();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), device);
+        let l = losses[g].forward(logits.clone().narrow(1, offset, n), targets);
+        loss = Some(match loss {
+            Some(acc) => acc + l,
+            None => l,
+        });
+        offset += n;
+    }
+    loss.expect("at least one group")
+}
+
+/// One weighted cross-entropy per softmax group (see [`class_weights`]).
+pub fn group_losses(cells: &[LabelledCell], device: &Device) -> Vec<CrossEntropyLoss> {
+    class_weights(cells)
+        .iter()
+        .map(|w| {
+            CrossEntropyLossConfig::new()
+                .with_weights(Some(w.clone()))
+                .init(device)
+        })
+        .collect()
+}
+
 pub fn lr_at(step: usize, steps_per_epoch: usize, total: usize, peak: f64) -> f64 {
     let warm = steps_per_epoch;
     if step < warm {
@@ -238,20 +283,7 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
         }
     }
 
-    let weights = class_weights(&train.cells);
-    let losses: Vec<_> = weights
-        .iter()
-        .map(|w| {
-            CrossEntropyLossConfig::new()
-                .with_weights(Some(w.clone()))
-                .init(&device)
-        })
-        .collect();
-    let group_sizes: Vec<usize> = ATTRIBUTES
-        .iter()
-        .map(|a| a.values.len())
-        .chain([CELL_TYPES.len()])
-        .collect();
+    let losses = group_losses(&train.cells, &device);
     let steps_per_epoch = train.cells.len().div_ceil(args.batch);
     let total_steps = steps_per_epoch * args.epochs;
     let mut rng = Rng::new(args.seed);
@@ -281,26 +313,7 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
                 &device,
             );
             let logits = model.forward(images);
-            let mut offset = 0;
-            let mut loss: Option<Tensor<1>> = None;
-            for (g, &n) in group_sizes.iter().enumerate() {
-                let targets: Vec<i64> = batch
-                    .iter()
-                    .map(|&i| {
-                        let c = &train.cells[i];
-                        (if g < 11 { c.attributes[g] } else { c.cell_type }) as i64
-                    })
-                    .collect();
-                let targets =
-                    Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), &device);
-                let l = losses[g].forward(logits.clone().narrow(1, offset, n), targets);
-                loss = Some(match loss {
-                    Some(acc) => acc + l,
-                    None => l,
-                });
-                offset += n;
-            }
-            let loss = loss.expect("at least one group");
+            let loss = multitask_loss(&losses, logits, batch, &train.cells, &device);
             loss_sum += loss.clone().into_scalar::<f32>() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(

@@ -119,11 +119,20 @@ impl AttributeNet {
         self.blocks.iter().fold(images, |x, b| b.forward(x))
     }
 
+    /// Globally average-pooled features `[batch, channels]`.
+    pub fn pooled_features(&self, images: Tensor<4>) -> Tensor<2> {
+        self.pool.forward(self.feature_map(images)).flatten(1, 3)
+    }
+
+    /// Logits from pooled features (dropout while training, then the shared linear head).
+    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+        self.head.forward(self.dropout.forward(features))
+    }
+
     /// Pooled features `[batch, channels]` and logits `[batch, HEAD_WIDTH]`.
     pub fn forward_with_features(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
-        let map = self.feature_map(images);
-        let features: Tensor<2> = self.pool.forward(map).flatten(1, 3);
-        let logits = self.head.forward(self.dropout.forward(features.clone()));
+        let features = self.pooled_features(images);
+        let logits = self.head_forward(features.clone());
         (features, logits)
     }
 

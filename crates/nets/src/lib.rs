@@ -5,7 +5,9 @@
 pub mod attribute_net;
 pub mod predict;
 pub mod seg_net;
+pub mod structure_net;
 
 pub use attribute_net::{AttributeNet, AttributeNetConfig, HEAD_WIDTH};
 pub use predict::{CellPrediction, LoadError};
 pub use seg_net::{SegNet, SegNetConfig};
+pub use structure_net::{Aggregation, Passes, StructureAwareNet, StructureNetConfig};

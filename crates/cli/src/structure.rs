@@ -1,0 +1,388 @@
+//! `wbc train-structure` and `wbc ablation`: the cell-structure-aware attribute models
+//! (one-pass and K-pass, max or attention aggregation), fine-tuned from the attribute
+//! network on the bootstrap masks, and their test-split ablation with bootstrap masks and
+//! with the masks the segmentation network predicts.
+
+use crate::cache::{self, LabelCache, PixelCache};
+use crate::eval::{self, SplitScores};
+use crate::models::{git_commit, today};
+use crate::rng::Rng;
+use crate::train::{group_losses, lr_at, multitask_loss, Augmentation};
+use crate::train_seg::split_with_labels;
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+use wbc_core::preprocess;
+use wbc_nets::predict::{predictions_from_data, segment};
+use wbc_nets::structure_net::structure_masks;
+use wbc_nets::{
+    Aggregation, AttributeNetConfig, CellPrediction, Passes, StructureAwareNet, StructureNetConfig,
+};
+
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
+pub struct TrainStructureArgs {
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    /// Bootstrap label maps written by `wbc masks`.
+    #[arg(long, default_value = "target/wbc-masks")]
+    pub masks: PathBuf,
+    #[arg(long, default_value = "target/wbc-cache")]
+    pub cache: PathBuf,
+    /// How the per-structure vectors are combined: global (the plain network, the
+    /// control), max or attention.
+    #[arg(long, default_value = "max")]
+    pub aggregation: Aggregation,
+    /// one: pool one feature map inside each structure; k: one encoder pass per structure.
+    #[arg(long, default_value = "one")]
+    pub passes: Passes,
+    /// Start from these attribute-network weights (a `wbc train` checkpoint).
+    #[arg(long, default_value = "runs/attribute_net/best.bpk")]
+    pub init: PathBuf,
+    /// Run folder (default: runs/structure_<aggregation>_<passes>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 4)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Peak learning rate (fine-tuning: lower than from scratch).
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Tiny architecture at this input size, from scratch (pipeline tests).
+    #[arg(long)]
+    pub tiny: Option<usize>,
+    #[arg(long)]
+    pub restart: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StructureRunState {
+    pub args: TrainStructureArgs,
+    pub config: StructureNetConfig,
+    pub epoch: usize,
+    pub best_epoch: usize,
+    pub best_val_attribute_f1: f64,
+    pub history: Vec<serde_json::Value>,
+}
+
+/// Predictions for every cached cell with its label map (at the cache's size).
+pub fn predict_with_masks(
+    net: &StructureAwareNet,
+    pixels: &PixelCache,
+    labels: &LabelCache,
+    device: &Device,
+) -> Result<Vec<CellPrediction>> {
+    let size = pixels.size;
+    let mut out = Vec::with_capacity(pixels.len());
+    let idx: Vec<usize> = (0..pixels.len()).collect();
+    for chunk in idx.chunks(64) {
+        let inputs: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| preprocess::normalize(pixels.cell(i), size))
+            .collect();
+        let maps: Vec<&[u8]> = chunk.iter().map(|&i| labels.cell(i)).collect();
+        let images = Tensor::<4>::from_data(
+            TensorData::new(inputs, [chunk.len(), 3, size, size]),
+            device,
+        );
+        let logits = net.forward(images, structure_masks(&maps, size, device));
+        out.extend(predictions_from_data(
+            logits
+                .try_into_data()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        )?);
+    }
+    Ok(out)
+}
+
+pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
+    let name = format!(
+        "structure_{}_{}",
+        serde_json::to_value(args.aggregation)?
+            .as_str()
+            .unwrap_or("?"),
+        serde_json::to_value(args.passes)?.as_str().unwrap_or("?")
+    );
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(name));
+    std::fs::create_dir_all(&out)?;
+    let base = match args.tiny {
+        Some(size) => AttributeNetConfig::tiny(size),
+        None => AttributeNetConfig::standard(),
+    };
+    let config = StructureNetConfig {
+        base,
+        aggregation: args.aggregation,
+        passes: args.passes,
+    };
+    let size = config.base.input_size;
+    let (train, train_labels) = split_with_labels(
+        &args.data,
+        &args.masks,
+        &args.cache,
+        "train",
+        size,
+        args.limit,
+    )?;
+    let (val, val_labels) = split_with_labels(
+        &args.data,
+        &args.masks,
+        &args.cache,
+        "val",
+        size,
+        args.limit,
+    )?;
+
+    let device = Device::flex().autodiff();
+    let mut model = config.init(&device);
+    if args.tiny.is_none() {
+        // Fine-tune: the encoder and head start from the trained attribute network.
+        model
+            .base
+            .load_from(&mut BurnpackStore::from_file(&args.init))
+            .with_context(|| format!("loading {}", args.init.display()))?;
+    }
+    let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let state_file = out.join("state.json");
+    let mut state = StructureRunState {
+        args: args.clone(),
+        config: config.clone(),
+        epoch: 0,
+        best_epoch: 0,
+        best_val_attribute_f1: -1.0,
+        history: vec![],
+    };
+    if !args.restart && state_file.exists() {
+        let saved: StructureRunState = serde_json::from_slice(&std::fs::read(&state_file)?)?;
+        if saved.config == config {
+            model
+                .load_from(&mut BurnpackStore::from_file(out.join("last.bpk")))
+                .context("loading last.bpk to resume")?;
+            optim = optim
+                .load(out.join("optimizer.bpk"))
+                .context("loading optimizer.bpk to resume")?;
+            eprintln!("resuming after epoch {}", saved.epoch);
+            state = StructureRunState {
+                args: args.clone(),
+                ..saved
+            };
+        }
+    }
+    let losses = group_losses(&train.cells, &device);
+    let steps_per_epoch = train.cells.len().div_ceil(args.batch);
+    let total_steps = steps_per_epoch * args.epochs;
+    let mut rng = Rng::new(args.seed);
+    let mut order: Vec<usize> = (0..train.cells.len()).collect();
+    for epoch in 0..args.epochs {
+        rng.shuffle(&mut order);
+        if epoch < state.epoch {
+            continue;
+        }
+        let mut aug_rng = Rng::new(args.seed.wrapping_mul(104_729).wrapping_add(epoch as u64));
+        let start = Instant::now();
+        let bar = cache::progress(
+            train.cells.len() as u64,
+            &format!("epoch {}/{}", epoch + 1, args.epochs),
+        );
+        let mut loss_sum = 0.0;
+        for (step_in_epoch, batch) in order.chunks(args.batch).enumerate() {
+            let step = epoch * steps_per_epoch + step_in_epoch;
+            let mut inputs = Vec::with_capacity(batch.len() * 3 * size * size);
+            let mut maps: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
+            for &i in batch {
+                let aug = Augmentation::draw(size, &mut aug_rng);
+                inputs.extend(aug.image(train.pixels.cell(i)));
+                maps.push(aug.labels(train_labels.cell(i)).collect());
+            }
+            let images = Tensor::<4>::from_data(
+                TensorData::new(inputs, [batch.len(), 3, size, size]),
+                &device,
+            );
+            let refs: Vec<&[u8]> = maps.iter().map(Vec::as_slice).collect();
+            let logits = model.forward(images, structure_masks(&refs, size, &device));
+            let loss = multitask_loss(&losses, logits, batch, &train.cells, &device);
+            loss_sum += loss.clone().into_scalar::<f32>() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(
+                lr_at(step, steps_per_epoch, total_steps, args.lr),
+                model,
+                grads,
+            );
+            bar.inc(batch.len() as u64);
+        }
+        bar.finish_and_clear();
+        let seconds = start.elapsed().as_secs_f64();
+        let preds = predict_with_masks(&model.valid(), &val.pixels, &val_labels, &Device::flex())?;
+        let val_scores = eval::score(&val.cells, &preds);
+        eprintln!(
+            "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s)",
+            epoch + 1,
+            loss_sum / steps_per_epoch as f64,
+            val_scores.mean_attribute_macro_f1,
+            val_scores.cell_type_accuracy,
+            seconds
+        );
+        model
+            .save_into(&mut BurnpackStore::from_file(out.join("last.bpk")).overwrite(true))
+            .context("saving last.bpk")?;
+        optim
+            .save(out.join("optimizer.bpk"))
+            .context("saving optimizer state")?;
+        if val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1 {
+            state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
+            state.best_epoch = epoch + 1;
+            std::fs::copy(out.join("last.bpk"), out.join("best.bpk"))?;
+        }
+        state.epoch = epoch + 1;
+        state.history.push(json!({
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / steps_per_epoch as f64,
+            "seconds": seconds,
+            "val_mean_attribute_macro_f1": val_scores.mean_attribute_macro_f1,
+            "val_cell_type_accuracy": val_scores.cell_type_accuracy,
+        }));
+        std::fs::write(&state_file, serde_json::to_vec_pretty(&state)?)?;
+    }
+    Ok(state)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AblationArgs {
+    /// Run folders of `wbc train-structure` to compare.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "target/wbc-masks")]
+    pub masks: PathBuf,
+    #[arg(long, default_value = "target/wbc-cache")]
+    pub cache: PathBuf,
+    /// The segmentation network whose predicted masks are the practical case.
+    #[arg(long, default_value = "models/seg_net")]
+    pub seg: PathBuf,
+    /// Where the table goes (JSON).
+    #[arg(long, default_value = "models/structure_ablation.json")]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+fn summary(s: &SplitScores) -> serde_json::Value {
+    json!({
+        "mean_attribute_macro_f1": s.mean_attribute_macro_f1,
+        "per_attribute_macro_f1": s.attributes.iter().map(|(k, g)| (k.clone(), g.macro_f1)).collect::<std::collections::BTreeMap<_, _>>(),
+        "cell_type_accuracy": s.cell_type_accuracy,
+    })
+}
+
+/// Evaluate every run on the test split with bootstrap and with predicted masks.
+pub fn ablation(args: AblationArgs) -> Result<()> {
+    let device = Device::flex();
+    let size = preprocess::INPUT_SIZE;
+    let (test, boot) = split_with_labels(
+        &args.data,
+        &args.masks,
+        &args.cache,
+        "test",
+        size,
+        args.limit,
+    )?;
+    // The practical case: label maps the shipped segmentation network predicts.
+    let seg_card: crate::seg_export::SegCard = serde_json::from_slice(
+        &std::fs::read(args.seg.with_extension("json")).context("reading the seg model card")?,
+    )?;
+    let seg = wbc_nets::predict::load_seg_net(
+        &seg_card.config,
+        std::fs::read(args.seg.with_extension("bpk"))?,
+        &device,
+    )?;
+    let mut predicted = Vec::with_capacity(boot.labels.len());
+    let idx: Vec<usize> = (0..test.pixels.len()).collect();
+    for chunk in idx.chunks(64) {
+        let inputs: Vec<Vec<f32>> = chunk
+            .iter()
+            .map(|&i| preprocess::normalize(test.pixels.cell(i), size))
+            .collect();
+        for map in segment(&seg, &inputs, size, size, &device)? {
+            predicted.extend(map);
+        }
+    }
+    let predicted = LabelCache {
+        size,
+        labels: predicted,
+    };
+    let mut rows = Vec::new();
+    println!("| model | passes | aggregation | GFLOPs/cell | test macro-F1 (bootstrap masks) | test macro-F1 (predicted masks) | nucleus shape | vacuole | val macro-F1 |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for run in &args.runs {
+        let state: StructureRunState = serde_json::from_slice(
+            &std::fs::read(run.join("state.json"))
+                .with_context(|| format!("{}/state.json", run.display()))?,
+        )?;
+        let mut net = state.config.init(&device);
+        net.load_from(&mut BurnpackStore::from_file(run.join("best.bpk")))
+            .with_context(|| format!("{}/best.bpk", run.display()))?;
+        let with_boot = eval::score(
+            &test.cells,
+            &predict_with_masks(&net, &test.pixels, &boot, &device)?,
+        );
+        let with_pred = eval::score(
+            &test.cells,
+            &predict_with_masks(&net, &test.pixels, &predicted, &device)?,
+        );
+        let gflops = state.config.flops() as f64 / 1e9;
+        let f1 = |s: &SplitScores, a: &str| s.attributes[a].macro_f1;
+        println!(
+            "| {} | {:?} | {:?} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            run.display(),
+            state.config.passes,
+            state.config.aggregation,
+            gflops,
+            with_boot.mean_attribute_macro_f1,
+            with_pred.mean_attribute_macro_f1,
+            f1(&with_pred, "nucleus_shape"),
+            f1(&with_pred, "cytoplasm_vacuole"),
+            state.best_val_attribute_f1,
+        );
+        rows.push(json!({
+            "run": run.display().to_string(),
+            "passes": state.config.passes,
+            "aggregation": state.config.aggregation,
+            "flops_per_cell": state.config.flops(),
+            "epochs": state.epoch,
+            "best_epoch": state.best_epoch,
+            "val_mean_attribute_macro_f1": state.best_val_attribute_f1,
+            "test_with_bootstrap_masks": summary(&with_boot),
+            "test_with_predicted_masks": summary(&with_pred),
+            "init": state.args.init,
+            "lr": state.args.lr,
+        }));
+    }
+    let report = json!({
+        "split": "test",
+        "cells": test.cells.len(),
+        "note": "every run fine-tuned for the same epochs from the same attribute-network checkpoint; 'global' is the control (no structure)",
+        "rows": rows,
+        "command": format!("cargo run --release -p wbc -- ablation {}", args.runs.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(" ")),
+        "commit": git_commit(),
+        "date": today(),
+    });
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
