@@ -139,6 +139,11 @@ fn set_attribute(s: &Session, attr: &str, value: &str) -> Result<()> {
     s.js(&script).map(|_| ())
 }
 
+/// Whether an element (e.g. an image, which has no text) is displayed.
+fn drawn(s: &Session, testid: &str) -> Result<bool> {
+    Ok(s.js(&format!("const e=document.querySelector('[data-testid=\"{testid}\"]'); return !!e && getComputedStyle(e).display !== 'none';"))? == serde_json::json!(true))
+}
+
 /// The explorer on the selected real cell: overlay controls, edits driving the CBM, reset,
 /// counterfactuals, and a page that answers clicks while the worker runs.
 fn explorer(s: &Session, name: &str) -> Result<()> {
@@ -153,6 +158,36 @@ fn explorer(s: &Session, name: &str) -> Result<()> {
         s.visible("legend")? && s.visible("measurements")?,
         "{name}: legend or measurements missing"
     );
+    // The caption says what drew the segmentation (network, or the labeller and why not).
+    let segmenter = s.text("segmenter")?;
+    ensure!(
+        segmenter.contains("segmentation network") || segmenter.contains("labeller"),
+        "{name}: segmenter caption {segmenter}"
+    );
+    eprintln!("{name}: {segmenter}");
+    // Where it looked: an activation map for the nucleus shape replaces the overlay, and the
+    // segmentation comes back on request.
+    s.js("document.querySelector('[data-testid=cam-nucleus_shape]').click(); return true;")?;
+    s.wait_for("activation map", LOAD, |s| Ok(s.find("cam")?.is_some()))?;
+    let cam_value = s.attr("cam", "data-value")?;
+    ensure!(
+        cam_value == s.attr("attribute-nucleus_shape", "data-value")?,
+        "{name}: activation map for {cam_value:?}, not the value shown"
+    );
+    ensure!(
+        s.attr("cam", "src")?
+            .is_some_and(|u| u.starts_with("blob:")),
+        "{name}: activation map image"
+    );
+    ensure!(
+        !drawn(s, "overlay")?,
+        "{name}: overlay still drawn under the activation map"
+    );
+    s.screenshot(&format!("{name}-activation-map"))?;
+    s.js("document.querySelector('[data-testid=cam-hide]').click(); return true;")?;
+    s.wait_for("overlay back", Duration::from_secs(10), |s| {
+        Ok(s.find("cam")?.is_none() && drawn(s, "overlay")?)
+    })?;
     // No edits: the CBM verdict and contributions are there.
     let before = s.text("cbm-type")?;
     ensure!(
