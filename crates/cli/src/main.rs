@@ -4,6 +4,7 @@
 
 mod cache;
 mod cbm;
+mod counterfactual;
 mod eval;
 mod evaluate;
 mod models;
@@ -60,6 +61,15 @@ enum Command {
     /// Compare structure-aware runs on the test split with bootstrap and predicted masks;
     /// writes models/structure_ablation.json and prints a table.
     Ablation(structure::AblationArgs),
+    /// Build a reference index (paths, attribute probabilities, features, cell types) of a
+    /// folder of cells or a data split, for counterfactual retrieval here and in the browser.
+    Index(counterfactual::IndexArgs),
+    /// Real cells like the query but with the requested attribute values, closest first:
+    /// one JSON line per match.
+    Counterfactual(counterfactual::CounterfactualArgs),
+    /// How often the top counterfactual is of another type when the requested change moves
+    /// the CBM across a class boundary (every single-attribute change of every query).
+    CounterfactualReport(counterfactual::ReportArgs),
     /// Bootstrap segmentation labels for every PBC cell of the official split (outside git).
     Masks(segment::MasksArgs),
     /// Predict cell type and attributes for image files or folders: one JSON object per line.
@@ -91,6 +101,9 @@ fn main() -> Result<()> {
             );
         }
         Command::Ablation(args) => structure::ablation(args)?,
+        Command::Index(args) => counterfactual::index(args)?,
+        Command::Counterfactual(args) => counterfactual::counterfactual(args)?,
+        Command::CounterfactualReport(args) => counterfactual::report(args)?,
         Command::Evaluate(args) => evaluate::evaluate(args)?,
         Command::Export(args) => evaluate::export(args)?,
         Command::Predict(args) => predict::run(args)?,

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cbm;
+pub mod counterfactual;
 pub mod dataset;
 mod mask;
 pub mod metrics;

@@ -185,6 +185,58 @@ pub fn predict(
     )
 }
 
+/// Predictions and L2-normalised pooled features (the counterfactual tie-breaker), read
+/// synchronously (native only).
+pub fn predict_with_features(
+    net: &AttributeNet,
+    inputs: &[Vec<f32>],
+    size: usize,
+    device: &Device,
+) -> Result<Vec<(CellPrediction, Vec<f32>)>, LoadError> {
+    let (features, logits) = net.forward_with_features(batch_tensor(inputs, size, device));
+    let read = |t: Tensor<2>| {
+        t.try_into_data()
+            .map_err(|e| LoadError::Readback(format!("{e:?}")))
+    };
+    with_features(read(logits)?, read(features)?)
+}
+
+/// As [`predict_with_features`], read asynchronously (required on WebGPU/wasm).
+pub async fn predict_with_features_async(
+    net: &AttributeNet,
+    inputs: &[Vec<f32>],
+    size: usize,
+    device: &Device,
+) -> Result<Vec<(CellPrediction, Vec<f32>)>, LoadError> {
+    let (features, logits) = net.forward_with_features(batch_tensor(inputs, size, device));
+    let logits = logits
+        .into_data_async()
+        .await
+        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
+    let features = features
+        .into_data_async()
+        .await
+        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
+    with_features(logits, features)
+}
+
+fn with_features(
+    logits: TensorData,
+    features: TensorData,
+) -> Result<Vec<(CellPrediction, Vec<f32>)>, LoadError> {
+    let preds = predictions_from_data(logits)?;
+    let values: Vec<f32> = features
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
+    let width = values.len() / preds.len().max(1);
+    Ok(preds
+        .into_iter()
+        .zip(values.chunks_exact(width.max(1)))
+        .map(|(p, f)| (p, wbc_core::counterfactual::normalised(f)))
+        .collect())
+}
+
 /// Run the network on a batch and read the result asynchronously (required on WebGPU/wasm).
 pub async fn predict_async(
     net: &AttributeNet,
