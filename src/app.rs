@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 use wbc_core::cbm::Cbm;
+use wbc_core::counterfactual::ReferenceIndex;
 use wbc_core::morphometry::Morphometry;
 use wbc_core::preprocess::MAX_FILE_BYTES;
 use wbc_nets::CellPrediction;
@@ -24,6 +25,8 @@ pub struct CellView {
     pub width: u32,
     pub height: u32,
     pub prediction: CellPrediction,
+    /// Pooled encoder features (L2-normalised), for counterfactual retrieval.
+    pub features: Arc<Vec<f32>>,
     /// Label map, `SEGMENTATION_SIDE`² bytes.
     pub labels: Arc<Vec<u8>>,
     pub morphometry: Morphometry,
@@ -80,6 +83,9 @@ pub struct AppState {
     pub edits: RwSignal<BTreeMap<u32, Edits>>,
     /// The concept-bottleneck model (`models/cbm.json`), when it loaded.
     pub cbm: RwSignal<Option<Cbm>>,
+    /// The reference index (`reference/index.json`, built in by `cargo xtask build
+    /// --reference DIR`), when this build has one.
+    pub reference: RwSignal<Option<Arc<ReferenceIndex>>>,
     /// Files sent to the worker and not answered yet.
     pub in_flight: RwSignal<Vec<String>>,
     /// The activation map on show, and the one being computed.
@@ -110,6 +116,7 @@ impl AppState {
             follow_new: RwSignal::new(true),
             edits: RwSignal::new(BTreeMap::new()),
             cbm: RwSignal::new(None),
+            reference: RwSignal::new(None),
             in_flight: RwSignal::new(Vec::new()),
             cam: RwSignal::new(None),
             cam_pending: RwSignal::new(None),
@@ -201,6 +208,7 @@ impl AppState {
                 width,
                 height,
                 prediction,
+                features,
                 morphometry,
                 preprocess_ms,
                 inference_ms,
@@ -232,6 +240,7 @@ impl AppState {
                         width,
                         height,
                         prediction,
+                        features: Arc::new(features),
                         labels: Arc::new(labels),
                         morphometry,
                         preprocess_ms,
@@ -345,33 +354,25 @@ impl AppState {
         });
     }
 
-    /// Fetch the concept-bottleneck model; the page works without it (no CBM panel).
-    fn load_cbm(self) {
+    /// Fetch the concept-bottleneck model and the reference index. The page works without
+    /// either (no CBM panel; counterfactuals among loaded cells only).
+    fn load_extras(self) {
         wasm_bindgen_futures::spawn_local(async move {
-            let Some(window) = web_sys::window() else {
-                return;
-            };
-            let Ok(response) =
-                wasm_bindgen_futures::JsFuture::from(window.fetch_with_str("models/cbm.json"))
-                    .await
-            else {
-                return;
-            };
-            let Ok(response) = response.dyn_into::<web_sys::Response>() else {
-                return;
-            };
-            if !response.ok() {
-                return;
+            if let Some(text) = fetch_text("models/cbm.json").await {
+                match serde_json::from_str::<Cbm>(&text) {
+                    Ok(cbm) => self.cbm.set(Some(cbm)),
+                    Err(e) => self
+                        .error
+                        .set(Some(format!("models/cbm.json could not be read: {e}"))),
+                }
             }
-            let Ok(text) = response.text() else { return };
-            let Ok(text) = wasm_bindgen_futures::JsFuture::from(text).await else {
-                return;
-            };
-            match serde_json::from_str::<Cbm>(&text.as_string().unwrap_or_default()) {
-                Ok(cbm) => self.cbm.set(Some(cbm)),
-                Err(e) => self
-                    .error
-                    .set(Some(format!("models/cbm.json could not be read: {e}"))),
+            if let Some(text) = fetch_text("reference/index.json").await {
+                match serde_json::from_str::<ReferenceIndex>(&text) {
+                    Ok(index) => self.reference.set(Some(Arc::new(index))),
+                    Err(e) => self
+                        .error
+                        .set(Some(format!("reference/index.json could not be read: {e}"))),
+                }
             }
         });
     }
@@ -437,6 +438,23 @@ impl AppState {
     }
 }
 
+/// The text of a same-origin file, or `None` when it is missing or unreadable.
+async fn fetch_text(url: &str) -> Option<String> {
+    let window = web_sys::window()?;
+    let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+        .await
+        .ok()?
+        .dyn_into::<web_sys::Response>()
+        .ok()?;
+    if !response.ok() {
+        return None;
+    }
+    wasm_bindgen_futures::JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()
+}
+
 /// An object URL for PNG bytes (shown by an `<img>`; nothing leaves the page).
 pub fn png_object_url(bytes: &js_sys::Uint8Array) -> Option<String> {
     let parts = js_sys::Array::of1(bytes);
@@ -452,7 +470,7 @@ pub fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
     state.start_worker();
-    state.load_cbm();
+    state.load_extras();
     let selected_cell = move || {
         let id = state.selected.get()?;
         state

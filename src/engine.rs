@@ -13,7 +13,7 @@ use wasm_bindgen_futures::JsFuture;
 use wbc_core::ATTRIBUTES;
 use wbc_core::{morphometry, preprocess, segmentation};
 use wbc_nets::predict::{
-    batch_tensor, load_attribute_net, load_seg_net, predict_async, segment_async,
+    batch_tensor, load_attribute_net, load_seg_net, predict_with_features_async, segment_async,
 };
 use wbc_nets::seg_net::resize_logits;
 use wbc_nets::{AttributeNet, AttributeNetConfig, SegNet, SegNetConfig, HEAD_WIDTH};
@@ -254,9 +254,9 @@ impl Engine {
             .collect())
     }
 
-    async fn infer(&self, input: Vec<f32>) -> Result<wbc_nets::CellPrediction, String> {
+    async fn infer(&self, input: Vec<f32>) -> Result<(wbc_nets::CellPrediction, Vec<f32>), String> {
         let size = self.config.input_size;
-        let mut out = predict_async(&self.net, &[input], size, &self.device)
+        let mut out = predict_with_features_async(&self.net, &[input], size, &self.device)
             .await
             .map_err(|e| e.to_string())?;
         out.pop()
@@ -302,13 +302,14 @@ impl Engine {
             }
         }
         match inferred {
-            Ok(prediction) => (
+            Ok((prediction, features)) => (
                 FromWorker::Analysed {
                     id,
                     name,
                     width,
                     height,
                     prediction,
+                    features,
                     morphometry: measured,
                     preprocess_ms: t1 - t0,
                     inference_ms: t2 - t1,

@@ -79,6 +79,8 @@ pub enum FromWorker {
         width: u32,
         height: u32,
         prediction: CellPrediction,
+        /// Pooled encoder features, L2-normalised (the counterfactual tie-breaker).
+        features: Vec<f32>,
         /// Measurements from the segmentation.
         morphometry: Morphometry,
         /// Decode + crop + resize time (ms).

@@ -5,6 +5,7 @@
 use crate::app::AppState;
 use leptos::prelude::*;
 use wbc_core::cbm::{input_names, Cbm};
+use wbc_core::counterfactual::rank;
 use wbc_core::metrics::argmax;
 use wbc_core::CELL_TYPES;
 
@@ -151,63 +152,109 @@ pub fn WeightHeatmap(cbm: Cbm) -> impl IntoView {
     }
 }
 
-/// Cells the user has loaded that have the edited attribute values and are otherwise closest
-/// in attribute space: "real cells like this".
+/// One counterfactual match: a loaded cell (click shows it) or a reference cell (thumbnail).
+#[derive(Clone)]
+struct Match {
+    distance: f32,
+    path: String,
+    image: String,
+    cell_type: String,
+    loaded: Option<u32>,
+}
+
+/// "Show real cells like this": among the loaded cells and the reference index (when the build
+/// has one), cells whose predicted attributes have the edited values, closest first in the
+/// other attributes (wbc-core's ranking, the same as `wbc counterfactual`).
 #[component]
 pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl IntoView {
     let state = expect_context::<AppState>();
     let matches = move || {
-        let e = edits.get();
+        let requests = edits.get();
         let cells = state.cells.get();
         let Some(me) = cells.iter().find(|c| c.id == current) else {
             return Vec::new();
         };
         let mine = me.prediction.concepts();
-        let mut ranked: Vec<(f32, crate::app::CellView)> = cells
-            .iter()
-            .filter(|c| c.id != current)
-            .filter(|c| {
-                e.iter()
-                    .enumerate()
-                    .all(|(k, v)| v.is_none_or(|v| argmax(&c.prediction.attributes[k]) == v))
-            })
-            .map(|c| {
-                // Distance over the attributes that were not edited.
-                let theirs = c.prediction.concepts();
-                let mut d = 0.0;
-                let mut off = 0;
-                for (k, a) in wbc_core::ATTRIBUTES.iter().enumerate() {
-                    if e[k].is_none() {
-                        for j in off..off + a.values.len() {
-                            d += (mine[j] - theirs[j]).abs();
-                        }
+        let query = (mine.as_slice(), me.features.as_slice());
+        let others: Vec<&crate::app::CellView> = cells.iter().filter(|c| c.id != current).collect();
+        let concepts: Vec<Vec<f32>> = others.iter().map(|c| c.prediction.concepts()).collect();
+        let mut found: Vec<Match> = rank(
+            query,
+            others
+                .iter()
+                .zip(&concepts)
+                .map(|(c, k)| (k.as_slice(), c.features.as_slice())),
+            &requests,
+            5,
+        )
+        .into_iter()
+        .map(|(i, d)| Match {
+            distance: d,
+            path: others[i].name.clone(),
+            image: others[i].image_url.clone(),
+            cell_type: CELL_TYPES[argmax(&others[i].prediction.cell_type)].to_string(),
+            loaded: Some(others[i].id),
+        })
+        .collect();
+        if let Some(index) = state.reference.get() {
+            found.extend(
+                rank(
+                    query,
+                    index
+                        .entries
+                        .iter()
+                        .map(|e| (e.concepts.as_slice(), e.features.as_slice())),
+                    &requests,
+                    5,
+                )
+                .into_iter()
+                .map(|(i, d)| {
+                    let e = &index.entries[i];
+                    Match {
+                        distance: d,
+                        path: e.path.clone(),
+                        image: e
+                            .thumbnail
+                            .as_ref()
+                            .map(|t| format!("reference/{t}"))
+                            .unwrap_or_default(),
+                        cell_type: e.cell_type.clone(),
+                        loaded: None,
                     }
-                    off += a.values.len();
-                }
-                (d, c.clone())
-            })
-            .collect();
-        ranked.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-        ranked.truncate(5);
-        ranked
+                }),
+            );
+        }
+        found.sort_by(|a, b| a.distance.total_cmp(&b.distance));
+        found.truncate(6);
+        found
+    };
+    let source = move || match state.reference.get() {
+        Some(index) => format!(
+            "Among the cells you have loaded and {} reference cells built into this page",
+            index.entries.len()
+        ),
+        None => "Among the cells you have loaded (this build has no reference index)".to_string(),
     };
     view! {
         <section class="counterfactuals">
             <h3>"Real cells like this"</h3>
-            <p class="hint">"Among the cells you have loaded: those whose predicted attributes match your edits, closest in all other attributes first."</p>
+            <p class="hint">{source}": cells whose predicted attributes have your edited values, closest in all other attributes first."</p>
             <ol data-testid="counterfactuals">
                 {move || {
                     let m = matches();
                     if m.is_empty() {
-                        view! { <li class="none">"No loaded cell matches yet — load more cells (a folder works)."</li> }.into_any()
+                        view! { <li class="none">"No cell matches yet — load more cells (a folder works)."</li> }.into_any()
                     } else {
-                        m.into_iter().map(|(d, c)| {
-                            let id = c.id;
+                        m.into_iter().map(|m| {
+                            let source = if m.loaded.is_some() { "loaded" } else { "reference" };
+                            let label = format!("{} ({}, {source}, distance {:.2})", m.path.rsplit('/').next().unwrap_or(&m.path), m.cell_type, m.distance);
                             view! {
-                                <li data-path=c.name.clone()>
-                                    <button on:click=move |_| { state.follow_new.set(false); state.selected.set(Some(id)); }>
-                                        <img src=c.image_url.clone() alt=c.name.clone()/>
-                                        <span>{format!("{} (distance {d:.2})", c.name)}</span>
+                                <li data-path=m.path.clone() data-source=source>
+                                    <button disabled=m.loaded.is_none() on:click=move |_| {
+                                        if let Some(id) = m.loaded { state.follow_new.set(false); state.selected.set(Some(id)); }
+                                    }>
+                                        <img src=m.image.clone() alt=m.path.clone()/>
+                                        <span>{label}</span>
                                     </button>
                                 </li>
                             }

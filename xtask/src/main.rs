@@ -98,16 +98,58 @@ fn build() -> Result<()> {
         .current_dir(root()))
 }
 
+/// Cells in a reference index built into the page unless `--reference-limit` says otherwise.
+const REFERENCE_CELLS: usize = 600;
+
+/// `wbc index` over a folder of cells into `<into>/index.json` + thumbnails, with the given
+/// `wbc` command (release for builds, the test build for tests).
+fn reference_index(wbc: &mut Command, dir: &str, limit: usize, into: &Path) -> Result<()> {
+    let _ = std::fs::remove_dir_all(into);
+    run(wbc
+        .args([
+            "index",
+            dir,
+            "--thumbnails",
+            "--limit",
+            &limit.to_string(),
+            "--out",
+        ])
+        .arg(into.join("index.json"))
+        .current_dir(root()))
+}
+
+/// `--reference DIR [--reference-limit N]`: build a reference index of DIR into
+/// public/reference/ (git-ignored), which trunk copies into every build of dist/.
+fn reference_option(args: &[String]) -> Result<()> {
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
+    if let Some(dir) = value("--reference") {
+        let limit = match value("--reference-limit") {
+            Some(n) => n.parse().context("--reference-limit takes a number")?,
+            None => REFERENCE_CELLS,
+        };
+        let mut wbc = Command::new("cargo");
+        wbc.args(["run", "--release", "-p", "wbc", "--"]);
+        reference_index(&mut wbc, dir, limit, &root().join("public/reference"))?;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("setup") => setup(args.iter().any(|a| a == "--browser")),
         Some("build") => {
             setup(false)?;
+            reference_option(&args)?;
             build()
         }
         Some("serve") => {
             setup(false)?;
+            reference_option(&args)?;
             eprintln!("WBC Explorer will be at http://127.0.0.1:8080");
             run(Command::new("trunk")
                 .args(["serve", "--release"])
@@ -130,8 +172,19 @@ fn main() -> Result<()> {
                     "wbc-e2e",
                 ])
                 .current_dir(root()))?;
-            // The app as a user meets it: built by trunk, driven in headless Chromium.
+            // The app as a user meets it: built by trunk, driven in headless Chromium, with a
+            // small reference index of real PBC cells (the test build of wbc makes it).
             build()?;
+            let pbc = root().join("../shared/data/pbc/PBC_dataset_normal_DIB");
+            if pbc.exists() {
+                let mut wbc = Command::new(root().join("target/debug/wbc"));
+                reference_index(
+                    &mut wbc,
+                    &pbc.display().to_string(),
+                    60,
+                    &root().join("dist/reference"),
+                )?;
+            }
             run(Command::new("cargo")
                 .args([
                     "test",
@@ -164,7 +217,7 @@ fn main() -> Result<()> {
                 .current_dir(root()))
         }
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|bench|build|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n  test   install what is missing (Chromium too) and run every test\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json");
+            eprintln!("usage: cargo xtask <serve|test|bench|build|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json");
             std::process::exit(2)
         }
     }

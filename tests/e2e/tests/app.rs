@@ -216,6 +216,30 @@ fn explorer(s: &Session, name: &str) -> Result<()> {
         after == "Basophil",
         "{name}: CBM says {after} after purple coarse granules"
     );
+    // With a reference index in the build, real reference cells with purple coarse granules
+    // are offered too, and they are basophils.
+    if root().join("dist/reference/index.json").exists() {
+        let reference = s.js("return [...document.querySelectorAll('[data-testid=counterfactuals] li[data-source=reference]')].map(l=>l.innerText)")?;
+        let items = reference.as_array().cloned().unwrap_or_default();
+        ensure!(
+            !items.is_empty(),
+            "{name}: no reference counterfactuals with a reference index"
+        );
+        ensure!(
+            items
+                .iter()
+                .all(|t| t.as_str().is_some_and(|t| t.contains("Basophil"))),
+            "{name}: reference cells with purple coarse granules: {reference}"
+        );
+        let thumb = s.js("const i=document.querySelector('[data-testid=counterfactuals] li[data-source=reference] img'); return i && i.complete && i.naturalWidth")?;
+        ensure!(
+            thumb.as_u64().unwrap_or(0) > 0,
+            "{name}: reference thumbnail not shown"
+        );
+        s.js("document.querySelector('[data-testid=counterfactuals]').scrollIntoView(); return true;")?;
+        s.screenshot(&format!("{name}-counterfactuals"))?;
+        s.js("window.scrollTo(0, 0); return true;")?;
+    }
     s.screenshot(&format!("{name}-edited"))?;
     s.js("document.querySelector('[data-testid=reset-edits]').click(); return true;")?;
     s.wait_for("edits reset", Duration::from_secs(10), |s| {
