@@ -290,15 +290,6 @@ fn summary(s: &SplitScores) -> serde_json::Value {
 /// Evaluate every run on the test split with bootstrap and with predicted masks.
 pub fn ablation(args: AblationArgs) -> Result<()> {
     let device = Device::flex();
-    let size = preprocess::INPUT_SIZE;
-    let (test, boot) = split_with_labels(
-        &args.data,
-        &args.masks,
-        &args.cache,
-        "test",
-        size,
-        args.limit,
-    )?;
     // The practical case: label maps the shipped segmentation network predicts.
     let seg_card: crate::seg_export::SegCard = serde_json::from_slice(
         &std::fs::read(args.seg.with_extension("json")).context("reading the seg model card")?,
@@ -307,6 +298,16 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
         &seg_card.config,
         std::fs::read(args.seg.with_extension("bpk"))?,
         &device,
+    )?;
+    // Every run and the segmenter read the same input size.
+    let size = seg_card.input_size;
+    let (test, boot) = split_with_labels(
+        &args.data,
+        &args.masks,
+        &args.cache,
+        "test",
+        size,
+        args.limit,
     )?;
     let mut predicted = Vec::with_capacity(boot.labels.len());
     let idx: Vec<usize> = (0..test.pixels.len()).collect();
@@ -331,6 +332,13 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
             &std::fs::read(run.join("state.json"))
                 .with_context(|| format!("{}/state.json", run.display()))?,
         )?;
+        if state.config.base.input_size != size {
+            anyhow::bail!(
+                "{}: {} px inputs, the segmentation network {size} px",
+                run.display(),
+                state.config.base.input_size
+            );
+        }
         let mut net = state.config.init(&device);
         net.load_from(&mut BurnpackStore::from_file(run.join("best.bpk")))
             .with_context(|| format!("{}/best.bpk", run.display()))?;

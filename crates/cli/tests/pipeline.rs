@@ -133,3 +133,176 @@ fn shipped_model_loads_and_predicts() {
         "{out}"
     );
 }
+
+/// Segmentation, structure-aware attributes and counterfactuals on a subset: bootstrap
+/// masks, a tiny segmenter trained and exported with its card, a tiny one-pass model and the
+/// ablation, then an index, a counterfactual query and the boundary report.
+#[test]
+fn masks_segmenter_structure_and_counterfactuals_on_a_subset() {
+    let data = data();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline-seg");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = data.display().to_string();
+    let common = ["--data", d.as_str(), "--cache", "cache", "--limit", "32"];
+    let with = |args: &[&'static str]| {
+        let mut v: Vec<&str> = args.to_vec();
+        v.extend(common);
+        v
+    };
+
+    let (ok, out, err) = wbc(
+        &[
+            "masks",
+            "--out",
+            "masks",
+            "--data",
+            d.as_str(),
+            "--limit",
+            "32",
+        ],
+        &dir,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("96 label maps"), "{out}");
+
+    let (ok, _, err) = wbc(
+        &with(&[
+            "train-seg",
+            "--tiny",
+            "32",
+            "--epochs",
+            "1",
+            "--out",
+            "segrun",
+            "--masks",
+            "masks",
+        ]),
+        &dir,
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = wbc(
+        &with(&[
+            "export-seg",
+            "--run",
+            "segrun",
+            "--out",
+            "models/seg",
+            "--masks",
+            "masks",
+        ]),
+        &dir,
+    );
+    assert!(ok, "{err}");
+    let card: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("models/seg.json")).unwrap()).unwrap();
+    let miou = card["metrics"]["test_vs_bootstrap_labels_at_input_size"]["miou"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=100.0).contains(&miou));
+    let labeller = &card["metrics"]["cellavision100"]["classical_labeller"];
+    assert_eq!(labeller["images"], 100);
+    assert!(
+        labeller["nucleus_iou"].as_f64().unwrap() > 50.0,
+        "{labeller}"
+    );
+    assert!(card["metrics"]["morphometry_vs_wbcatt"]["network"]
+        ["nc_area_ratio_vs_nuclear_cytoplasmic_ratio_high"]["test_auc"]
+        .is_number());
+
+    let (ok, _, err) = wbc(
+        &with(&[
+            "train-structure",
+            "--tiny",
+            "32",
+            "--aggregation",
+            "attention",
+            "--epochs",
+            "1",
+            "--batch",
+            "16",
+            "--out",
+            "strun",
+            "--masks",
+            "masks",
+        ]),
+        &dir,
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = wbc(
+        &with(&[
+            "ablation",
+            "strun",
+            "--seg",
+            "models/seg",
+            "--out",
+            "ablation.json",
+            "--masks",
+            "masks",
+        ]),
+        &dir,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("| strun | One | Attention |"), "{out}");
+
+    // Counterfactuals with the shipped attribute model (run from the repository root).
+    let index = dir.join("index.json").display().to_string();
+    let (ok, _, err) = wbc(
+        &[
+            "index",
+            "--split",
+            "val",
+            "--limit",
+            "40",
+            "--data",
+            d.as_str(),
+            "--out",
+            index.as_str(),
+        ],
+        &root,
+    );
+    assert!(ok, "{err}");
+    let basophils = data.join("pbc/PBC_dataset_normal_DIB/neutrophil");
+    let first = std::fs::read_dir(&basophils)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .min()
+        .unwrap();
+    let (ok, out, err) = wbc(
+        &[
+            "counterfactual",
+            first.to_str().unwrap(),
+            "--set",
+            "granule_colour=purple",
+            "--index",
+            index.as_str(),
+            "-k",
+            "2",
+        ],
+        &root,
+    );
+    assert!(ok, "{err}");
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["requested"]["granule_colour"], "purple");
+        assert!(v["distance"].as_f64().unwrap() >= 0.0);
+    }
+    let report = dir.join("report.json").display().to_string();
+    let (ok, _, err) = wbc(
+        &[
+            "counterfactual-report",
+            "--index",
+            index.as_str(),
+            "--queries",
+            index.as_str(),
+            "--out",
+            report.as_str(),
+        ],
+        &root,
+    );
+    assert!(ok, "{err}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(r["crossing_changes"].as_u64().unwrap() > 0, "{r}");
+}
