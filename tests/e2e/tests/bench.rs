@@ -53,10 +53,11 @@ fn cold_start_to_first_prediction() -> Result<()> {
             })?;
             let warm_cell_ms = t1.elapsed().as_secs_f64() * 1000.0;
             let warm_timings = s.text("timings")?;
+            let warm_round_trip_ms = in_page("data-round-trip-ms")?;
             let device = s.text("device")?;
             eprintln!("{device} run {run}: first prediction {first_prediction_ms:.0} ms after opening; warm cell {warm_cell_ms:.0} ms\n  cold: {timings}\n  warm: {warm_timings}");
-            eprintln!("  model ready {ready_ms:.0} ms after opening");
-            results.push(json!({"device": device, "run": run, "ready_ms": ready_ms, "first_prediction_ms": first_prediction_ms, "warm_cell_round_trip_ms": warm_cell_ms, "cold_timings": timings, "warm_timings": warm_timings}));
+            eprintln!("  model ready {ready_ms:.0} ms after opening; in the page: ready {page_ready_ms:.0} ms, round trip {cold_round_trip_ms:.0} ms cold, {warm_round_trip_ms:.0} ms warm");
+            results.push(json!({"device": device, "run": run, "ready_ms": ready_ms, "first_prediction_ms": first_prediction_ms, "warm_cell_round_trip_ms": warm_cell_ms, "cold_timings": timings, "warm_timings": warm_timings, "page_ready_ms": page_ready_ms, "page_cold_round_trip_ms": cold_round_trip_ms, "page_warm_round_trip_ms": warm_round_trip_ms, "page_first_prediction_ms": page_ready_ms + cold_round_trip_ms}));
         }
     }
     // Peer: the native CLI on the same cell (process start, model load, one prediction).
