@@ -100,6 +100,7 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
     let type_index = argmax(&p.cell_type);
     let type_label = CELL_TYPES[type_index];
     let engine = state.engine.get_untracked();
+    let ready_at = engine.as_ref().map(|e| format!("{:.1}", e.ready_at_ms));
     let raw = serde_json::to_string(&p).unwrap_or_default();
     let edits: Signal<Edits> = Signal::derive(move || {
         state
@@ -192,7 +193,7 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
             <footer class="timings" data-testid="timings"
                 data-round-trip-ms=format!("{:.1}", cell.round_trip_ms)
                 data-answered-at-ms=format!("{:.1}", cell.answered_at_ms)
-                data-ready-at-ms=engine.as_ref().map(|e| format!("{:.1}", e.ready_at_ms))>
+                data-ready-at-ms=ready_at>
                 {format!("Preprocessing {:.0} ms, attribute network {:.0} ms, segmentation {:.0} ms; {:.0} ms from choosing the file to the answer", cell.preprocess_ms, cell.inference_ms, cell.segmentation_ms, cell.round_trip_ms)}
                 {engine.map(|e| format!(" on {}; models {:.1} MB (attributes) + {:.1} MB (segmentation) loaded in {:.0} ms (warm-up {:.0} ms), ready {:.0} ms after opening the page.",
                     e.device, e.model_bytes as f64 / 1e6, e.seg_model_bytes as f64 / 1e6, e.load_ms, e.warmup_ms, e.ready_at_ms))}

@@ -118,7 +118,8 @@ pub fn WeightHeatmap(cbm: Cbm) -> impl IntoView {
     let cell = 16.0;
     let label_w = 230.0;
     let top = 70.0;
-    let w = label_w + cell * 5.0 + 10.0;
+    // Room on the right for the last rotated column label.
+    let w = label_w + cell * 5.0 + 60.0;
     let h = top + cell * names.len() as f32 + 10.0;
     // Blue (positive) / orange (negative): distinguishable with common colour-vision deficits.
     let colour = move |v: f32| {
@@ -134,7 +135,7 @@ pub fn WeightHeatmap(cbm: Cbm) -> impl IntoView {
     view! {
         <figure class="heatmap" data-testid="cbm-heatmap">
             <figcaption>"CBM weights (attribute value × cell type): blue raises the type's score, orange lowers it, white is zero (L1 = "{cbm.l1}")"</figcaption>
-            <svg viewBox=format!("0 0 {w} {h}") role="img" aria-label="CBM weight heatmap">
+            <svg class="natural" viewBox=format!("0 0 {w} {h}") width=w height=h role="img" aria-label="CBM weight heatmap">
                 {CELL_TYPES.iter().enumerate().map(|(c, name)| {
                     let x = label_w + cell * c as f32 + cell / 2.0;
                     view! { <text x=x y={top - 6.0} transform=format!("rotate(-50 {x} {})", top - 6.0) class="tick">{*name}</text> }
@@ -248,15 +249,18 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
                         m.into_iter().map(|m| {
                             let source = if m.loaded.is_some() { "loaded" } else { "reference" };
                             let label = format!("{} ({}, {source}, distance {:.2})", m.path.rsplit('/').next().unwrap_or(&m.path), m.cell_type, m.distance);
-                            view! {
-                                <li data-path=m.path.clone() data-source=source>
-                                    <button disabled=m.loaded.is_none() on:click=move |_| {
-                                        if let Some(id) = m.loaded { state.follow_new.set(false); state.selected.set(Some(id)); }
-                                    }>
-                                        <img src=m.image.clone() alt=m.path.clone()/>
-                                        <span>{label}</span>
-                                    </button>
-                                </li>
+                            let image = view! { <img src=m.image.clone() alt=m.path.clone()/><span>{label}</span> };
+                            match m.loaded {
+                                Some(id) => view! {
+                                    <li data-path=m.path.clone() data-source=source>
+                                        <button title="show this cell" on:click=move |_| { state.follow_new.set(false); state.selected.set(Some(id)); }>{image}</button>
+                                    </li>
+                                }.into_any(),
+                                None => view! {
+                                    <li data-path=m.path.clone() data-source=source>
+                                        <figure class="reference-cell" title=m.path.clone()>{image}</figure>
+                                    </li>
+                                }.into_any(),
                             }
                         }).collect_view().into_any()
                     }
