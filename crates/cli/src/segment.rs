@@ -26,7 +26,18 @@ pub struct SegmentArgs {
     /// Also write <stem>_overlay.png, the labels drawn over the image.
     #[arg(long)]
     pub overlay: bool,
+    /// Segment with this segmentation network (<stem>.bpk + card, e.g. models/seg_net)
+    /// instead of the classical labeller. It sees the centre square of each image; outside
+    /// that square the map says "other".
+    #[arg(long)]
+    pub network: Option<PathBuf>,
+    /// Also write one contact sheet of all overlays (5 per row) to this PNG file.
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
 }
+
+/// Side of one tile in a contact sheet.
+const TILE: u32 = 180;
 
 /// Label map of an image at its own size.
 pub fn label_image(img: &RgbImage) -> GrayImage {
@@ -46,17 +57,47 @@ pub fn label_image(img: &RgbImage) -> GrayImage {
 
 pub fn segment(args: SegmentArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)?;
+    let device = burn::tensor::Device::flex();
+    let network = match &args.network {
+        Some(stem) => {
+            let card: crate::seg_export::SegCard = serde_json::from_slice(
+                &std::fs::read(stem.with_extension("json"))
+                    .with_context(|| format!("reading {}.json", stem.display()))?,
+            )?;
+            let bytes = std::fs::read(stem.with_extension("bpk"))
+                .with_context(|| format!("reading {}.bpk", stem.display()))?;
+            Some((
+                wbc_nets::predict::load_seg_net(&card.config, bytes, &device)?,
+                card.input_size,
+            ))
+        }
+        None => None,
+    };
     let mut failures = 0;
+    let mut tiles = Vec::new();
     for path in expand(&args.paths) {
         let result = (|| -> Result<()> {
             let bytes = std::fs::read(&path)?;
             let img = preprocess::decode(&bytes)?;
-            let labels = label_image(&img);
+            let labels = match &network {
+                Some((net, size)) => crate::seg_export::network_labels(net, *size, &img, &device)?,
+                None => label_image(&img),
+            };
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
             labels.save(args.out.join(format!("{stem}.png")))?;
-            if args.overlay {
+            if args.overlay || args.sheet.is_some() {
                 let drawn = segmentation::overlay(&img, &labels, 0.45, &SHOW_CELL_LABELS)?;
-                drawn.save(args.out.join(format!("{stem}_overlay.png")))?;
+                if args.overlay {
+                    drawn.save(args.out.join(format!("{stem}_overlay.png")))?;
+                }
+                if args.sheet.is_some() {
+                    tiles.push(imageops::resize(
+                        &drawn,
+                        TILE,
+                        TILE,
+                        imageops::FilterType::Triangle,
+                    ));
+                }
             }
             let m = morphometry::measure(&labels);
             println!(
@@ -75,6 +116,21 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
     }
     if failures > 0 {
         eprintln!("{failures} input(s) could not be segmented (see the error lines)");
+    }
+    if let Some(sheet) = &args.sheet {
+        let cols = 5u32;
+        let rows = (tiles.len() as u32).div_ceil(cols).max(1);
+        let mut out = image::RgbaImage::new(cols * TILE, rows * TILE);
+        for (i, t) in tiles.iter().enumerate() {
+            let (x, y) = ((i as u32 % cols) * TILE, (i as u32 / cols) * TILE);
+            imageops::replace(&mut out, t, x as i64, y as i64);
+        }
+        out.save(sheet)?;
+        eprintln!(
+            "contact sheet of {} overlays: {}",
+            tiles.len(),
+            sheet.display()
+        );
     }
     Ok(())
 }
