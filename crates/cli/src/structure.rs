@@ -378,7 +378,22 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
             "lr": state.args.lr,
         }));
     }
+    // The choice is made on val (never on test): the best val macro-F1, and among runs within
+    // 0.1 of it the cheapest, since the app pays every FLOP on the user's machine.
+    let best_val = rows
+        .iter()
+        .filter_map(|r| r["val_mean_attribute_macro_f1"].as_f64())
+        .fold(f64::MIN, f64::max);
+    let choice = rows
+        .iter()
+        .filter(|r| r["val_mean_attribute_macro_f1"].as_f64().unwrap_or(f64::MIN) >= best_val - 0.1)
+        .min_by_key(|r| r["flops_per_cell"].as_u64().unwrap_or(u64::MAX))
+        .map(|r| json!({"run": r["run"], "aggregation": r["aggregation"], "passes": r["passes"], "val_mean_attribute_macro_f1": r["val_mean_attribute_macro_f1"], "rule": "best val mean macro-F1; within 0.1 of it, fewest FLOPs"}));
+    if let Some(c) = &choice {
+        println!("chosen on val: {c}");
+    }
     let report = json!({
+        "choice_on_val": choice,
         "split": "test",
         "cells": test.cells.len(),
         "note": "every run fine-tuned for the same epochs from the same attribute-network checkpoint; 'global' is the control (no structure)",
