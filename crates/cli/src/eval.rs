@@ -30,6 +30,29 @@ pub fn predict_cache(
     Ok(out)
 }
 
+/// As [`predict_cache`], averaging each cell's 8 symmetric views (test-time augmentation).
+pub fn predict_cache_tta(
+    net: &AttributeNet,
+    cache: &PixelCache,
+    device: &burn::tensor::Device,
+) -> Result<Vec<CellPrediction>> {
+    let mut out = Vec::with_capacity(cache.len());
+    for i in 0..cache.len() {
+        let inputs: Vec<Vec<f32>> = (0..8)
+            .map(|k| {
+                preprocess::normalize(
+                    &preprocess::dihedral(cache.cell(i), cache.size, k),
+                    cache.size,
+                )
+            })
+            .collect();
+        out.push(CellPrediction::average(&predict(
+            net, &inputs, cache.size, device,
+        )?));
+    }
+    Ok(out)
+}
+
 /// Scores of one attribute (or of the cell type).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupScores {

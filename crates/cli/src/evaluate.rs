@@ -34,6 +34,9 @@ pub struct EvaluateArgs {
     /// Write the full report (per value scores, confusion matrices) as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Average each cell's 8 symmetric views (rotations and mirrors) before deciding.
+    #[arg(long)]
+    pub tta: bool,
 }
 
 /// The report printed by `wbc evaluate` and stored in the model card.
@@ -62,9 +65,14 @@ pub fn evaluate_net(
     cache: &Path,
     split: &str,
     limit: Option<usize>,
+    tta: bool,
 ) -> Result<Report> {
     let s = load_split(data, cache, split, size, limit)?;
-    let preds = eval::predict_cache(net, &s.pixels, &Device::flex())?;
+    let preds = if tta {
+        eval::predict_cache_tta(net, &s.pixels, &Device::flex())?
+    } else {
+        eval::predict_cache(net, &s.pixels, &Device::flex())?
+    };
     let scores = eval::score(&s.cells, &preds);
     let reannotated = data.join("wbcatt/pbc_attr_reannotations.csv");
     let human_ceiling = if reannotated.exists() {
@@ -154,6 +162,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
         &args.cache,
         &args.split,
         args.limit,
+        args.tta,
     )?;
     print_summary(&report);
     if let Some(path) = args.report {
@@ -191,11 +200,35 @@ pub fn export(args: ExportArgs) -> Result<()> {
         .context("loading best.bpk")?;
     let net = net.valid();
     let size = state.config.input_size;
-    let f32_report = evaluate_net(&net, size, &args.data, &args.cache, "test", args.limit)?;
+    let f32_report = evaluate_net(
+        &net,
+        size,
+        &args.data,
+        &args.cache,
+        "test",
+        args.limit,
+        false,
+    )?;
     let bytes = save_half(&net)?;
     let half = wbc_nets::predict::load_attribute_net(&state.config, bytes.clone(), &device)?;
-    let report = evaluate_net(&half, size, &args.data, &args.cache, "test", args.limit)?;
-    let val = evaluate_net(&half, size, &args.data, &args.cache, "val", args.limit)?;
+    let report = evaluate_net(
+        &half,
+        size,
+        &args.data,
+        &args.cache,
+        "test",
+        args.limit,
+        false,
+    )?;
+    let val = evaluate_net(
+        &half,
+        size,
+        &args.data,
+        &args.cache,
+        "val",
+        args.limit,
+        false,
+    )?;
     print_summary(&report);
     let (bpk, json_path) = models::paths(&args.out);
     if let Some(dir) = bpk.parent() {

@@ -107,6 +107,28 @@ pub fn input_from_bytes(bytes: &[u8], size: usize) -> Result<Vec<f32>, InputErro
     Ok(normalize(&cell_pixels(&img, size), size))
 }
 
+/// One of the 8 symmetries of the square (k = 0..8: rotation by k % 4 quarter turns, mirrored
+/// when k >= 4) of HWC pixels. Cells have no preferred orientation, so every symmetry is an
+/// equally valid view (test-time augmentation averages over them).
+pub fn dihedral(hwc: &[u8], size: usize, k: usize) -> Vec<u8> {
+    let n = size;
+    let mut out = vec![0u8; hwc.len()];
+    for y in 0..n {
+        for x in 0..n {
+            let (a, b) = match k % 4 {
+                0 => (y, x),
+                1 => (x, n - 1 - y),
+                2 => (n - 1 - y, n - 1 - x),
+                _ => (n - 1 - x, y),
+            };
+            let b = if k >= 4 { n - 1 - b } else { b };
+            let (src, dst) = ((a * n + b) * 3, (y * n + x) * 3);
+            out[dst..dst + 3].copy_from_slice(&hwc[src..src + 3]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +185,24 @@ mod tests {
         assert_eq!(chw.len(), 12);
         assert!((chw[0] - (1.0 - MEAN[0]) / STD[0]).abs() < 1e-6);
         assert!((chw[4 + 1] - (1.0 - MEAN[1]) / STD[1]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_eight_symmetries_are_distinct_and_invertible() {
+        let size = 3;
+        let img: Vec<u8> = (0..27).collect();
+        let views: Vec<Vec<u8>> = (0..8).map(|k| dihedral(&img, size, k)).collect();
+        for (i, a) in views.iter().enumerate() {
+            for b in &views[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(views[0], img);
+        // Four quarter turns come back to the start.
+        let mut v = img.clone();
+        for _ in 0..4 {
+            v = dihedral(&v, size, 1);
+        }
+        assert_eq!(v, img);
     }
 }

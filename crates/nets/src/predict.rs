@@ -45,6 +45,26 @@ impl CellPrediction {
         }
     }
 
+    /// The mean of several predictions of one cell (e.g. of its symmetric views).
+    pub fn average(views: &[CellPrediction]) -> Self {
+        let n = views.len().max(1) as f32;
+        let mean = |get: &dyn Fn(&CellPrediction) -> &Vec<f32>| -> Vec<f32> {
+            let mut acc = vec![0.0; get(&views[0]).len()];
+            for v in views {
+                for (a, x) in acc.iter_mut().zip(get(v)) {
+                    *a += x / n;
+                }
+            }
+            acc
+        };
+        Self {
+            attributes: (0..views[0].attributes.len())
+                .map(|k| mean(&|v: &CellPrediction| &v.attributes[k]))
+                .collect(),
+            cell_type: mean(&|v: &CellPrediction| &v.cell_type),
+        }
+    }
+
     /// The 31 attribute probabilities concatenated: the concept vector the CBM reads.
     pub fn concepts(&self) -> Vec<f32> {
         self.attributes.iter().flatten().copied().collect()
