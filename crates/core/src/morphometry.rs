@@ -103,6 +103,9 @@ pub fn measure(labels: &GrayImage) -> Morphometry {
     let (_, vacuoles) = components(&mask(VACUOLE), w, h, true);
     let (_, platelets) = components(&mask(PLATELET), w, h, true);
     let speck = scaled_area(4.0);
+    // A platelet is 2–3 µm across, about 20 px at the PBC scale (a red cell is ~80 px):
+    // smaller blobs are debris or segmentation noise.
+    let platelet_min = scaled_area(60.0);
 
     Morphometry {
         nucleus_area,
@@ -122,7 +125,7 @@ pub fn measure(labels: &GrayImage) -> Morphometry {
         } else {
             0.0
         },
-        platelet_count: platelets.iter().filter(|c| c.area >= speck).count(),
+        platelet_count: platelets.iter().filter(|c| c.area >= platelet_min).count(),
         red_cell_count: rbcs.len(),
     }
 }
