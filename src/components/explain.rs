@@ -82,7 +82,8 @@ pub fn Contributions(cbm: Cbm, edited: Signal<Vec<f32>>) -> impl IntoView {
                         <line x1=mid y1="0" x2=mid y2={h - 20.0} class="axis"/>
                         {items.into_iter().enumerate().map(|(i, (name, v))| {
                             let y = i as f32 * row;
-                            let w = half * v.abs() / max;
+                            // Leave room beyond the longest bar for its value label.
+                            let w = (half - 40.0) * v.abs() / max;
                             let x = if v >= 0.0 { mid } else { mid - w };
                             let bar_class = if v >= 0.0 { "pos" } else { "neg" };
                             let value_x = if v >= 0.0 { mid + w + 3.0 } else { mid - w - 3.0 };
@@ -116,7 +117,7 @@ pub fn WeightHeatmap(cbm: Cbm) -> impl IntoView {
         .map(|w| w.abs())
         .fold(1e-6, f32::max);
     let cell = 16.0;
-    let label_w = 230.0;
+    let label_w = 260.0;
     let top = 70.0;
     // Room on the right for the last rotated column label.
     let w = label_w + cell * 5.0 + 60.0;
