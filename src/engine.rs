@@ -149,7 +149,8 @@ impl Engine {
         let config: AttributeNetConfig = fetch_card(ATTRIBUTE_MODEL).await?;
         let weights = fetch_bytes(&format!("{ATTRIBUTE_MODEL}.bpk")).await?;
         let model_bytes = weights.len();
-        let net = load_attribute_net(&config, weights, &device).map_err(|e| e.to_string())?;
+        let net = load_attribute_net(&config, weights, &device)
+            .map_err(|e| format!("{ATTRIBUTE_MODEL}.bpk: {e}"))?;
         // The segmentation network is optional: without it the overlay still comes, from the
         // classical labeller, and the page says why.
         let (segmenter, seg_model_bytes) = match load_segmenter(&device, config.input_size).await {

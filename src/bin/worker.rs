@@ -112,7 +112,9 @@ fn main() {
                 state.borrow_mut().engine = Some(Rc::new(engine));
             }
             Err(message) => {
-                let message = format!("the model could not be loaded: {message}");
+                let message = format!(
+                    "the attribute model could not be loaded ({message}); nothing can be analysed until the page is reloaded with working model files"
+                );
                 post(
                     &FromWorker::Fatal {
                         message: message.clone(),

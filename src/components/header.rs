@@ -6,7 +6,11 @@ use leptos::prelude::*;
 #[component]
 pub fn Header() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let device = move || state.engine.get().map(|e| e.device).unwrap_or("…");
+    let device = move || match state.engine.get() {
+        Some(e) => e.device,
+        None if state.fatal.get().is_some() => "none",
+        None => "…",
+    };
     let status = move || {
         if state.fatal.get().is_some() {
             "stopped".to_string()

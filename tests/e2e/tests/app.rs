@@ -353,6 +353,15 @@ fn journey(driver: &Driver, server: &StaticServer, webgpu: bool) -> Result<Vec<f
             let v = session.attr(&format!("attribute-{attr}"), "data-value")?;
             ensure!(v.is_some(), "attribute-{attr} missing");
         }
+        // How long it took and on what.
+        let timings = session.text("timings")?;
+        ensure!(
+            timings.contains("attribute network")
+                && timings.contains("segmentation")
+                && timings.contains(&format!("on {device}"))
+                && timings.contains("MB (segmentation)"),
+            "{name}: timings {timings}"
+        );
         session.screenshot(&format!("{name}-real-cell"))?;
         explorer(&session, name)?;
     }
@@ -385,5 +394,91 @@ fn app_in_headless_chromium_on_webgpu_and_cpu() -> Result<()> {
         requests.iter().all(|r| !r.contains("upload")),
         "unexpected requests {requests:?}"
     );
+    Ok(())
+}
+
+/// A copy of `dist/` with some model files changed, served on its own.
+fn broken_dist(name: &str, change: impl Fn(&std::path::Path) -> Result<()>) -> Result<PathBuf> {
+    let dir = artefacts().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&root().join("dist"), &dir)?;
+    change(&dir)?;
+    Ok(dir)
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Models that fail to load: without the segmentation network the overlay still comes (from
+/// the classical labeller) and the page says why; with broken attribute weights the page says
+/// the model could not be loaded, stays usable, and refuses files with that reason.
+#[test]
+fn models_that_fail_to_load_are_explained() -> Result<()> {
+    ensure!(
+        root().join("dist/index.html").exists(),
+        "build the app first: cargo xtask build"
+    );
+    let Some(real) = real_cell() else {
+        return Ok(());
+    };
+    let driver = Driver::start()?;
+
+    let no_seg = broken_dist("dist-without-segmenter", |d| {
+        std::fs::remove_file(d.join("models/seg_net.json"))?;
+        Ok(())
+    })?;
+    let server = StaticServer::start(no_seg)?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    open(&s)?;
+    upload_and_wait(&s, &real)?;
+    ensure!(
+        cell_count(&s)? == 1,
+        "the cell was not analysed without the segmenter"
+    );
+    let caption = s.text("segmenter")?;
+    ensure!(
+        caption.contains("classical") && caption.contains("seg_net.json"),
+        "segmenter caption without the network: {caption}"
+    );
+    ensure!(
+        s.attr("overlay", "src")?
+            .is_some_and(|u| u.starts_with("blob:")),
+        "no overlay from the classical labeller"
+    );
+    s.screenshot("without-segmenter")?;
+
+    let bad_weights = broken_dist("dist-broken-weights", |d| {
+        std::fs::write(d.join("models/attribute_net.bpk"), b"not a burnpack")?;
+        Ok(())
+    })?;
+    let server = StaticServer::start(bad_weights)?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    s.wait_for("fatal message", LOAD, |s| s.visible("fatal"))?;
+    let fatal = s.text("fatal")?;
+    ensure!(
+        fatal.contains("could not be loaded"),
+        "fatal message: {fatal}"
+    );
+    ensure!(s.text("status")? == "stopped", "status with a broken model");
+    upload_and_wait(&s, &real)?;
+    let error = s.text("error")?;
+    ensure!(
+        error.contains("could not be loaded") && cell_count(&s)? == 0,
+        "a file after the model failed: {error}"
+    );
+    s.screenshot("broken-weights")?;
     Ok(())
 }
