@@ -166,23 +166,29 @@ impl StructureAwareNet {
     }
 
     fn k_pass_vectors(&self, images: Tensor<4>, masks: Tensor<4>) -> (Tensor<3>, Tensor<2>) {
-        let [b, _, s, _] = images.dims();
-        let mut vectors = vec![self.base.pooled_features(images.clone()).unsqueeze_dim(1)];
-        let mut present = vec![Tensor::<2>::ones([b, 1], &images.device())];
-        for k in 0..STRUCTURES {
-            let mask = masks.clone().narrow(1, k, 1); // [b, 1, s, s]
-                                                      // Outside the structure the input is 0, the dataset's mean colour after
-                                                      // normalisation.
-            let masked = images.clone() * mask.clone();
-            vectors.push(self.base.pooled_features(masked).unsqueeze_dim(1));
-            present.push(
-                mask.reshape([b, s * s])
-                    .sum_dim(1)
-                    .greater_elem(0.5)
-                    .float(),
-            );
-        }
-        (Tensor::cat(vectors, 1), Tensor::cat(present, 1))
+        let [b, ch, s, _] = images.dims();
+        // The whole image and its K masked copies go through the encoder as one batch, so
+        // batch norm sees the same mixture in training and at inference. Outside a structure
+        // the input is 0, the dataset's mean colour after normalisation.
+        let masked = images.clone().unsqueeze_dim::<5>(1) * masks.clone().unsqueeze_dim::<5>(2);
+        let all = Tensor::cat(
+            vec![
+                images.unsqueeze_dim::<5>(1),
+                masked, // [b, K, ch, s, s]
+            ],
+            1,
+        )
+        .reshape([b * (STRUCTURES + 1), ch, s, s]);
+        let pooled = self.base.pooled_features(all);
+        let [_, c] = pooled.dims();
+        let vectors = pooled.reshape([b, STRUCTURES + 1, c]);
+        let area = masks
+            .reshape([b, STRUCTURES, s * s])
+            .sum_dim(2)
+            .reshape([b, STRUCTURES]);
+        let present = area.greater_elem(0.5).float();
+        let ones = Tensor::<2>::ones([b, 1], &present.device());
+        (vectors, Tensor::cat(vec![ones, present], 1))
     }
 
     fn aggregate(&self, (vectors, present): (Tensor<3>, Tensor<2>)) -> Tensor<2> {
