@@ -392,8 +392,15 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
     if let Some(c) = &choice {
         println!("chosen on val: {c}");
     }
+    // What the browser runs follows from the choice.
+    let app = match choice.as_ref().and_then(|c| c["aggregation"].as_str()) {
+        Some("global") | None => "The app keeps the plain attribute network (models/attribute_net): no structure-aware variant beat the control on val by more than 0.1 macro-F1, so none is worth its extra work in the browser (masks before attributes, and K+1 encoder passes for K-pass).".to_string(),
+        Some(other) => format!("The app should run the {other} variant chosen on val (see choice_on_val): it is the best accuracy per FLOP."),
+    };
+    println!("{app}");
     let report = json!({
         "choice_on_val": choice,
+        "app": app,
         "split": "test",
         "cells": test.cells.len(),
         "note": "every run fine-tuned for the same epochs from the same attribute-network checkpoint; 'global' is the control (no structure)",
