@@ -4,6 +4,7 @@
 
 mod cache;
 mod cbm;
+mod checkpoint;
 mod counterfactual;
 mod eval;
 mod evaluate;

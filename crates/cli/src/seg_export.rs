@@ -61,6 +61,18 @@ pub struct SegCard {
     pub date: String,
 }
 
+/// Load a shipped segmentation network (`<stem>.json` card + `<stem>.bpk` f16 weights).
+pub fn load(stem: &Path, device: &Device) -> Result<(SegNet, SegCard)> {
+    let card: SegCard = serde_json::from_slice(
+        &std::fs::read(stem.with_extension("json"))
+            .with_context(|| format!("reading {}.json", stem.display()))?,
+    )
+    .with_context(|| format!("parsing {}.json", stem.display()))?;
+    let bytes = std::fs::read(stem.with_extension("bpk"))
+        .with_context(|| format!("reading {}.bpk", stem.display()))?;
+    Ok((load_seg_net(&card.config, bytes, device)?, card))
+}
+
 /// The network's label map of an image at the image's own size (it sees the centre square;
 /// outside it is "other").
 pub fn network_labels(

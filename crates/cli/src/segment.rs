@@ -60,16 +60,8 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
     let network = match &args.network {
         Some(stem) => {
-            let card: crate::seg_export::SegCard = serde_json::from_slice(
-                &std::fs::read(stem.with_extension("json"))
-                    .with_context(|| format!("reading {}.json", stem.display()))?,
-            )?;
-            let bytes = std::fs::read(stem.with_extension("bpk"))
-                .with_context(|| format!("reading {}.bpk", stem.display()))?;
-            Some((
-                wbc_nets::predict::load_seg_net(&card.config, bytes, &device)?,
-                card.input_size,
-            ))
+            let (net, card) = crate::seg_export::load(stem, &device)?;
+            Some((net, card.input_size))
         }
         None => None,
     };

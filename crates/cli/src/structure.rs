@@ -4,6 +4,7 @@
 //! with the masks the segmentation network predicts.
 
 use crate::cache::{self, LabelCache, PixelCache};
+use crate::checkpoint::RunFolder;
 use crate::eval::{self, SplitScores};
 use crate::models::{git_commit, today};
 use crate::rng::Rng;
@@ -117,7 +118,7 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(name));
-    std::fs::create_dir_all(&out)?;
+    let folder = RunFolder::create(&out)?;
     let base = match args.tiny {
         Some(size) => AttributeNetConfig::tiny(size),
         None => AttributeNetConfig::standard(),
@@ -155,7 +156,6 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
             .with_context(|| format!("loading {}", args.init.display()))?;
     }
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let state_file = out.join("state.json");
     let mut state = StructureRunState {
         args: args.clone(),
         config: config.clone(),
@@ -164,21 +164,19 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
         best_val_attribute_f1: -1.0,
         history: vec![],
     };
-    if !args.restart && state_file.exists() {
-        let saved: StructureRunState = serde_json::from_slice(&std::fs::read(&state_file)?)?;
-        if saved.config == config {
-            model
-                .load_from(&mut BurnpackStore::from_file(out.join("last.bpk")))
-                .context("loading last.bpk to resume")?;
-            optim = optim
-                .load(out.join("optimizer.bpk"))
-                .context("loading optimizer.bpk to resume")?;
-            eprintln!("resuming after epoch {}", saved.epoch);
-            state = StructureRunState {
-                args: args.clone(),
-                ..saved
-            };
-        }
+    let (saved, resumed) = folder.resume(
+        args.restart,
+        |s: &StructureRunState| s.config == config,
+        &mut model,
+        optim,
+    )?;
+    optim = resumed;
+    if let Some(saved) = saved {
+        eprintln!("resuming after epoch {}", saved.epoch);
+        state = StructureRunState {
+            args: args.clone(),
+            ..saved
+        };
     }
     let losses = group_losses(&train.cells, &device);
     let steps_per_epoch = train.cells.len().div_ceil(args.batch);
@@ -234,16 +232,10 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
             val_scores.cell_type_accuracy,
             seconds
         );
-        model
-            .save_into(&mut BurnpackStore::from_file(out.join("last.bpk")).overwrite(true))
-            .context("saving last.bpk")?;
-        optim
-            .save(out.join("optimizer.bpk"))
-            .context("saving optimizer state")?;
-        if val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1 {
+        let improved = val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1;
+        if improved {
             state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
             state.best_epoch = epoch + 1;
-            std::fs::copy(out.join("last.bpk"), out.join("best.bpk"))?;
         }
         state.epoch = epoch + 1;
         state.history.push(json!({
@@ -253,7 +245,7 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
             "val_mean_attribute_macro_f1": val_scores.mean_attribute_macro_f1,
             "val_cell_type_accuracy": val_scores.cell_type_accuracy,
         }));
-        std::fs::write(&state_file, serde_json::to_vec_pretty(&state)?)?;
+        folder.save_epoch(&model, &optim, improved, &state)?;
     }
     Ok(state)
 }
@@ -291,14 +283,7 @@ fn summary(s: &SplitScores) -> serde_json::Value {
 pub fn ablation(args: AblationArgs) -> Result<()> {
     let device = Device::flex();
     // The practical case: label maps the shipped segmentation network predicts.
-    let seg_card: crate::seg_export::SegCard = serde_json::from_slice(
-        &std::fs::read(args.seg.with_extension("json")).context("reading the seg model card")?,
-    )?;
-    let seg = wbc_nets::predict::load_seg_net(
-        &seg_card.config,
-        std::fs::read(args.seg.with_extension("bpk"))?,
-        &device,
-    )?;
+    let (seg, seg_card) = crate::seg_export::load(&args.seg, &device)?;
     // Every run and the segmenter read the same input size.
     let size = seg_card.input_size;
     let (test, boot) = split_with_labels(

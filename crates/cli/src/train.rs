@@ -2,13 +2,13 @@
 //! checkpoints (weights, optimizer state, history) so an interrupted run resumes.
 
 use crate::cache::{self, PixelCache};
+use crate::checkpoint::RunFolder;
 use crate::eval::{self, SplitScores};
 use crate::rng::Rng;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -238,7 +238,7 @@ pub fn lr_at(step: usize, steps_per_epoch: usize, total: usize, peak: f64) -> f6
 }
 
 pub fn run(args: TrainArgs) -> Result<RunState> {
-    std::fs::create_dir_all(&args.out)?;
+    let folder = RunFolder::create(&args.out)?;
     let config = match args.tiny {
         Some(size) => AttributeNetConfig::tiny(size),
         None => AttributeNetConfig::standard(),
@@ -257,7 +257,6 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
     let mut optim = AdamWConfig::new()
         .with_weight_decay(args.weight_decay)
         .init();
-    let state_file = args.out.join("state.json");
     let mut state = RunState {
         args: args.clone(),
         config: config.clone(),
@@ -266,21 +265,19 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
         best_val_attribute_f1: -1.0,
         history: vec![],
     };
-    if !args.restart && state_file.exists() {
-        let saved: RunState = serde_json::from_slice(&std::fs::read(&state_file)?)?;
-        if saved.config == config {
-            model
-                .load_from(&mut BurnpackStore::from_file(args.out.join("last.bpk")))
-                .context("loading last.bpk to resume")?;
-            optim = optim
-                .load(args.out.join("optimizer.bpk"))
-                .context("loading optimizer.bpk to resume")?;
-            eprintln!("resuming after epoch {}", saved.epoch);
-            state = RunState {
-                args: args.clone(),
-                ..saved
-            };
-        }
+    let (saved, resumed) = folder.resume(
+        args.restart,
+        |s: &RunState| s.config == config,
+        &mut model,
+        optim,
+    )?;
+    optim = resumed;
+    if let Some(saved) = saved {
+        eprintln!("resuming after epoch {}", saved.epoch);
+        state = RunState {
+            args: args.clone(),
+            ..saved
+        };
     }
 
     let losses = group_losses(&train.cells, &device);
@@ -339,20 +336,14 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
             "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s, {:.0} img/s)",
             log.epoch, log.train_loss, val_scores.mean_attribute_macro_f1, val_scores.cell_type_accuracy, seconds, log.images_per_second
         );
-        model
-            .save_into(&mut BurnpackStore::from_file(args.out.join("last.bpk")).overwrite(true))
-            .context("saving last.bpk")?;
-        optim
-            .save(args.out.join("optimizer.bpk"))
-            .context("saving optimizer state")?;
-        if val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1 {
+        let improved = val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1;
+        if improved {
             state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
             state.best_epoch = epoch + 1;
-            std::fs::copy(args.out.join("last.bpk"), args.out.join("best.bpk"))?;
         }
         state.epoch = epoch + 1;
         state.history.push(log);
-        std::fs::write(&state_file, serde_json::to_vec_pretty(&state)?)?;
+        folder.save_epoch(&model, &optim, improved, &state)?;
     }
     Ok(state)
 }

@@ -2,13 +2,13 @@
 //! (`wbc masks`), with the same checkpointing and resumption as `wbc train`.
 
 use crate::cache::{self, LabelCache, PixelCache};
+use crate::checkpoint::RunFolder;
 use crate::rng::Rng;
 use crate::train::{load_split, lr_at, Augmentation};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -151,7 +151,7 @@ pub fn split_with_labels(
 }
 
 pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
-    std::fs::create_dir_all(&args.out)?;
+    let folder = RunFolder::create(&args.out)?;
     let config = match args.tiny {
         Some(size) => SegNetConfig::tiny(size),
         None => SegNetConfig::standard(),
@@ -182,7 +182,6 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
     let device = Device::flex().autodiff();
     let mut model: SegNet = config.init(&device);
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let state_file = args.out.join("state.json");
     let mut state = SegRunState {
         args: args.clone(),
         config: config.clone(),
@@ -191,21 +190,19 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
         best_val_miou: -1.0,
         history: vec![],
     };
-    if !args.restart && state_file.exists() {
-        let saved: SegRunState = serde_json::from_slice(&std::fs::read(&state_file)?)?;
-        if saved.config == config {
-            model
-                .load_from(&mut BurnpackStore::from_file(args.out.join("last.bpk")))
-                .context("loading last.bpk to resume")?;
-            optim = optim
-                .load(args.out.join("optimizer.bpk"))
-                .context("loading optimizer.bpk to resume")?;
-            eprintln!("resuming after epoch {}", saved.epoch);
-            state = SegRunState {
-                args: args.clone(),
-                ..saved
-            };
-        }
+    let (saved, resumed) = folder.resume(
+        args.restart,
+        |s: &SegRunState| s.config == config,
+        &mut model,
+        optim,
+    )?;
+    optim = resumed;
+    if let Some(saved) = saved {
+        eprintln!("resuming after epoch {}", saved.epoch);
+        state = SegRunState {
+            args: args.clone(),
+            ..saved
+        };
     }
     let loss_fn = CrossEntropyLossConfig::new()
         .with_weights(Some(pixel_weights(&train_labels)))
@@ -275,20 +272,14 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
             val_scores.iou["cytoplasm"].unwrap_or(0.0),
             seconds
         );
-        model
-            .save_into(&mut BurnpackStore::from_file(args.out.join("last.bpk")).overwrite(true))
-            .context("saving last.bpk")?;
-        optim
-            .save(args.out.join("optimizer.bpk"))
-            .context("saving optimizer state")?;
-        if val_scores.miou > state.best_val_miou {
+        let improved = val_scores.miou > state.best_val_miou;
+        if improved {
             state.best_val_miou = val_scores.miou;
             state.best_epoch = epoch + 1;
-            std::fs::copy(args.out.join("last.bpk"), args.out.join("best.bpk"))?;
         }
         state.epoch = epoch + 1;
         state.history.push(log);
-        std::fs::write(&state_file, serde_json::to_vec_pretty(&state)?)?;
+        folder.save_epoch(&model, &optim, improved, &state)?;
     }
     Ok(state)
 }
