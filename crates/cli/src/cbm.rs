@@ -55,6 +55,11 @@ pub fn load(path: &Path) -> Result<Cbm> {
     Ok(file.cbm)
 }
 
+/// The CBM when its file exists (commands that can do without it).
+pub fn load_if_present(path: &Path) -> Result<Option<Cbm>> {
+    path.exists().then(|| load(path)).transpose()
+}
+
 /// Parse `attr=value` into (attribute index, value index).
 pub fn parse_setting(s: &str) -> Result<(usize, usize), String> {
     let (name, value) = s

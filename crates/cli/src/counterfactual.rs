@@ -88,11 +88,7 @@ fn spread<T>(items: Vec<T>, limit: Option<usize>) -> Vec<T> {
 pub fn index(args: IndexArgs) -> Result<()> {
     let device = Device::flex();
     let (net, card) = models::load(&args.model, &device)?;
-    let cbm = args
-        .cbm
-        .exists()
-        .then(|| cbm::load(&args.cbm))
-        .transpose()?;
+    let cbm = cbm::load_if_present(&args.cbm)?;
     let size = card.input_size;
     let files: Vec<PathBuf> = match &args.split {
         Some(split) => {
@@ -201,11 +197,7 @@ pub struct CounterfactualArgs {
 pub fn counterfactual(args: CounterfactualArgs) -> Result<()> {
     let device = Device::flex();
     let (net, card) = models::load(&args.model, &device)?;
-    let cbm = args
-        .cbm
-        .exists()
-        .then(|| cbm::load(&args.cbm))
-        .transpose()?;
+    let cbm = cbm::load_if_present(&args.cbm)?;
     let index = read_index(&args.index)?;
     let input = read_input(&args.path, card.input_size).map_err(anyhow::Error::msg)?;
     let (p, features) = predict_with_features(&net, &[input], card.input_size, &device)?
