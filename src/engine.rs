@@ -46,7 +46,8 @@ async fn fetch_card<C: serde::de::DeserializeOwned>(stem: &str) -> Result<C, Str
 
 /// What draws the segmentation overlay.
 enum Segmenter {
-    Network(SegNet),
+    /// The network and its input side (it may differ from the attribute network's).
+    Network { net: SegNet, size: usize },
     /// The classical labeller, with the reason the network is not used.
     Classical(String),
 }
@@ -153,8 +154,8 @@ impl Engine {
             .map_err(|e| format!("{ATTRIBUTE_MODEL}.bpk: {e}"))?;
         // The segmentation network is optional: without it the overlay still comes, from the
         // classical labeller, and the page says why.
-        let (segmenter, seg_model_bytes) = match load_segmenter(&device, config.input_size).await {
-            Ok((net, bytes)) => (Segmenter::Network(net), bytes),
+        let (segmenter, seg_model_bytes) = match load_segmenter(&device).await {
+            Ok((net, size, bytes)) => (Segmenter::Network { net, size }, bytes),
             Err(reason) => (Segmenter::Classical(reason), 0),
         };
         let t2 = now_ms();
@@ -167,11 +168,11 @@ impl Engine {
         };
         let size = engine.config.input_size;
         engine.infer(vec![0.0; 3 * size * size]).await?;
-        if let Segmenter::Network(seg) = &engine.segmenter {
+        if let Segmenter::Network { net, size } = &engine.segmenter {
             segment_async(
-                seg,
+                net,
                 &[vec![0.0; 3 * size * size]],
-                size,
+                *size,
                 SEGMENTATION_SIDE as usize,
                 &engine.device,
             )
@@ -197,7 +198,7 @@ impl Engine {
 
     fn describe_segmenter(&self) -> String {
         match &self.segmenter {
-            Segmenter::Network(_) => "segmentation network".into(),
+            Segmenter::Network { .. } => "segmentation network".into(),
             Segmenter::Classical(reason) => {
                 format!("classical stain-based labeller (the segmentation network is not in use: {reason})")
             }
@@ -328,12 +329,17 @@ impl Engine {
     async fn segment(&self, square: &RgbImage, input: &[f32]) -> Result<image::GrayImage, String> {
         let side = SEGMENTATION_SIDE;
         match &self.segmenter {
-            Segmenter::Network(net) => {
-                let size = self.config.input_size;
-                let mut maps =
-                    segment_async(net, &[input.to_vec()], size, side as usize, &self.device)
-                        .await
-                        .map_err(|e| e.to_string())?;
+            Segmenter::Network { net, size } => {
+                // One decoded cell feeds both networks; resized again only where their input
+                // sizes differ.
+                let seg_input = if *size == self.config.input_size {
+                    input.to_vec()
+                } else {
+                    preprocess::normalize(&preprocess::cell_pixels(square, *size), *size)
+                };
+                let mut maps = segment_async(net, &[seg_input], *size, side as usize, &self.device)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let map = maps
                     .pop()
                     .ok_or("the segmentation network returned nothing")?;
@@ -350,19 +356,14 @@ impl Engine {
     }
 }
 
-/// Download and load the segmentation network; its input is the attribute network's input.
-async fn load_segmenter(device: &Device, input_size: usize) -> Result<(SegNet, usize), String> {
+/// Download and load the segmentation network: the network, its input side, its bytes.
+async fn load_segmenter(device: &Device) -> Result<(SegNet, usize, usize), String> {
     let config: SegNetConfig = fetch_card(SEG_MODEL).await?;
-    if config.input_size != input_size {
-        return Err(format!(
-            "it expects {} px inputs, the attribute network {input_size} px",
-            config.input_size
-        ));
-    }
     let weights = fetch_bytes(&format!("{SEG_MODEL}.bpk")).await?;
     let bytes = weights.len();
     Ok((
         load_seg_net(&config, weights, device).map_err(|e| e.to_string())?,
+        config.input_size,
         bytes,
     ))
 }

@@ -5,10 +5,11 @@ use crate::cache::{self, PixelCache};
 use crate::checkpoint::RunFolder;
 use crate::eval::{self, SplitScores};
 use crate::rng::Rng;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
+use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -48,6 +49,17 @@ pub struct TrainArgs {
     /// Start afresh even if the run folder holds a checkpoint.
     #[arg(long)]
     pub restart: bool,
+    /// Input side in pixels for the standard network [default: 112].
+    #[arg(long)]
+    #[serde(default)]
+    pub input_size: Option<usize>,
+    /// Start from these weights (a burnpack of a finished run, e.g.
+    /// runs/attribute_net/best.bpk) instead of random ones. The network ends in global
+    /// pooling, so weights learnt at one input size carry over to a larger one: a second,
+    /// sharper stage of training.
+    #[arg(long)]
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 /// What the run folder remembers between epochs.
@@ -122,25 +134,63 @@ fn class_weights(cells: &[LabelledCell]) -> Vec<Vec<f32>> {
 pub struct Augmentation {
     /// For each output pixel, the source pixel (row-major index).
     source: Vec<usize>,
-    gain: f32,
+    /// Per-channel gain (equal for the attribute network: colours are labels there).
+    gain: [f32; 3],
     bias: f32,
 }
 
 impl Augmentation {
     pub fn draw(size: usize, rng: &mut Rng) -> Self {
+        let (turn, flip, shift, gain, bias) = Self::draw_common(size, rng);
+        Self::build(size, turn, flip, shift, 1.0, [gain; 3], bias)
+    }
+
+    /// For the segmentation network, which must also work on other microscopes and stains:
+    /// on top of [`Augmentation::draw`], a zoom of 0.8–1.25× about the centre and ±10% per
+    /// colour channel (a stain tint). Neither changes which pixel is nucleus or cytoplasm.
+    pub fn draw_for_segmentation(size: usize, rng: &mut Rng) -> Self {
+        let (turn, flip, shift, gain, bias) = Self::draw_common(size, rng);
+        let zoom = 1.25f32.powf(rng.symmetric());
+        let tint = [(); 3].map(|_| gain * (1.0 + 0.1 * rng.symmetric()));
+        Self::build(size, turn, flip, shift, zoom, tint, bias)
+    }
+
+    fn draw_common(size: usize, rng: &mut Rng) -> (usize, bool, (isize, isize), f32, f32) {
         let turn = rng.below(4);
         let flip = rng.below(2) == 1;
         let max_shift = (size / 20) as isize;
-        let (dy, dx) = (
+        let shift = (
             rng.below(2 * max_shift as usize + 1) as isize - max_shift,
             rng.below(2 * max_shift as usize + 1) as isize - max_shift,
         );
         let gain = 1.0 + 0.04 * rng.symmetric();
         let bias = 0.04 * rng.symmetric();
+        (turn as usize, flip, shift, gain, bias)
+    }
+
+    fn build(
+        size: usize,
+        turn: usize,
+        flip: bool,
+        (dy, dx): (isize, isize),
+        zoom: f32,
+        gain: [f32; 3],
+        bias: f32,
+    ) -> Self {
         let n = size as isize;
+        let centre = (n - 1) as f32 / 2.0;
+        // Nearest source pixel of an output pixel under a zoom about the centre.
+        let unzoom = |v: isize| -> isize {
+            if zoom == 1.0 {
+                v
+            } else {
+                (centre + (v as f32 - centre) / zoom).round() as isize
+            }
+        };
         let mut source = Vec::with_capacity(size * size);
         for y in 0..n {
             for x in 0..n {
+                let (y, x) = (unzoom(y), unzoom(x));
                 let (mut a, mut b) = match turn {
                     0 => (y, x),
                     1 => (x, n - 1 - y),
@@ -164,7 +214,7 @@ impl Augmentation {
         let mut out = vec![0.0; 3 * plane];
         for (dst, &src) in self.source.iter().enumerate() {
             for c in 0..3 {
-                let v = (hwc[src * 3 + c] as f32 / 255.0) * self.gain + self.bias;
+                let v = (hwc[src * 3 + c] as f32 / 255.0) * self.gain[c] + self.bias;
                 out[c * plane + dst] = (v - preprocess::MEAN[c]) / preprocess::STD[c];
             }
         }
@@ -241,7 +291,10 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
     let folder = RunFolder::create(&args.out)?;
     let config = match args.tiny {
         Some(size) => AttributeNetConfig::tiny(size),
-        None => AttributeNetConfig::standard(),
+        None => AttributeNetConfig {
+            input_size: args.input_size.unwrap_or(wbc_core::preprocess::INPUT_SIZE),
+            ..AttributeNetConfig::standard()
+        },
     };
     let size = config.input_size;
     let train = load_split(&args.data, &args.cache, "train", size, args.limit)?;
@@ -254,6 +307,12 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
 
     let device = Device::flex().autodiff();
     let mut model: AttributeNet = config.init(&device);
+    if let Some(init) = &args.init {
+        model
+            .load_from(&mut BurnpackStore::from_file(init))
+            .with_context(|| format!("loading the starting weights {}", init.display()))?;
+        eprintln!("starting from {}", init.display());
+    }
     let mut optim = AdamWConfig::new()
         .with_weight_decay(args.weight_decay)
         .init();
@@ -346,4 +405,49 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
         folder.save_epoch(&model, &optim, improved, &state)?;
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Zooming 2× about the centre: the output's corner shows the pixel a quarter of the way
+    /// in, its centre stays the centre, and the label map follows the image.
+    #[test]
+    fn zoom_is_about_the_centre_and_moves_labels_too() {
+        let size = 41;
+        let aug = Augmentation::build(size, 0, false, (0, 0), 2.0, [1.0; 3], 0.0);
+        assert_eq!(aug.source[0], 10 * size + 10);
+        assert_eq!(aug.source[20 * size + 20], 20 * size + 20);
+        let labels: Vec<u8> = (0..size * size).map(|i| (i % 251) as u8).collect();
+        let moved: Vec<u8> = aug.labels(&labels).collect();
+        assert_eq!(moved[0], labels[10 * size + 10]);
+        // Zooming out clamps to the border instead of reading outside the image.
+        let out = Augmentation::build(size, 1, true, (2, -2), 0.8, [1.0; 3], 0.0);
+        assert!(out.source.iter().all(|&s| s < size * size));
+    }
+
+    /// Segmentation draws tint the channels separately, within ±15%.
+    #[test]
+    fn segmentation_draws_tint_a_little() {
+        let mut rng = Rng::new(3);
+        let mut tinted = false;
+        for _ in 0..20 {
+            let aug = Augmentation::draw_for_segmentation(16, &mut rng);
+            assert!(aug.gain.iter().all(|g| (0.85..=1.15).contains(g)));
+            tinted |= aug.gain[0] != aug.gain[1];
+        }
+        assert!(tinted);
+    }
+
+    /// The attribute network's draw keeps colours: one gain for all three channels.
+    #[test]
+    fn attribute_draws_do_not_tint() {
+        let mut rng = Rng::new(5);
+        for _ in 0..10 {
+            let aug = Augmentation::draw(16, &mut rng);
+            assert_eq!(aug.gain[0], aug.gain[1]);
+            assert_eq!(aug.gain[1], aug.gain[2]);
+        }
+    }
 }

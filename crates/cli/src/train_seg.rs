@@ -230,7 +230,7 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
             let mut inputs = Vec::with_capacity(batch.len() * 3 * plane);
             let mut targets = Vec::with_capacity(batch.len() * plane);
             for &i in batch {
-                let aug = Augmentation::draw(size, &mut aug_rng);
+                let aug = Augmentation::draw_for_segmentation(size, &mut aug_rng);
                 inputs.extend(aug.image(train.pixels.cell(i)));
                 targets.extend(aug.labels(train_labels.cell(i)).map(|l| l as i64));
             }

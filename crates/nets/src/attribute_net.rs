@@ -162,6 +162,19 @@ impl AttributeNet {
             .squeeze_dim(1)
     }
 
+    /// The same network with `offsets` (one per logit) added to the head's bias: a fixed
+    /// per-value shift of the logits (e.g. a logit adjustment) costs nothing at inference.
+    pub fn with_head_offsets(mut self, offsets: &[f32]) -> Self {
+        assert_eq!(offsets.len(), HEAD_WIDTH);
+        let device = self.head.weight.val().device();
+        let delta = Tensor::<1>::from_data(
+            burn::tensor::TensorData::new(offsets.to_vec(), [HEAD_WIDTH]),
+            &device,
+        );
+        self.head.bias = self.head.bias.map(|b| b.map(|t| t + delta));
+        self
+    }
+
     /// Number of trainable parameters.
     pub fn parameter_count(&self) -> usize {
         self.num_params()
@@ -211,5 +224,26 @@ mod tests {
             "{mean} vs {}",
             logits[3] - bias[3]
         );
+    }
+
+    #[test]
+    fn head_offsets_shift_the_logits() {
+        let device = Device::flex();
+        let net = AttributeNetConfig::tiny(16).init(&device);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![0.3f32; 3 * 16 * 16], [1, 3, 16, 16]),
+            &device,
+        );
+        let before: Vec<f32> = net.forward(x.clone()).into_data().to_vec().unwrap();
+        let offsets: Vec<f32> = (0..HEAD_WIDTH).map(|j| j as f32 / 10.0).collect();
+        let after: Vec<f32> = net
+            .with_head_offsets(&offsets)
+            .forward(x)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        for j in 0..HEAD_WIDTH {
+            assert!((after[j] - before[j] - offsets[j]).abs() < 1e-5);
+        }
     }
 }

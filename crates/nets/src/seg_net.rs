@@ -11,7 +11,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use wbc_core::segmentation::NUM_LABELS;
 
@@ -22,6 +22,11 @@ pub struct SegNetConfig {
     pub input_size: usize,
     /// Channels of each encoder stage; every stage halves the resolution.
     pub widths: Vec<usize>,
+    /// Feed the distance from the image centre as a fourth input channel. Only the central
+    /// white cell is labelled, and the convolutions alone cannot tell a cell at the centre
+    /// from one at the border. Absent (false) in cards written before it existed.
+    #[serde(default)]
+    pub centre_prior: bool,
 }
 
 impl SegNetConfig {
@@ -30,6 +35,7 @@ impl SegNetConfig {
         Self {
             input_size: wbc_core::preprocess::INPUT_SIZE,
             widths: vec![16, 32, 64, 128],
+            centre_prior: true,
         }
     }
 
@@ -38,12 +44,13 @@ impl SegNetConfig {
         Self {
             input_size,
             widths: vec![4, 8],
+            centre_prior: true,
         }
     }
 
     pub fn init(&self, device: &Device) -> SegNet {
         let mut encoder = Vec::new();
-        let mut in_ch = 3;
+        let mut in_ch = self.input_channels();
         for &w in &self.widths {
             encoder.push(EncoderStage {
                 down: ConvBnRelu::new(in_ch, w, 3, 2, device),
@@ -62,14 +69,19 @@ impl SegNetConfig {
             encoder,
             decoder,
             classifier: Conv2dConfig::new([in_ch, NUM_LABELS], [1, 1]).init(device),
+            centre_prior: self.centre_prior,
         }
+    }
+
+    fn input_channels(&self) -> usize {
+        3 + self.centre_prior as usize
     }
 
     /// Multiply-accumulates ×2 per image, logits at half resolution (resizing not counted).
     pub fn flops(&self) -> u64 {
         let mut macs = 0u64;
         let mut side = self.input_size as u64;
-        let mut in_ch = 3u64;
+        let mut in_ch = self.input_channels() as u64;
         let mut sides = Vec::new();
         for &w in &self.widths {
             side = side.div_ceil(2);
@@ -126,13 +138,18 @@ pub struct SegNet {
     encoder: Vec<EncoderStage>,
     decoder: Vec<ConvBnRelu>,
     classifier: Conv2d,
+    centre_prior: bool,
 }
 
 impl SegNet {
     /// Logits `[batch, 6, size/2, size/2]` for normalised images `[batch, 3, size, size]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let mut skips = Vec::with_capacity(self.encoder.len());
-        let mut x = images;
+        let mut x = if self.centre_prior {
+            with_centre_distance(images)
+        } else {
+            images
+        };
         for stage in &self.encoder {
             x = stage.conv.forward(stage.down.forward(x));
             skips.push(x.clone());
@@ -165,6 +182,22 @@ impl SegNet {
     }
 }
 
+/// The images with one more channel: each pixel's distance from the image centre, 0 there and
+/// 1 at the middle of each edge.
+fn with_centre_distance(images: Tensor<4>) -> Tensor<4> {
+    let [n, _, h, w] = images.dims();
+    let mut plane = Vec::with_capacity(h * w);
+    for y in 0..h {
+        for x in 0..w {
+            let dy = 2.0 * (y as f32 + 0.5) / h as f32 - 1.0;
+            let dx = 2.0 * (x as f32 + 0.5) / w as f32 - 1.0;
+            plane.push((dx * dx + dy * dy).sqrt());
+        }
+    }
+    let plane = Tensor::<4>::from_data(TensorData::new(plane, [1, 1, h, w]), &images.device());
+    Tensor::cat(vec![images, plane.repeat_dim(0, n)], 1)
+}
+
 /// Bilinear resize of `[batch, classes, h, w]` logits to `side`×`side`.
 pub fn resize_logits(logits: Tensor<4>, side: usize) -> Tensor<4> {
     interpolate(
@@ -178,7 +211,6 @@ pub fn resize_logits(logits: Tensor<4>, side: usize) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::TensorData;
 
     #[test]
     fn shapes_and_flops() {
