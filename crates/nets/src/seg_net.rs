@@ -223,6 +223,15 @@ mod tests {
         );
         assert_eq!(net.forward(x.clone()).dims(), [2, NUM_LABELS, 16, 16]);
         assert_eq!(net.labels(x, 40).dims(), [2, 40, 40]);
+        // Cards written before the centre channel existed load as networks without it.
+        let old: SegNetConfig =
+            serde_json::from_str(r#"{"input_size":112,"widths":[16,32]}"#).unwrap();
+        assert!(!old.centre_prior);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![0.1f32; 3 * 32 * 32], [1, 3, 32, 32]),
+            &device,
+        );
+        assert_eq!(old.init(&device).forward(x).dims(), [1, NUM_LABELS, 16, 16]);
         let standard = SegNetConfig::standard();
         assert!(standard.flops() > 10_000_000 && standard.flops() < 1_000_000_000);
     }
