@@ -291,6 +291,35 @@ pub fn export(args: ExportArgs) -> Result<()> {
         a.limit.map(|l| format!(" --limit {l}")).unwrap_or_default(),
         args.run.display()
     );
+    // A second-stage run (`--init`) records the run it started from, so the card tells the
+    // whole training and its total time.
+    let first_stage = match &a.init {
+        Some(init) => {
+            let folder = init.parent().unwrap_or(Path::new("."));
+            let first: RunState = serde_json::from_slice(
+                &std::fs::read(folder.join("state.json"))
+                    .with_context(|| format!("reading {}/state.json", folder.display()))?,
+            )?;
+            let secs: f64 = first.history.iter().map(|e| e.seconds).sum();
+            Some(json!({
+                "run": folder,
+                "input_size": first.config.input_size,
+                "epochs_run": first.epoch,
+                "best_epoch": first.best_epoch,
+                "best_val_mean_attribute_macro_f1": first.best_val_attribute_f1,
+                "total_training_seconds": secs,
+                "train": format!(
+                    "wbc train --epochs {} --batch {} --lr {} --weight-decay {} --seed {} --out {}",
+                    first.args.epochs, first.args.batch, first.args.lr, first.args.weight_decay, first.args.seed, folder.display()
+                ),
+            }))
+        }
+        None => None,
+    };
+    let first_stage_secs = first_stage
+        .as_ref()
+        .and_then(|f| f["total_training_seconds"].as_f64())
+        .unwrap_or(0.0);
     let card = ModelCard {
         name: "attribute_net".into(),
         description: "Compact CNN trained from scratch: 11 WBCAtt attribute heads + 5-way cell type, sharing one backbone.".into(),
@@ -309,6 +338,8 @@ pub fn export(args: ExportArgs) -> Result<()> {
             "seconds_per_epoch_mean": secs.iter().sum::<f64>() / secs.len().max(1) as f64,
             "total_training_seconds": secs.iter().sum::<f64>(),
             "machine": "2 CPU cores, Burn flex backend",
+            "first_stage": first_stage,
+            "total_training_seconds_all_stages": first_stage_secs + secs.iter().sum::<f64>(),
             "history": epochs.iter().map(|e| json!({"epoch": e.epoch, "train_loss": e.train_loss, "seconds": e.seconds, "val_mean_attribute_macro_f1": e.val.mean_attribute_macro_f1, "val_cell_type_accuracy": e.val.cell_type_accuracy})).collect::<Vec<_>>(),
         }),
         metrics: json!({
