@@ -61,6 +61,49 @@ fn train_resume_export_evaluate_predict_on_a_subset() {
         .unwrap();
     assert!((0.0..=100.0).contains(&f1));
 
+    // Stage 2: the same weights fine-tuned at a larger input, exported with a logit
+    // adjustment; the card tells both stages.
+    let mut stage2 = vec![
+        "train",
+        "--tiny",
+        "48",
+        "--init",
+        "run/best.bpk",
+        "--batch",
+        "32",
+        "--out",
+        "run2",
+        "--epochs",
+        "1",
+    ];
+    stage2.extend(common);
+    let (ok, _, err) = wbc(&stage2, &dir);
+    assert!(ok, "{err}");
+    assert!(err.contains("starting from run/best.bpk"), "{err}");
+    let mut export2 = vec![
+        "export",
+        "--run",
+        "run2",
+        "--out",
+        "models/tiny2",
+        "--logit-adjustment",
+    ];
+    export2.extend(common);
+    let (ok, _, err) = wbc(&export2, &dir);
+    assert!(ok, "{err}");
+    let card2: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("models/tiny2.json")).unwrap()).unwrap();
+    assert_eq!(card2["input_size"], 48);
+    assert_eq!(card2["training"]["first_stage"]["input_size"], 32);
+    assert!(card2["commands"]["train"]
+        .as_str()
+        .unwrap()
+        .contains("--init run/best.bpk"));
+    let tau = card2["metrics"]["logit_adjustment"]["tau"]
+        .as_object()
+        .unwrap();
+    assert_eq!(tau.len(), 11);
+
     let mut evaluate = vec!["evaluate", "--model", "models/tiny", "--split", "val"];
     evaluate.extend(["--data", d.as_str(), "--cache", "cache", "--limit", "96"]);
     let (ok, out, err) = wbc(&evaluate, &dir);
