@@ -204,20 +204,15 @@ pub fn export(args: ExportArgs) -> Result<()> {
         .context("loading best.bpk")?;
     let net = net.valid();
     let size = state.config.input_size;
+    let score_on = |net: &AttributeNet, split: &str| {
+        evaluate_net(net, size, &args.data, &args.cache, split, args.limit, false)
+    };
     let mut unadjusted = None;
     let adjustment = if !args.logit_adjustment {
         None
     } else {
         // Reported beside the adjusted scores, not used for any choice.
-        unadjusted = Some(evaluate_net(
-            &net,
-            size,
-            &args.data,
-            &args.cache,
-            "test",
-            args.limit,
-            false,
-        )?);
+        unadjusted = Some(score_on(&net, "test")?);
         let val = load_split(&args.data, &args.cache, "val", size, args.limit)?;
         let val_preds = eval::predict_cache(&net, &val.pixels, &device)?;
         let mut train = dataset::read_csv(&dataset::split_csv(&args.data, "train"))?;
@@ -235,35 +230,11 @@ pub fn export(args: ExportArgs) -> Result<()> {
         Some(adj) => net.with_head_offsets(&adj.offsets),
         None => net,
     };
-    let f32_report = evaluate_net(
-        &net,
-        size,
-        &args.data,
-        &args.cache,
-        "test",
-        args.limit,
-        false,
-    )?;
+    let f32_report = score_on(&net, "test")?;
     let bytes = save_half(&net)?;
     let half = wbc_nets::predict::load_attribute_net(&state.config, bytes.clone(), &device)?;
-    let report = evaluate_net(
-        &half,
-        size,
-        &args.data,
-        &args.cache,
-        "test",
-        args.limit,
-        false,
-    )?;
-    let val = evaluate_net(
-        &half,
-        size,
-        &args.data,
-        &args.cache,
-        "val",
-        args.limit,
-        false,
-    )?;
+    let report = score_on(&half, "test")?;
+    let val = score_on(&half, "val")?;
     print_summary(&report);
     let (bpk, json_path) = models::paths(&args.out);
     if let Some(dir) = bpk.parent() {
