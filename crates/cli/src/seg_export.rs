@@ -99,6 +99,58 @@ pub fn network_labels(
     Ok(full)
 }
 
+/// Mean whole-cell IoU (%) of the network's 360 px maps against the bootstrap maps over a
+/// split, raw and after `tidy_cell`.
+fn val_whole_cell_iou(
+    net: &SegNet,
+    split: &crate::train::Split,
+    masks: &Path,
+    device: &Device,
+) -> Result<(f64, f64)> {
+    let in_cell = |l: u8| {
+        l == segmentation::NUCLEUS || l == segmentation::CYTOPLASM || l == segmentation::VACUOLE
+    };
+    let iou = |a: &[u8], b: &[u8]| {
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (&x, &y) in a.iter().zip(b) {
+            inter += (in_cell(x) && in_cell(y)) as usize;
+            union += (in_cell(x) || in_cell(y)) as usize;
+        }
+        if union == 0 {
+            100.0
+        } else {
+            100.0 * inter as f64 / union as f64
+        }
+    };
+    let (mut raw, mut tidy) = (0.0, 0.0);
+    let idx: Vec<usize> = (0..split.pixels.len()).collect();
+    for chunk in idx.chunks(16) {
+        let inputs: Vec<Vec<f32>> = chunk
+            .iter()
+            .map(|&i| preprocess::normalize(split.pixels.cell(i), split.pixels.size))
+            .collect();
+        let maps = segment(net, &inputs, split.pixels.size, MEASURE_SIDE, device)?;
+        for (&i, mut map) in chunk.iter().zip(maps) {
+            let path = masks.join(split.cells[i].img_name.replace(".jpg", ".png"));
+            let truth = image::open(&path)
+                .with_context(|| format!("{} (run `wbc masks` first)", path.display()))?
+                .to_luma8();
+            // The maps are the images' centre squares: 360 px, or 366 for the larger images.
+            let side = MEASURE_SIDE as u32;
+            let truth = if truth.dimensions() == (side, side) {
+                truth
+            } else {
+                image::imageops::resize(&truth, side, side, image::imageops::FilterType::Nearest)
+            };
+            raw += iou(&map, truth.as_raw());
+            segmentation::tidy_cell(&mut map, MEASURE_SIDE, MEASURE_SIDE);
+            tidy += iou(&map, truth.as_raw());
+        }
+    }
+    let n = split.pixels.len().max(1) as f64;
+    Ok((raw / n, tidy / n))
+}
+
 /// Mean nucleus and whole-cell IoU over cellavision100 for a labelling function.
 fn cellavision(
     data: &Path,
@@ -212,9 +264,26 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
         .load_from(&mut BurnpackStore::from_file(args.run.join("best.bpk")))
         .context("loading best.bpk")?;
     let bytes = save_half(&trained)?;
-    // Everything below measures the shipped (f16) weights.
-    let net = load_seg_net(&state.config, bytes.clone(), &device)?;
     let size = state.config.input_size;
+    // Tidying the central cell is a choice made on val: whole-cell IoU against the bootstrap
+    // labels at 360 px, with and without it.
+    let val = crate::train::load_split(&args.data, &args.cache, "val", size, args.limit)?;
+    let raw_config = SegNetConfig {
+        tidy_cell: false,
+        ..state.config.clone()
+    };
+    let raw_net = load_seg_net(&raw_config, bytes.clone(), &device)?;
+    let (val_raw, val_tidy) = val_whole_cell_iou(&raw_net, &val, &args.masks, &device)?;
+    let config = SegNetConfig {
+        tidy_cell: val_tidy > val_raw,
+        ..raw_config
+    };
+    eprintln!(
+        "val whole-cell IoU against the bootstrap labels: raw {val_raw:.2}, tidied {val_tidy:.2} → tidy_cell {}",
+        config.tidy_cell
+    );
+    // Everything below measures the shipped (f16) weights, as the card's config runs them.
+    let net = load_seg_net(&config, bytes.clone(), &device)?;
 
     eprintln!("test split against the bootstrap labels…");
     let (test, test_labels) = split_with_labels(
@@ -226,14 +295,17 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
         args.limit,
     )?;
     let test_scores: SegScores = score(&net, &test.pixels, &test_labels, &device)?;
+    let trained = trained.with_tidy_cell(config.tidy_cell);
     let trained_scores = score(&trained, &test.pixels, &test_labels, &device)?;
 
     eprintln!("cellavision100…");
     let cv_net = cellavision(&args.data, |img| network_labels(&net, size, img, &device))?;
+    let cv_raw = cellavision(&args.data, |img| {
+        network_labels(&raw_net, size, img, &device)
+    })?;
     let cv_labeller = cellavision(&args.data, |img| Ok(segmentation::segment(img)))?;
 
     eprintln!("morphometry against the WBCAtt labels…");
-    let val = crate::train::load_split(&args.data, &args.cache, "val", size, args.limit)?;
     let net_val = network_morphometry(&net, &val.pixels, &device)?;
     let net_test = network_morphometry(&net, &test.pixels, &device)?;
     let boot_val = bootstrap_morphometry(&args.masks, &val.cells)?;
@@ -245,7 +317,7 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
     let card = SegCard {
         name: "seg_net".into(),
         description: "Compact encoder-decoder labelling each pixel of a cell crop as other, cytoplasm, nucleus, platelet, red blood cell or vacuole. Trained from scratch on the classical labeller's maps of the PBC train split (the WBCAtt+ masks are not public), with zoom and stain-tint augmentation and, where the config says centre_prior, the distance from the image centre as a fourth input channel; epochs selected on val mIoU.".into(),
-        config: state.config.clone(),
+        config: config.clone(),
         input_size: size,
         parameters: net.parameter_count(),
         flops_per_cell: state.config.flops(),
@@ -265,7 +337,14 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
             "cellavision100": {
                 "note": "hand-drawn masks, another stain and scale than PBC; not used for tuning",
                 "network": cv_net,
+                "network_without_tidy_cell": cv_raw,
                 "classical_labeller": cv_labeller,
+            },
+            "tidy_cell_choice_on_val": {
+                "note": "mean whole-cell IoU (nucleus ∪ cytoplasm ∪ vacuole) per val cell against the bootstrap labels, label maps at 360 px; tidy_cell is on when it is higher",
+                "raw": val_raw,
+                "tidied": val_tidy,
+                "tidy_cell": config.tidy_cell,
             },
             "morphometry_vs_wbcatt": {
                 "note": "AUC (%) of each measurement for the attribute on the test split, and the test balanced accuracy of a threshold chosen on val; label maps at 360 px",

@@ -92,6 +92,34 @@ pub fn segment(img: &RgbImage) -> GrayImage {
     out
 }
 
+/// Give a label map from another source (the segmentation network) the labeller's shape of the
+/// central cell: keep only the white-cell pixels (nucleus, cytoplasm, vacuole) connected to the
+/// nucleus pixel nearest the image centre, and make that cell star-shaped around its nucleus,
+/// which cuts narrow spills into touching red cells. Removed pixels become [`OTHER`]. A map
+/// without nucleus is left as it is.
+pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
+    assert_eq!(labels.len(), w * h);
+    let in_cell = |l: u8| l == NUCLEUS || l == CYTOPLASM || l == VACUOLE;
+    let cell: Vec<bool> = labels.iter().map(|&l| in_cell(l)).collect();
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let dist = |k: usize| ((k % w) as f32 - cx).powi(2) + ((k / w) as f32 - cy).powi(2);
+    let nearest = (0..w * h)
+        .filter(|&i| labels[i] == NUCLEUS)
+        .min_by(|&i, &j| dist(i).total_cmp(&dist(j)));
+    let Some(seed) = nearest else { return };
+    let (ids, _) = components(&cell, w, h, true);
+    let keep: Vec<bool> = ids.iter().map(|&id| id == ids[seed]).collect();
+    let nucleus: Vec<bool> = (0..w * h)
+        .map(|i| keep[i] && labels[i] == NUCLEUS)
+        .collect();
+    let shaped = star_regularise(&keep, &nucleus, w, h);
+    for (i, l) in labels.iter_mut().enumerate() {
+        if cell[i] && !shaped[i] {
+            *l = OTHER;
+        }
+    }
+}
+
 /// Blend a label map over the image: each visible label's [`PALETTE`] colour is mixed in with
 /// weight `opacity` (clamped to 0..=1); hidden labels leave the image unchanged. The result is
 /// opaque RGBA.
@@ -866,6 +894,41 @@ mod tests {
             // Deterministic.
             assert_eq!(segment(&img), labels);
         }
+    }
+
+    #[test]
+    fn tidy_cell_keeps_the_central_cell_and_cuts_spills() {
+        let side = 120u32;
+        let mut map = GrayImage::new(side, side);
+        for (x, y, p) in map.enumerate_pixels_mut() {
+            let (dx, dy) = (x as f32 - 60.0, y as f32 - 60.0);
+            let r = (dx * dx + dy * dy).sqrt();
+            // Central cell: nucleus r < 12, cytoplasm r < 25, and a thin spill to the right.
+            if r < 12.0 {
+                *p = Luma([NUCLEUS]);
+            } else if r < 25.0 || (x > 60 && x < 100 && (58..62).contains(&y)) {
+                *p = Luma([CYTOPLASM]);
+            }
+            // A second white cell in the corner, not touching the first.
+            let r2 = ((x as f32 - 10.0).powi(2) + (y as f32 - 10.0).powi(2)).sqrt();
+            if r2 < 6.0 {
+                *p = Luma([NUCLEUS]);
+            }
+        }
+        let mut tidy = map.clone();
+        tidy_cell(&mut tidy, 120, 120);
+        assert_eq!(tidy.get_pixel(60, 60)[0], NUCLEUS);
+        assert_eq!(tidy.get_pixel(60, 80)[0], CYTOPLASM);
+        assert_eq!(tidy.get_pixel(95, 60)[0], OTHER, "the spill is cut");
+        assert_eq!(
+            tidy.get_pixel(10, 10)[0],
+            OTHER,
+            "the second cell is not the cell"
+        );
+        // Without a nucleus nothing changes.
+        let mut empty = GrayImage::from_pixel(20, 20, Luma([CYTOPLASM]));
+        tidy_cell(&mut empty, 20, 20);
+        assert!(empty.pixels().all(|p| p[0] == CYTOPLASM));
     }
 
     #[test]

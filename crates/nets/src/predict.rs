@@ -142,6 +142,7 @@ pub fn segment(
             .try_into_data()
             .map_err(|e| LoadError::Readback(format!("{e:?}")))?,
         side,
+        net.tidies_cell(),
     )
 }
 
@@ -158,17 +159,23 @@ pub async fn segment_async(
         .into_data_async()
         .await
         .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
-    label_maps(data, side)
+    label_maps(data, side, net.tidies_cell())
 }
 
-fn label_maps(data: TensorData, side: usize) -> Result<Vec<Vec<u8>>, LoadError> {
+fn label_maps(data: TensorData, side: usize, tidy: bool) -> Result<Vec<Vec<u8>>, LoadError> {
     let values: Vec<i64> = data
         .convert::<i64>()
         .try_into_vec()
         .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
     Ok(values
         .chunks_exact(side * side)
-        .map(|m| m.iter().map(|&v| v as u8).collect())
+        .map(|m| {
+            let mut map: Vec<u8> = m.iter().map(|&v| v as u8).collect();
+            if tidy {
+                wbc_core::segmentation::tidy_cell(&mut map, side, side);
+            }
+            map
+        })
         .collect())
 }
 

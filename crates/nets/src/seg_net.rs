@@ -27,6 +27,11 @@ pub struct SegNetConfig {
     /// from one at the border. Absent (false) in cards written before it existed.
     #[serde(default)]
     pub centre_prior: bool,
+    /// Give each label map the labeller's shape of the central cell
+    /// (`wbc_core::segmentation::tidy_cell`). Not learnt: `wbc export-seg` switches it on when
+    /// it raises whole-cell IoU on val.
+    #[serde(default)]
+    pub tidy_cell: bool,
 }
 
 impl SegNetConfig {
@@ -36,6 +41,7 @@ impl SegNetConfig {
             input_size: wbc_core::preprocess::INPUT_SIZE,
             widths: vec![16, 32, 64, 128],
             centre_prior: true,
+            tidy_cell: false,
         }
     }
 
@@ -45,6 +51,7 @@ impl SegNetConfig {
             input_size,
             widths: vec![4, 8],
             centre_prior: true,
+            tidy_cell: false,
         }
     }
 
@@ -70,6 +77,7 @@ impl SegNetConfig {
             decoder,
             classifier: Conv2dConfig::new([in_ch, NUM_LABELS], [1, 1]).init(device),
             centre_prior: self.centre_prior,
+            tidy_cell: self.tidy_cell,
         }
     }
 
@@ -139,6 +147,7 @@ pub struct SegNet {
     decoder: Vec<ConvBnRelu>,
     classifier: Conv2d,
     centre_prior: bool,
+    tidy_cell: bool,
 }
 
 impl SegNet {
@@ -179,6 +188,18 @@ impl SegNet {
 
     pub fn parameter_count(&self) -> usize {
         self.num_params()
+    }
+
+    /// The same network with label-map tidying switched on or off.
+    pub fn with_tidy_cell(mut self, on: bool) -> Self {
+        self.tidy_cell = on;
+        self
+    }
+
+    /// Whether label maps get the labeller's shape of the central cell (see
+    /// [`SegNetConfig::tidy_cell`]).
+    pub fn tidies_cell(&self) -> bool {
+        self.tidy_cell
     }
 }
 
