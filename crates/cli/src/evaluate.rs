@@ -207,12 +207,9 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let score_on = |net: &AttributeNet, split: &str| {
         evaluate_net(net, size, &args.data, &args.cache, split, args.limit, false)
     };
-    let mut unadjusted = None;
-    let adjustment = if !args.logit_adjustment {
-        None
-    } else {
-        // Reported beside the adjusted scores, not used for any choice.
-        unadjusted = Some(score_on(&net, "test")?);
+    // The unadjusted test scores are reported beside the adjusted ones, not used for any choice.
+    let (adjustment, unadjusted) = if args.logit_adjustment {
+        let unadjusted = score_on(&net, "test")?;
         let val = load_split(&args.data, &args.cache, "val", size, args.limit)?;
         let val_preds = eval::predict_cache(&net, &val.pixels, &device)?;
         let mut train = dataset::read_csv(&dataset::split_csv(&args.data, "train"))?;
@@ -224,7 +221,9 @@ pub fn export(args: ExportArgs) -> Result<()> {
             "logit adjustment chosen on val: mean macro-F1 {:.2} -> {:.2}, tau {:?}",
             adj.val_mean_attribute_macro_f1_before, adj.val_mean_attribute_macro_f1_after, adj.tau
         );
-        Some(adj)
+        (Some(adj), Some(unadjusted))
+    } else {
+        (None, None)
     };
     let net = match &adjustment {
         Some(adj) => net.with_head_offsets(&adj.offsets),
@@ -263,27 +262,34 @@ pub fn export(args: ExportArgs) -> Result<()> {
         args.run.display()
     );
     // A second-stage run (`--init`) records the run it started from, so the card tells the
-    // whole training and its total time.
+    // whole training and its total time; weights from outside a run folder have no record.
     let first_stage = match &a.init {
         Some(init) => {
             let folder = init.parent().unwrap_or(Path::new("."));
-            let first: RunState = serde_json::from_slice(
-                &std::fs::read(folder.join("state.json"))
-                    .with_context(|| format!("reading {}/state.json", folder.display()))?,
-            )?;
-            let secs: f64 = first.history.iter().map(|e| e.seconds).sum();
-            Some(json!({
-                "run": folder,
-                "input_size": first.config.input_size,
-                "epochs_run": first.epoch,
-                "best_epoch": first.best_epoch,
-                "best_val_mean_attribute_macro_f1": first.best_val_attribute_f1,
-                "total_training_seconds": secs,
-                "train": format!(
-                    "wbc train --epochs {} --batch {} --lr {} --weight-decay {} --seed {} --out {}",
-                    first.args.epochs, first.args.batch, first.args.lr, first.args.weight_decay, first.args.seed, folder.display()
-                ),
-            }))
+            let record = folder.join("state.json");
+            if record.exists() {
+                let first: RunState = serde_json::from_slice(&std::fs::read(&record)?)
+                    .with_context(|| format!("parsing {}", record.display()))?;
+                let secs: f64 = first.history.iter().map(|e| e.seconds).sum();
+                Some(json!({
+                    "run": folder,
+                    "input_size": first.config.input_size,
+                    "epochs_run": first.epoch,
+                    "best_epoch": first.best_epoch,
+                    "best_val_mean_attribute_macro_f1": first.best_val_attribute_f1,
+                    "total_training_seconds": secs,
+                    "train": format!(
+                        "wbc train --epochs {} --batch {} --lr {} --weight-decay {} --seed {} --out {}",
+                        first.args.epochs, first.args.batch, first.args.lr, first.args.weight_decay, first.args.seed, folder.display()
+                    ),
+                }))
+            } else {
+                eprintln!(
+                    "{} has no state.json: the card cannot tell the first stage",
+                    folder.display()
+                );
+                None
+            }
         }
         None => None,
     };

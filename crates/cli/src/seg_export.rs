@@ -283,7 +283,7 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
         config.tidy_cell
     );
     // Everything below measures the shipped (f16) weights, as the card's config runs them.
-    let net = load_seg_net(&config, bytes.clone(), &device)?;
+    let net = raw_net.clone().with_tidy_cell(config.tidy_cell);
 
     eprintln!("test split against the bootstrap labels…");
     let (test, test_labels) = split_with_labels(

@@ -165,7 +165,7 @@ impl Augmentation {
         );
         let gain = 1.0 + 0.04 * rng.symmetric();
         let bias = 0.04 * rng.symmetric();
-        (turn as usize, flip, shift, gain, bias)
+        (turn, flip, shift, gain, bias)
     }
 
     fn build(
