@@ -137,6 +137,8 @@ pub struct Augmentation {
     /// Per-channel gain (equal for the attribute network: colours are labels there).
     gain: [f32; 3],
     bias: f32,
+    /// Per-channel optical-density scale (1 = unchanged): the pixel is raised to this power.
+    density: [f32; 3],
 }
 
 impl Augmentation {
@@ -147,12 +149,22 @@ impl Augmentation {
 
     /// For the segmentation network, which must also work on other microscopes and stains:
     /// on top of [`Augmentation::draw`], a zoom of 0.8–1.25× about the centre and ±10% per
-    /// colour channel (a stain tint). Neither changes which pixel is nucleus or cytoplasm.
-    pub fn draw_for_segmentation(size: usize, rng: &mut Rng) -> Self {
+    /// colour channel (a stain tint). With `stain_jitter`, also the stain's strength: by
+    /// Beer–Lambert a pixel's transmitted light is exp(−optical density), so scaling the
+    /// density by `k` raises the pixel to the power `k` (×0.67–1.5, each channel ±15% more,
+    /// which also shifts the hue a little), and zoom widens to 0.7–1.43×. None of these
+    /// changes which pixel is nucleus or cytoplasm.
+    pub fn draw_for_segmentation(size: usize, stain_jitter: bool, rng: &mut Rng) -> Self {
         let (turn, flip, shift, gain, bias) = Self::draw_common(size, rng);
-        let zoom = 1.25f32.powf(rng.symmetric());
+        let zoom_range: f32 = if stain_jitter { 1.43 } else { 1.25 };
+        let zoom = zoom_range.powf(rng.symmetric());
         let tint = [(); 3].map(|_| gain * (1.0 + 0.1 * rng.symmetric()));
-        Self::build(size, turn, flip, shift, zoom, tint, bias)
+        let mut aug = Self::build(size, turn, flip, shift, zoom, tint, bias);
+        if stain_jitter {
+            let strength = 1.5f32.powf(rng.symmetric());
+            aug.density = [(); 3].map(|_| strength * (1.0 + 0.15 * rng.symmetric()));
+        }
+        aug
     }
 
     fn draw_common(size: usize, rng: &mut Rng) -> (usize, bool, (isize, isize), f32, f32) {
@@ -205,7 +217,12 @@ impl Augmentation {
                 source.push((a * n + b) as usize);
             }
         }
-        Self { source, gain, bias }
+        Self {
+            source,
+            gain,
+            bias,
+            density: [1.0; 3],
+        }
     }
 
     /// Normalised CHW input from HWC pixels.
@@ -214,7 +231,11 @@ impl Augmentation {
         let mut out = vec![0.0; 3 * plane];
         for (dst, &src) in self.source.iter().enumerate() {
             for c in 0..3 {
-                let v = (hwc[src * 3 + c] as f32 / 255.0) * self.gain[c] + self.bias;
+                let mut v = hwc[src * 3 + c] as f32 / 255.0;
+                if self.density[c] != 1.0 {
+                    v = v.max(1.0 / 255.0).powf(self.density[c]);
+                }
+                let v = v * self.gain[c] + self.bias;
                 out[c * plane + dst] = (v - preprocess::MEAN[c]) / preprocess::STD[c];
             }
         }
@@ -433,11 +454,39 @@ mod tests {
         let mut rng = Rng::new(3);
         let mut tinted = false;
         for _ in 0..20 {
-            let aug = Augmentation::draw_for_segmentation(16, &mut rng);
+            let aug = Augmentation::draw_for_segmentation(16, false, &mut rng);
             assert!(aug.gain.iter().all(|g| (0.85..=1.15).contains(g)));
+            assert_eq!(aug.density, [1.0; 3]);
             tinted |= aug.gain[0] != aug.gain[1];
         }
         assert!(tinted);
+    }
+
+    /// Stain jitter scales optical density: white stays white, a stained pixel gets paler
+    /// when the density shrinks and darker when it grows, and the scales stay in range.
+    #[test]
+    fn stain_jitter_scales_optical_density() {
+        let mut rng = Rng::new(11);
+        let (mut paler, mut darker) = (false, false);
+        for _ in 0..40 {
+            let aug = Augmentation::draw_for_segmentation(4, true, &mut rng);
+            assert!(aug.density.iter().all(|k| (0.56..=1.73).contains(k)));
+            paler |= aug.density.iter().all(|&k| k < 1.0);
+            darker |= aug.density.iter().all(|&k| k > 1.0);
+        }
+        assert!(paler && darker);
+        let mut aug = Augmentation::build(1, 0, false, (0, 0), 1.0, [1.0; 3], 0.0);
+        let value = |aug: &Augmentation, px: [u8; 3]| {
+            let out = aug.image(&px);
+            (0..3)
+                .map(|c| out[c] * preprocess::STD[c] + preprocess::MEAN[c])
+                .collect::<Vec<f32>>()
+        };
+        aug.density = [0.5; 3];
+        assert!(value(&aug, [255; 3]).iter().all(|v| (v - 1.0).abs() < 1e-5));
+        let stained = value(&aug, [64, 32, 128]);
+        assert!((stained[0] - (64.0f32 / 255.0).sqrt()).abs() < 1e-5);
+        assert!(stained.iter().zip([64.0, 32.0, 128.0]).all(|(v, o)| *v > o / 255.0));
     }
 
     /// The attribute network's draw keeps colours: one gain for all three channels.
