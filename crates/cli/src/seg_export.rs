@@ -316,7 +316,7 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
     let best = state.history.get(state.best_epoch.saturating_sub(1));
     let card = SegCard {
         name: "seg_net".into(),
-        description: "Compact encoder-decoder labelling each pixel of a cell crop as other, cytoplasm, nucleus, platelet, red blood cell or vacuole. Trained from scratch on the classical labeller's maps of the PBC train split (the WBCAtt+ masks are not public), with zoom and stain-tint augmentation and, where the config says centre_prior, the distance from the image centre as a fourth input channel; epochs selected on val mIoU.".into(),
+        description: "Compact encoder-decoder labelling each pixel of a cell crop as other, cytoplasm, nucleus, platelet, red blood cell or vacuole. Trained from scratch on the classical labeller's maps of the PBC train split (the WBCAtt+ masks are not public), with zoom and stain-tint augmentation (with --stain-jitter, see training.args: also stain strength and a wider zoom) and, where the config says centre_prior, the distance from the image centre as a fourth input channel; epochs selected on val mIoU.".into(),
         config: config.clone(),
         input_size: size,
         parameters: net.parameter_count(),
@@ -355,8 +355,13 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
         commands: json!({
             "masks": "cargo run --release -p wbc -- masks",
             "train": format!(
-                "cargo run --release -p wbc -- train-seg --epochs {} --batch {} --lr {} --seed {} --out {}",
-                state.args.epochs, state.args.batch, state.args.lr, state.args.seed, args.run.display()
+                "cargo run --release -p wbc -- train-seg --epochs {} --batch {} --lr {} --seed {}{} --out {}",
+                state.args.epochs,
+                state.args.batch,
+                state.args.lr,
+                state.args.seed,
+                if state.args.stain_jitter { " --stain-jitter" } else { "" },
+                args.run.display()
             ),
             "export_and_evaluate": format!(
                 "cargo run --release -p wbc -- export-seg --run {} --out {}",

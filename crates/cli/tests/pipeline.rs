@@ -217,6 +217,7 @@ fn masks_segmenter_structure_and_counterfactuals_on_a_subset() {
             "32",
             "--epochs",
             "1",
+            "--stain-jitter",
             "--out",
             "segrun",
             "--masks",
@@ -240,6 +241,10 @@ fn masks_segmenter_structure_and_counterfactuals_on_a_subset() {
     assert!(ok, "{err}");
     let card: Value =
         serde_json::from_slice(&std::fs::read(dir.join("models/seg.json")).unwrap()).unwrap();
+    // The card's training command reproduces the run, augmentation switch included.
+    let train = card["commands"]["train"].as_str().unwrap();
+    assert!(train.contains("--stain-jitter --out segrun"), "{train}");
+    assert_eq!(card["training"]["args"]["stain_jitter"], true);
     let miou = card["metrics"]["test_vs_bootstrap_labels_at_input_size"]["miou"]
         .as_f64()
         .unwrap();
