@@ -11,18 +11,30 @@ fn main() {
     let card: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{stem}.json")).unwrap()).unwrap();
     let config: SegNetConfig = serde_json::from_value(card["config"].clone()).unwrap();
-    let net = load_seg_net(&config, std::fs::read(format!("{stem}.bpk")).unwrap(), &device).unwrap();
+    let net = load_seg_net(
+        &config,
+        std::fs::read(format!("{stem}.bpk")).unwrap(),
+        &device,
+    )
+    .unwrap();
     let size = config.input_size;
     let dir = std::path::Path::new("../shared/data/cellavision100");
     let out = std::path::Path::new("target/cvdiag");
     std::fs::create_dir_all(out).unwrap();
     for i in 1..=100 {
         let name = format!("{i:03}.png");
-        let img = image::open(dir.join("images").join(&name)).unwrap().to_rgb8();
-        let truth = image::open(dir.join("masks").join(&name)).unwrap().to_luma8();
+        let img = image::open(dir.join("images").join(&name))
+            .unwrap()
+            .to_rgb8();
+        let truth = image::open(dir.join("masks").join(&name))
+            .unwrap()
+            .to_luma8();
         let side = img.width() as usize;
         let input = preprocess::normalize(&preprocess::cell_pixels(&img, size), size);
-        let map = segment(&net, &[input], size, side, &device).unwrap().pop().unwrap();
+        let map = segment(&net, &[input], size, side, &device)
+            .unwrap()
+            .pop()
+            .unwrap();
         let map = GrayImage::from_raw(side as u32, side as u32, map).unwrap();
         let lab = segmentation::segment(&img);
         let (nn, nw) = segmentation::cellavision_iou(&map, &truth);
@@ -38,7 +50,13 @@ fn main() {
         image::imageops::replace(&mut trip, &img, 0, 0);
         let t = GrayImage::from_fn(side as u32, side as u32, |x, y| {
             let v = truth.get_pixel(x, y).0[0];
-            image::Luma([if v >= 192 { 2 } else if v >= 64 { 1 } else { 0 }])
+            image::Luma([if v >= 192 {
+                2
+            } else if v >= 64 {
+                1
+            } else {
+                0
+            }])
         });
         image::imageops::replace(&mut trip, &segmentation::colorize(&t), side as i64, 0);
         image::imageops::replace(&mut trip, &segmentation::colorize(&map), 2 * side as i64, 0);

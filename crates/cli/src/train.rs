@@ -486,7 +486,10 @@ mod tests {
         assert!(value(&aug, [255; 3]).iter().all(|v| (v - 1.0).abs() < 1e-5));
         let stained = value(&aug, [64, 32, 128]);
         assert!((stained[0] - (64.0f32 / 255.0).sqrt()).abs() < 1e-5);
-        assert!(stained.iter().zip([64.0, 32.0, 128.0]).all(|(v, o)| *v > o / 255.0));
+        assert!(stained
+            .iter()
+            .zip([64.0, 32.0, 128.0])
+            .all(|(v, o)| *v > o / 255.0));
     }
 
     /// The attribute network's draw keeps colours: one gain for all three channels.

@@ -235,7 +235,8 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
             let mut inputs = Vec::with_capacity(batch.len() * 3 * plane);
             let mut targets = Vec::with_capacity(batch.len() * plane);
             for &i in batch {
-                let aug = Augmentation::draw_for_segmentation(size, args.stain_jitter, &mut aug_rng);
+                let aug =
+                    Augmentation::draw_for_segmentation(size, args.stain_jitter, &mut aug_rng);
                 inputs.extend(aug.image(train.pixels.cell(i)));
                 targets.extend(aug.labels(train_labels.cell(i)).map(|l| l as i64));
             }
