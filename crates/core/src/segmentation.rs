@@ -132,22 +132,35 @@ pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
         .collect();
     // A large piece that counts as a lobe only through the wide reach may be a touching cell's
     // nucleus instead: it is when the cell without that piece's share is clearly more convex
-    // (one round cell) than with it (two cells meeting at a waist).
-    if let Some(strict) = central_nucleus(&nucleus, w, h, 22.0) {
+    // (one round cell) than with it (two cells meeting at a waist). Only a nucleus in several
+    // pieces can have such a piece, and most are one piece, so the test is rarely run.
+    let mut first = vec![usize::MAX; comps.len()];
+    for (p, &i) in ids.iter().enumerate() {
+        if i > 0 && first[i as usize - 1] == usize::MAX {
+            first[i as usize - 1] = p;
+        }
+    }
+    let pieces = first
+        .iter()
+        .filter(|&&p| p != usize::MAX && central[p])
+        .count();
+    let strict = if pieces > 1 {
+        central_nucleus(&nucleus, w, h, 22.0)
+    } else {
+        None
+    };
+    if let Some(strict) = strict {
         for (k, c) in comps.iter().enumerate() {
-            let id = k as u32 + 1;
-            let Some(first) = ids.iter().position(|&i| i == id) else {
-                continue;
-            };
-            if c.area <= big || !central[first] || strict[first] {
+            let p = first[k];
+            if p == usize::MAX || c.area <= big || !central[p] || strict[p] {
                 continue;
             }
-            let piece: Vec<bool> = ids.iter().map(|&i| i == id).collect();
+            let piece: Vec<bool> = ids.iter().map(|&i| i == k as u32 + 1).collect();
             let rest: Vec<bool> = (0..w * h).map(|i| central[i] && !piece[i]).collect();
             let with = cell_share(&white, &central, &others, w, h);
             let mut others_too = others.clone();
-            for (o, &p) in others_too.iter_mut().zip(&piece) {
-                *o |= p;
+            for (o, &q) in others_too.iter_mut().zip(&piece) {
+                *o |= q;
             }
             let without = cell_share(&white, &rest, &others_too, w, h);
             if solidity(&without, w, h) - solidity(&with, w, h) > TIDY_WAIST_GAIN {
