@@ -107,9 +107,7 @@ fn val_whole_cell_iou(
     masks: &Path,
     device: &Device,
 ) -> Result<(f64, f64)> {
-    let in_cell = |l: u8| {
-        l == segmentation::NUCLEUS || l == segmentation::CYTOPLASM || l == segmentation::VACUOLE
-    };
+    let in_cell = segmentation::is_white_cell;
     let iou = |a: &[u8], b: &[u8]| {
         let (mut inter, mut union) = (0usize, 0usize);
         for (&x, &y) in a.iter().zip(b) {

@@ -92,6 +92,17 @@ pub fn segment(img: &RgbImage) -> GrayImage {
     out
 }
 
+/// Whether a label is part of the white cell (nucleus, cytoplasm or vacuole).
+pub fn is_white_cell(label: u8) -> bool {
+    matches!(label, NUCLEUS | CYTOPLASM | VACUOLE)
+}
+
+/// How far (px at 360) the labeller looks for lobes of the central nucleus.
+const LABELLER_LOBE_REACH: f32 = 22.0;
+
+/// Smallest area (px² at 360) of a dark component taken for another white cell's nucleus.
+const OTHER_NUCLEUS_AREA: f32 = 1500.0;
+
 /// How far (px at 360) a nucleus piece may lie from the central nucleus and still count as its
 /// lobe in [`tidy_cell`]. The labeller uses 22 on its own dark mask; the network splits lobes
 /// more than that mask does (thin chromatin bridges come out as cytoplasm), and 40 gave the best
@@ -109,15 +120,14 @@ const TIDY_WAIST_GAIN: f32 = 0.03;
 /// central cell. The central nucleus is chosen as the labeller chooses it ([`central_nucleus`],
 /// with a wider lobe reach; a large piece that only the wider reach joins stays a lobe unless
 /// the cell is clearly more convex without it); other large nuclei belong to other white
-/// cells, and the white-cell pixels nearer to one of
-/// those than to the central nucleus go with them (a touching second cell is "other", as in
-/// the labels). Of the rest, the pixels connected to the central nucleus are kept and made
-/// star-shaped around it, which cuts narrow spills into touching red cells. Removed pixels
-/// become [`OTHER`]. A map without nucleus is left as it is.
+/// cells, and the white-cell pixels nearer to one of those than to the central nucleus go with
+/// them (a touching second cell is "other", as in the labels). Of the rest, the pixels
+/// connected to the central nucleus are kept and made star-shaped around it, which cuts narrow
+/// spills into touching red cells. Removed pixels become [`OTHER`]. A map without nucleus is
+/// left as it is.
 pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
     assert_eq!(labels.len(), w * h);
-    let in_cell = |l: u8| l == NUCLEUS || l == CYTOPLASM || l == VACUOLE;
-    let white: Vec<bool> = labels.iter().map(|&l| in_cell(l)).collect();
+    let white: Vec<bool> = labels.iter().map(|&l| is_white_cell(l)).collect();
     let nucleus: Vec<bool> = labels.iter().map(|&l| l == NUCLEUS).collect();
     let Some(mut central) = central_nucleus(&nucleus, w, h, TIDY_LOBE_REACH) else {
         return;
@@ -125,7 +135,7 @@ pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
     // Another cell's nucleus: as large as the labeller's `other_nuclei`. Smaller stray
     // nucleus pixels (a dark granule, a fragment) do not claim cytoplasm.
     let s = w.min(h) as f32 / 360.0;
-    let big = (1500.0 * s * s).round() as usize;
+    let big = (OTHER_NUCLEUS_AREA * s * s).round() as usize;
     let (ids, comps) = components(&nucleus, w, h, true);
     let mut others: Vec<bool> = (0..w * h)
         .map(|i| ids[i] > 0 && !central[i] && comps[ids[i] as usize - 1].area > big)
@@ -145,11 +155,12 @@ pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
         .filter(|&&p| p != usize::MAX && central[p])
         .count();
     let strict = if pieces > 1 {
-        central_nucleus(&nucleus, w, h, 22.0)
+        central_nucleus(&nucleus, w, h, LABELLER_LOBE_REACH)
     } else {
         None
     };
     if let Some(strict) = strict {
+        let mut with = cell_share(&white, &central, &others, w, h);
         for (k, c) in comps.iter().enumerate() {
             let p = first[k];
             if p == usize::MAX || c.area <= big || !central[p] || strict[p] {
@@ -157,7 +168,6 @@ pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
             }
             let piece: Vec<bool> = ids.iter().map(|&i| i == k as u32 + 1).collect();
             let rest: Vec<bool> = (0..w * h).map(|i| central[i] && !piece[i]).collect();
-            let with = cell_share(&white, &central, &others, w, h);
             let mut others_too = others.clone();
             for (o, &q) in others_too.iter_mut().zip(&piece) {
                 *o |= q;
@@ -166,6 +176,7 @@ pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
             if solidity(&without, w, h) - solidity(&with, w, h) > TIDY_WAIST_GAIN {
                 central = rest;
                 others = others_too;
+                with = without;
             }
         }
     }
@@ -239,15 +250,12 @@ fn hull_area(mut pts: Vec<(f32, f32)>) -> f32 {
     let cross = |o: (f32, f32), a: (f32, f32), b: (f32, f32)| {
         (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
     };
+    // Lower chain left to right, then upper chain right to left; each drops its last point,
+    // which starts the other.
     let mut hull: Vec<(f32, f32)> = Vec::with_capacity(2 * pts.len());
-    for pass in 0..2 {
+    for chain in [pts.clone(), pts.iter().rev().copied().collect()] {
         let start = hull.len();
-        let ordered: Box<dyn Iterator<Item = &(f32, f32)>> = if pass == 0 {
-            Box::new(pts.iter())
-        } else {
-            Box::new(pts.iter().rev())
-        };
-        for &p in ordered {
+        for p in chain {
             while hull.len() >= start + 2
                 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
             {
@@ -320,7 +328,7 @@ pub fn cellavision_iou(labels: &GrayImage, truth: &GrayImage) -> (f64, f64) {
     };
     (
         iou(&|p, t| (p == NUCLEUS, t >= 192)),
-        iou(&|p, t| (matches!(p, NUCLEUS | CYTOPLASM | VACUOLE), t >= 64)),
+        iou(&|p, t| (is_white_cell(p), t >= 64)),
     )
 }
 
@@ -663,7 +671,7 @@ impl Labeller {
 
     /// The nucleus of the central cell: [`central_nucleus`], with pale chromatin gaps filled.
     fn central_nucleus(&self, dark: &[bool]) -> Option<Vec<bool>> {
-        let nuc = central_nucleus(dark, self.w, self.h, 22.0)?;
+        let nuc = central_nucleus(dark, self.w, self.h, LABELLER_LOBE_REACH)?;
         // Pale chromatin gaps inside the nucleus are still nucleus.
         Some(fill_holes(&nuc, self.w, self.h, self.area(400.0)))
     }
@@ -671,7 +679,7 @@ impl Labeller {
     /// Large dark components other than the central nucleus: nuclei of other white cells.
     fn other_nuclei(&self, dark: &[bool], nucleus: &[bool]) -> Vec<bool> {
         let (ids, comps) = components(dark, self.w, self.h, true);
-        let big = self.area(1500.0);
+        let big = self.area(OTHER_NUCLEUS_AREA);
         ids.iter()
             .zip(nucleus)
             .map(|(&id, &n)| !n && id > 0 && comps[id as usize - 1].area > big)
