@@ -1,13 +1,14 @@
-//! WBC Explorer in the browser. Two wasm binaries share this library:
-//! - `wbc-explorer` (main thread): the Leptos UI in [`app`] and [`components`]; it never
-//!   touches Burn, so it stays small and the page stays responsive;
-//! - `worker` (a module Web Worker): [`engine`] picks WebGPU or the flex CPU backend, loads the
-//!   models and analyses cells.
+//! The WBC Explorer page (main thread). It holds no network: cells go to the inference worker
+//! (`crates/worker`) as messages (`crates/messages`) and come back as numbers, a crop and a
+//! label map, which the components draw.
 //!
-//! They talk through the messages in [`protocol`].
+//! - [`state`]: what the page knows (cells, edits, selection, the worker's report) and the
+//!   actions that change it;
+//! - [`worker_client`]: starts the worker, holds requests until it is ready, posts and
+//!   receives messages;
+//! - [`components`]: one file per panel; they read and act on [`state::AppState`] only.
 #![forbid(unsafe_code)]
 
-pub mod app;
 pub mod components;
-pub mod engine;
-pub mod protocol;
+pub mod state;
+pub mod worker_client;

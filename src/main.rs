@@ -1,5 +1,5 @@
-//! Entry point of the UI wasm: mount the Leptos app on the page.
+//! Entry point of the page's wasm: mount the Leptos app on the page.
 fn main() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(wbc_explorer::app::App);
+    leptos::mount::mount_to_body(wbc_explorer::components::app::App);
 }

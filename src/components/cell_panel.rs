@@ -3,14 +3,15 @@
 //! value and a selector to change each, why the CBM decided as it did, and real cells like
 //! the edited one.
 
-use crate::app::{AppState, CellView, Edits};
 use crate::components::explain::{CbmVerdict, Contributions, Counterfactuals, WeightHeatmap};
 use crate::components::overlay::{Measurements, SegmentationOverlay};
-use crate::protocol::SEGMENTATION_SIDE;
+use crate::state::{AppState, CellView, Edits};
 use leptos::prelude::*;
 use wbc_core::cbm::intervene;
 use wbc_core::metrics::argmax;
+use wbc_core::schema::ATTRIBUTE_GROUPS;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
+use wbc_messages::SEGMENTATION_SIDE;
 
 fn percent(p: f32) -> String {
     format!("{:.0}%", 100.0 * p)
@@ -102,20 +103,8 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
     let engine = state.engine.get_untracked();
     let ready_at = engine.as_ref().map(|e| format!("{:.1}", e.ready_at_ms));
     let raw = serde_json::to_string(&p).unwrap_or_default();
-    let edits: Signal<Edits> = Signal::derive(move || {
-        state
-            .edits
-            .with(|e| e.get(&id).copied().unwrap_or([None; 11]))
-    });
-    let set_edit = Callback::new(move |(k, v): (usize, Option<usize>)| {
-        state.edits.update(|all| {
-            let e = all.entry(id).or_insert([None; 11]);
-            e[k] = v;
-            if e.iter().all(Option::is_none) {
-                all.remove(&id);
-            }
-        });
-    });
+    let edits: Signal<Edits> = Signal::derive(move || state.edits_of(id));
+    let set_edit = Callback::new(move |(k, v): (usize, Option<usize>)| state.edit(id, k, v));
     let concepts = p.concepts();
     let edited_concepts = Signal::derive(move || {
         edits
@@ -128,26 +117,13 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
             })
     });
     let n_edits = move || edits.get().iter().filter(|e| e.is_some()).count();
-    let predicted_values: Vec<&'static str> = [
-        "cell_size",
-        "nucleus_shape",
-        "nuclear_cytoplasmic_ratio",
-        "cytoplasm_vacuole",
-    ]
-    .iter()
-    .map(|n| {
-        let (k, a) = wbc_core::schema::attribute(n).expect("schema attribute");
-        a.values[argmax(&p.attributes[k])]
-    })
-    .collect();
-    let groups = ["cell", "nucleus", "cytoplasm", "granules"];
     let p_attrs = p.attributes.clone();
     view! {
         <article class="cell-panel" data-testid="cell-panel" data-raw-prediction=raw>
             <div class="left">
                 <SegmentationOverlay cell_id=id image_url=cell.image_url.clone() name=cell.name.clone() labels=cell.labels.clone() side=SEGMENTATION_SIDE/>
                 <h3>"Measured on the segmentation"</h3>
-                <Measurements m=cell.morphometry.clone() predicted=predicted_values/>
+                <Measurements m=cell.morphometry.clone() prediction=p.clone()/>
             </div>
             <div class="right">
                 <section class="cell-type">
@@ -167,13 +143,13 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
                     <p class="edits-bar">
                         {move || match n_edits() { 0 => "No attribute edited: change any attribute below to see what the model would then say.".to_string(), n => format!("{n} attribute(s) edited.") }}
                         <button data-testid="reset-edits" disabled=move || n_edits() == 0
-                            on:click=move |_| { state.edits.update(|all| { all.remove(&id); }); }>"Reset all edits"</button>
+                            on:click=move |_| state.reset_edits(id)>"Reset all edits"</button>
                     </p>
                 </section>
             </div>
             <section class="attributes">
                 <h2>"Morphology (WBCAtt attributes)"</h2>
-                {groups.into_iter().map(|group| {
+                {ATTRIBUTE_GROUPS.into_iter().map(|group| {
                     let rows = ATTRIBUTES.iter().enumerate().filter(|(_, a)| a.group == group).map(|(k, _)| {
                         view! { <AttributeEditor cell_id=id k=k probabilities=p_attrs[k].clone() edits=edits set_edit=set_edit/> }
                     }).collect_view();

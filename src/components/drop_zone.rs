@@ -1,6 +1,6 @@
 //! Where cells come in: a file picker (several files at once), drag-and-drop, and Ctrl+V.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use leptos::ev;
 use leptos::prelude::*;
 use web_sys::{File, FileList};

@@ -2,7 +2,7 @@
 //! attributes (after any edits), each attribute value's contribution to the chosen type, and
 //! the CBM's weights as a heatmap. Plots are SVG drawn here.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use leptos::prelude::*;
 use wbc_core::cbm::{input_names, Cbm};
 use wbc_core::counterfactual::rank;
@@ -178,7 +178,8 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
         };
         let mine = me.prediction.concepts();
         let query = (mine.as_slice(), me.features.as_slice());
-        let others: Vec<&crate::app::CellView> = cells.iter().filter(|c| c.id != current).collect();
+        let others: Vec<&crate::state::CellView> =
+            cells.iter().filter(|c| c.id != current).collect();
         let concepts: Vec<Vec<f32>> = others.iter().map(|c| c.prediction.concepts()).collect();
         let mut found: Vec<Match> = rank(
             query,
@@ -254,7 +255,7 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
                             match m.loaded {
                                 Some(id) => view! {
                                     <li data-path=m.path.clone() data-source=source>
-                                        <button title="show this cell" on:click=move |_| { state.follow_new.set(false); state.selected.set(Some(id)); }>{image}</button>
+                                        <button title="show this cell" on:click=move |_| state.select(id)>{image}</button>
                                     </li>
                                 }.into_any(),
                                 None => view! {

@@ -1,6 +1,6 @@
 //! Title bar: which device runs the networks, and whether the app is working.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use leptos::prelude::*;
 
 #[component]
@@ -17,7 +17,7 @@ pub fn Header() -> impl IntoView {
         } else if state.engine.get().is_none() {
             "loading model".to_string()
         } else {
-            let n = state.in_flight.get().len();
+            let n = state.in_flight.with(|m| m.len());
             if n == 0 {
                 "idle".to_string()
             } else {

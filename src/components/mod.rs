@@ -1,4 +1,5 @@
-//! One file per panel of the page.
+//! One file per panel of the page. Components read and act on [`crate::state::AppState`].
+pub mod app;
 pub mod cell_panel;
 pub mod drop_zone;
 pub mod explain;

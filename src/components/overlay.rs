@@ -1,34 +1,52 @@
-//! The segmentation drawn over the cell: each class toggleable, an opacity slider, a legend in
-//! a colour-blind-safe (Okabe–Ito) palette; and the measurements taken from it beside the
-//! attributes they explain.
+//! The segmentation drawn over the cell on a `<canvas>`: each class toggleable, an opacity
+//! slider (CSS opacity, so sliding costs no redraw), a legend in a colour-blind-safe
+//! (Okabe–Ito) palette; the activation map on a second canvas; and the measurements taken
+//! from the segmentation beside the attributes they explain, checked with the thresholds from
+//! the segmentation card.
 
-use image::{ImageFormat, Rgba, RgbaImage};
+use crate::state::AppState;
+use leptos::html;
 use leptos::prelude::*;
-use std::io::Cursor;
+use std::sync::Arc;
+use wasm_bindgen::{Clamped, JsCast};
+use wbc_core::cross_check::Rule;
 use wbc_core::morphometry::Morphometry;
 use wbc_core::segmentation::{LABEL_NAMES, NUM_LABELS, PALETTE, SHOW_CELL_LABELS};
+use wbc_core::CellPrediction;
 
-/// A transparent PNG with the visible classes painted at `opacity`.
-fn overlay_png(
-    labels: &[u8],
-    side: u32,
-    visible: [bool; NUM_LABELS],
-    opacity: f32,
-) -> Option<String> {
-    let alpha = (opacity.clamp(0.0, 1.0) * 255.0) as u8;
-    let img = RgbaImage::from_fn(side, side, |x, y| {
-        let l = labels.get((y * side + x) as usize).copied().unwrap_or(0) as usize;
-        if l < NUM_LABELS && visible[l] {
-            let [r, g, b] = PALETTE[l];
-            Rgba([r, g, b, alpha])
-        } else {
-            Rgba([0, 0, 0, 0])
-        }
-    });
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Png).ok()?;
-    let bytes = js_sys::Uint8Array::from(out.into_inner().as_slice());
-    crate::app::png_object_url(&bytes)
+/// Paint `side`² RGBA pixels into a canvas (sized to the map; CSS scales it to the image).
+fn paint(canvas: &web_sys::HtmlCanvasElement, side: u32, rgba: &[u8]) {
+    canvas.set_width(side);
+    canvas.set_height(side);
+    let Some(context) = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+    else {
+        return;
+    };
+    if let Ok(data) =
+        web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), side, side)
+    {
+        let _ = context.put_image_data(&data, 0.0, 0.0);
+    }
+}
+
+/// The visible classes of a label map as opaque colours, the rest transparent.
+fn label_pixels(labels: &[u8], visible: [bool; NUM_LABELS]) -> Vec<u8> {
+    labels
+        .iter()
+        .flat_map(|&l| {
+            let l = l as usize;
+            if l < NUM_LABELS && visible[l] {
+                let [r, g, b] = PALETTE[l];
+                [r, g, b, 255]
+            } else {
+                [0, 0, 0, 0]
+            }
+        })
+        .collect()
 }
 
 /// Viridis (perceptually ordered, colour-blind safe), 5 anchors linearly interpolated.
@@ -47,19 +65,15 @@ fn viridis(t: f32) -> [u8; 3] {
     std::array::from_fn(|c| (VIRIDIS[i][c] * (1.0 - f) + VIRIDIS[i + 1][c] * f).round() as u8)
 }
 
-/// A PNG object URL of an activation map (`side`² bytes): viridis, transparent where weak.
-pub fn heat_png(heat: &[u8], side: u32) -> Option<String> {
-    if heat.len() != (side * side) as usize {
-        return None;
-    }
-    let img = RgbaImage::from_fn(side, side, |x, y| {
-        let t = heat[(y * side + x) as usize] as f32 / 255.0;
-        let [r, g, b] = viridis(t);
-        Rgba([r, g, b, (t * 200.0) as u8])
-    });
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Png).ok()?;
-    crate::app::png_object_url(&js_sys::Uint8Array::from(out.into_inner().as_slice()))
+/// An activation map as viridis, transparent where weak.
+fn heat_pixels(heat: &[u8]) -> Vec<u8> {
+    heat.iter()
+        .flat_map(|&h| {
+            let t = h as f32 / 255.0;
+            let [r, g, b] = viridis(t);
+            [r, g, b, (t * 200.0) as u8]
+        })
+        .collect()
 }
 
 /// Cell image with the segmentation overlay and its controls, and an activation map when the
@@ -69,11 +83,11 @@ pub fn SegmentationOverlay(
     cell_id: u32,
     image_url: String,
     name: String,
-    labels: std::sync::Arc<Vec<u8>>,
+    labels: Arc<Vec<u8>>,
     side: u32,
 ) -> impl IntoView {
-    let state = expect_context::<crate::app::AppState>();
-    let cam = move || state.cam.get().filter(|c| c.cell == cell_id);
+    let state = expect_context::<AppState>();
+    let cam = Memo::new(move |_| state.cam.get().filter(|c| c.cell == cell_id));
     let segmenter = state
         .engine
         .get_untracked()
@@ -81,24 +95,33 @@ pub fn SegmentationOverlay(
         .unwrap_or_default();
     let visible = RwSignal::new(SHOW_CELL_LABELS);
     let opacity = RwSignal::new(0.45f32);
-    let url = Memo::new(move |previous: Option<&Option<String>>| {
-        if let Some(Some(old)) = previous {
-            let _ = web_sys::Url::revoke_object_url(old);
+    let overlay_ref = NodeRef::<html::Canvas>::new();
+    let cam_ref = NodeRef::<html::Canvas>::new();
+    // Redrawn only when the visible classes change (never for the opacity).
+    Effect::new(move |_| {
+        let shown = visible.get();
+        if let Some(canvas) = overlay_ref.get() {
+            paint(&canvas, side, &label_pixels(&labels, shown));
         }
-        overlay_png(&labels, side, visible.get(), opacity.get())
+    });
+    Effect::new(move |_| {
+        if let (Some(c), Some(canvas)) = (cam.get(), cam_ref.get()) {
+            paint(&canvas, c.side, &heat_pixels(&c.heat));
+        }
     });
     view! {
         <figure class="overlay-figure">
             <div class="stack">
                 <img src=image_url alt=format!("cell {name}") data-testid="cell-image"/>
-                <img class="overlay" src=move || url.get().unwrap_or_default() alt="segmentation overlay" data-testid="overlay"
-                    style:display=move || if cam().is_some() { "none" } else { "block" }/>
-                {move || cam().map(|c| view! {
-                    <img class="overlay" src=c.url.clone() alt="class-activation map" data-testid="cam"
-                        data-attribute=wbc_core::ATTRIBUTES[c.attribute].name data-value=wbc_core::ATTRIBUTES[c.attribute].values[c.value]/>
-                })}
+                <canvas class="overlay" node_ref=overlay_ref aria-label="segmentation overlay" data-testid="overlay"
+                    style:opacity=move || format!("{:.2}", opacity.get())
+                    style:display=move || if cam.get().is_some() { "none" } else { "block" }></canvas>
+                <canvas class="overlay" node_ref=cam_ref aria-label="class-activation map" data-testid="cam"
+                    style:display=move || if cam.get().is_some() { "block" } else { "none" }
+                    data-attribute=move || cam.get().map(|c| wbc_core::ATTRIBUTES[c.attribute].name)
+                    data-value=move || cam.get().map(|c| wbc_core::ATTRIBUTES[c.attribute].values[c.value])></canvas>
             </div>
-            {move || cam().map(|c| {
+            {move || cam.get().map(|c| {
                 let a = &wbc_core::ATTRIBUTES[c.attribute];
                 view! {
                     <p class="cam-caption" data-testid="cam-caption">
@@ -131,82 +154,93 @@ pub fn SegmentationOverlay(
     }
 }
 
-/// Measurements from the label map, next to the attribute each one explains. A note appears
-/// where a rough rule on the measurement disagrees with the learned attribute.
-#[component]
-pub fn Measurements(m: Morphometry, predicted: Vec<&'static str>) -> impl IntoView {
-    // predicted: values of cell_size, nucleus_shape, nuclear_cytoplasmic_ratio, cytoplasm_vacuole.
-    let (size, shape, nc, vac) = (predicted[0], predicted[1], predicted[2], predicted[3]);
-    let mut rows: Vec<(String, String, String, Option<String>)> = Vec::new();
-    if let Some(r) = m.nc_ratio {
-        let note = if r > 0.65 && nc == "low" {
-            Some("nucleus fills most of the segmented cell, yet the model says low".to_string())
-        } else if r < 0.4 && nc == "high" {
-            Some(
-                "nucleus is a small part of the segmented cell, yet the model says high"
-                    .to_string(),
-            )
-        } else {
-            None
-        };
-        rows.push((
-            "N:C area ratio".into(),
-            format!("{:.2}", r),
-            format!("N:C ratio: {nc}"),
-            note,
-        ));
-    }
-    match m.cell_to_red_cell {
-        Some(r) => {
-            let note = if r < 1.2 && size == "big" {
-                Some("about red-cell size, yet the model says big".to_string())
-            } else if r > 1.9 && size == "small" {
-                Some("about twice a red cell, yet the model says small".to_string())
-            } else {
-                None
-            };
-            rows.push((
-                "diameter / red cell".into(),
+/// One row of the measurements table: what, its value, the attribute it explains, the rule.
+fn row_of(m: &Morphometry, p: &CellPrediction, rule: &Rule) -> (String, String, String) {
+    use wbc_core::cross_check::Measure;
+    let predicted = p.value_of(&rule.attribute).unwrap_or("?");
+    let (what, value) = match rule.measure {
+        Measure::NcRatio => (
+            "N:C area ratio",
+            m.nc_ratio
+                .map_or("no cell found".into(), |r| format!("{r:.2}")),
+        ),
+        Measure::CellToRedCell => match m.cell_to_red_cell {
+            Some(r) => (
+                "diameter / red cell",
                 format!(
                     "{r:.2} ({:.0} px / {:.0} px)",
                     m.cell_diameter,
                     m.red_cell_diameter.unwrap_or(0.0)
                 ),
-                format!("cell size: {size}"),
-                note,
-            ));
-        }
-        None => rows.push((
-            "diameter".into(),
-            format!("{:.0} px (no red cell found)", m.cell_diameter),
-            format!("cell size: {size}"),
-            None,
-        )),
-    }
-    let lobe_note = (m.nucleus_lobes >= 3 && shape.starts_with("unsegmented")).then(|| {
-        format!(
-            "{} separate nucleus pieces, yet the model says {shape}",
-            m.nucleus_lobes
-        )
-    });
-    rows.push((
-        "nucleus lobes".into(),
-        m.nucleus_lobes.to_string(),
-        format!("nucleus shape: {shape}"),
-        lobe_note,
-    ));
-    let vac_note = (m.vacuole_count >= 2 && vac == "no")
-        .then(|| "vacuole-like holes found, yet the model says none".to_string());
-    rows.push((
-        "vacuoles".into(),
-        format!(
-            "{} ({:.1}% of the cell)",
-            m.vacuole_count,
-            100.0 * m.vacuole_fraction
+            ),
+            None => (
+                "diameter",
+                format!("{:.0} px (no red cell found)", m.cell_diameter),
+            ),
+        },
+        Measure::NucleusLobes => ("nucleus lobes", m.nucleus_lobes.to_string()),
+        Measure::VacuoleFraction => (
+            "vacuoles",
+            format!(
+                "{} ({:.1}% of the cell)",
+                m.vacuole_count,
+                100.0 * m.vacuole_fraction
+            ),
         ),
-        format!("vacuoles: {vac}"),
-        vac_note,
-    ));
+    };
+    let guide = if rule.trusted() {
+        format!(
+            "above {:.2} ⇒ {} (agrees with the labels on {:.0}% of test cells)",
+            rule.threshold,
+            rule.positive.join(" or "),
+            rule.test_balanced_accuracy
+        )
+    } else {
+        format!(
+            "a weak guide here (AUC {:.0}%): no check made",
+            rule.test_auc
+        )
+    };
+    (
+        what.to_string(),
+        value,
+        format!(
+            "{}: {predicted} — {guide}",
+            rule.attribute.replace('_', " ")
+        ),
+    )
+}
+
+/// Measurements from the label map, next to the attribute each one explains. A note appears
+/// where a trusted rule on the measurement disagrees with the learned attribute.
+#[component]
+pub fn Measurements(m: Morphometry, prediction: CellPrediction) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let rules = state
+        .engine
+        .get_untracked()
+        .map(|e| e.rules)
+        .unwrap_or_default();
+    let mut rows: Vec<(String, String, String, Option<String>)> = rules
+        .iter()
+        .map(|rule| {
+            let (what, value, attr) = row_of(&m, &prediction, rule);
+            (
+                what,
+                value,
+                attr,
+                rule.check(&m, &prediction).map(|d| d.note),
+            )
+        })
+        .collect();
+    if rules.is_empty() {
+        rows.push((
+            "measurements".into(),
+            "—".into(),
+            "the segmentation card holds no thresholds: nothing is checked".into(),
+            None,
+        ));
+    }
     rows.push((
         "platelets in view".into(),
         m.platelet_count.to_string(),

@@ -161,13 +161,16 @@ fn main() -> Result<()> {
             run(Command::new("cargo")
                 .args(["fmt", "--all", "--", "--check"])
                 .current_dir(root()))?;
-            // Unit and pipeline tests of the native crates.
+            // Unit and pipeline tests of the native crates (the page and the worker are wasm:
+            // the browser tests below drive them).
             run(Command::new("cargo")
                 .args([
                     "test",
                     "--workspace",
                     "--exclude",
                     "wbc-explorer",
+                    "--exclude",
+                    "wbc-worker",
                     "--exclude",
                     "wbc-e2e",
                 ])

@@ -306,8 +306,8 @@ pub fn export(args: ExportArgs) -> Result<()> {
         flops_per_cell: state.config.flops(),
         bytes: bytes.len(),
         weights_dtype: "f16 (conv, linear); f32 batch-norm statistics".into(),
-        data: "PBC (Acevedo et al. 2020) with WBCAtt labels".into(),
-        split: "official WBCAtt split: trained on train (6,169), epoch chosen on val (1,030), reported on test (3,099)".into(),
+        data: Some("PBC (Acevedo et al. 2020) with WBCAtt labels".into()),
+        split: Some("official WBCAtt split: trained on train (6,169), epoch chosen on val (1,030), reported on test (3,099)".into()),
         training: json!({
             "epochs_run": state.epoch,
             "best_epoch": state.best_epoch,

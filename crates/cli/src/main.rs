@@ -2,6 +2,7 @@
 //! browser runs, on the PBC images and WBCAtt labels, and runs them on any cell images.
 #![forbid(unsafe_code)]
 
+mod analyse;
 mod cache;
 mod cbm;
 mod checkpoint;
@@ -73,8 +74,13 @@ enum Command {
     CounterfactualReport(counterfactual::ReportArgs),
     /// Bootstrap segmentation labels for every PBC cell of the official split (outside git).
     Masks(segment::MasksArgs),
-    /// Predict cell type and attributes for image files or folders: one JSON object per line.
+    /// Predict cell type and attributes for image files or folders (attribute network only):
+    /// one JSON object per line.
     Predict(predict::PredictArgs),
+    /// The page's whole cell pipeline on image files or folders: both networks, the label
+    /// map's morphometry and the measurement checks, with per-stage timings; one JSON object
+    /// per line.
+    Analyse(analyse::AnalyseArgs),
 }
 
 fn main() -> Result<()> {
@@ -108,6 +114,7 @@ fn main() -> Result<()> {
         Command::Evaluate(args) => evaluate::evaluate(args)?,
         Command::Export(args) => evaluate::export(args)?,
         Command::Predict(args) => predict::run(args)?,
+        Command::Analyse(args) => analyse::run(args)?,
         Command::Cbm(args) => cbm::run(args)?,
         Command::Segment(args) => segment::segment(args)?,
         Command::Masks(args) => segment::masks(args)?,

@@ -3,29 +3,21 @@
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use wbc_nets::predict::load_attribute_net;
 use wbc_nets::{AttributeNet, AttributeNetConfig};
 
-/// The model card written next to the weights.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelCard {
-    pub name: String,
-    pub description: String,
-    pub config: AttributeNetConfig,
-    pub input_size: usize,
-    pub parameters: usize,
-    pub flops_per_cell: u64,
-    pub bytes: usize,
-    pub weights_dtype: String,
-    pub data: String,
-    pub split: String,
-    pub training: serde_json::Value,
-    pub metrics: serde_json::Value,
-    pub commands: serde_json::Value,
-    pub commit: String,
-    pub date: String,
+/// The attribute network's model card (one card type for every network: wbc-nets'
+/// [`wbc_nets::ModelCard`]).
+pub type ModelCard = wbc_nets::ModelCard<AttributeNetConfig>;
+
+/// Read a card of any network from `<stem>.json`.
+pub fn read_any_card<C: serde::de::DeserializeOwned>(
+    stem: &Path,
+) -> Result<wbc_nets::ModelCard<C>> {
+    let (_, card) = paths(stem);
+    let bytes = std::fs::read(&card).with_context(|| format!("reading {}", card.display()))?;
+    wbc_nets::ModelCard::from_slice(&bytes).with_context(|| format!("parsing {}", card.display()))
 }
 
 /// `models/attribute_net` → (`.bpk`, `.json`).
@@ -34,9 +26,7 @@ pub fn paths(stem: &Path) -> (PathBuf, PathBuf) {
 }
 
 pub fn read_card(stem: &Path) -> Result<ModelCard> {
-    let (_, card) = paths(stem);
-    let bytes = std::fs::read(&card).with_context(|| format!("reading {}", card.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", card.display()))
+    read_any_card(stem)
 }
 
 /// Load a shipped model (card + f16 weights).
@@ -48,15 +38,35 @@ pub fn load(stem: &Path, device: &Device) -> Result<(AttributeNet, ModelCard)> {
     Ok((net, card))
 }
 
-/// The current commit, for the card.
+/// The current commit, for the card, with `-dirty` when tracked files have uncommitted
+/// changes (then the commit alone did not produce the card, and the card says so).
 pub fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".into();
+    };
+    // Model files are what an export writes: their changes do not make the tree dirty.
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!models",
+    ])
+    .is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    }
 }
 
 /// Today's date (UTC), for the card.
@@ -67,4 +77,39 @@ pub fn today() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+/// The cell pipeline from shipped models: the attribute network and, when `seg` is given and
+/// loads, the segmentation network (otherwise the classical labeller, as in the page).
+pub fn load_analyzer(
+    attribute: &Path,
+    seg: Option<&Path>,
+    device: &Device,
+) -> Result<wbc_nets::Analyzer> {
+    let card = read_card(attribute)?;
+    let (bpk, _) = paths(attribute);
+    let weights = std::fs::read(&bpk).with_context(|| format!("reading {}", bpk.display()))?;
+    let (segmenter, seg_metrics) = match seg {
+        Some(stem) => {
+            let seg_card: wbc_nets::ModelCard<wbc_nets::SegNetConfig> = read_any_card(stem)?;
+            let (bpk, _) = paths(stem);
+            let bytes =
+                std::fs::read(&bpk).with_context(|| format!("reading {}", bpk.display()))?;
+            let segmenter = wbc_nets::Segmenter::network(&seg_card, bytes, device)?;
+            (segmenter, Some(seg_card.metrics))
+        }
+        None => (
+            wbc_nets::Segmenter::Classical {
+                reason: "no segmentation network was given".into(),
+            },
+            None,
+        ),
+    };
+    Ok(wbc_nets::Analyzer::new(
+        &card,
+        weights,
+        segmenter,
+        seg_metrics.as_ref(),
+        device,
+    )?)
 }

@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
 use image::GrayImage;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use wbc_core::dataset::LabelledCell;
@@ -17,7 +16,7 @@ use wbc_core::metrics::{auc, balanced_accuracy, best_threshold};
 use wbc_core::morphometry::{self, Morphometry};
 use wbc_core::{preprocess, schema, segmentation};
 use wbc_nets::predict::{load_seg_net, save_half, segment};
-use wbc_nets::{SegNet, SegNetConfig};
+use wbc_nets::{block_on, SegNet, SegNetConfig, Segmenter};
 
 /// Label maps for morphometry are made at the PBC crop size, where the classical labeller and
 /// the size measurements were designed.
@@ -44,57 +43,36 @@ pub struct ExportSegArgs {
 }
 
 /// The segmentation model card.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SegCard {
-    pub name: String,
-    pub description: String,
-    pub config: SegNetConfig,
-    pub input_size: usize,
-    pub parameters: usize,
-    pub flops_per_cell: u64,
-    pub bytes: usize,
-    pub weights_dtype: String,
-    pub training: serde_json::Value,
-    pub metrics: serde_json::Value,
-    pub commands: serde_json::Value,
-    pub commit: String,
-    pub date: String,
-}
+pub type SegCard = wbc_nets::ModelCard<SegNetConfig>;
 
 /// Load a shipped segmentation network (`<stem>.json` card + `<stem>.bpk` f16 weights).
 pub fn load(stem: &Path, device: &Device) -> Result<(SegNet, SegCard)> {
-    let card: SegCard = serde_json::from_slice(
-        &std::fs::read(stem.with_extension("json"))
-            .with_context(|| format!("reading {}.json", stem.display()))?,
-    )
-    .with_context(|| format!("parsing {}.json", stem.display()))?;
+    let card: SegCard = crate::models::read_any_card(stem)?;
     let bytes = std::fs::read(stem.with_extension("bpk"))
         .with_context(|| format!("reading {}.bpk", stem.display()))?;
     Ok((load_seg_net(&card.config, bytes, device)?, card))
 }
 
-/// The network's label map of an image at the image's own size (it sees the centre square;
-/// outside it is "other").
-pub fn network_labels(
-    net: &SegNet,
-    size: usize,
+/// The pipeline's label map of an image at the image's own size: the segmenter sees the
+/// centre square (as in the page); outside it the map says "other".
+pub fn full_size_labels(
+    segmenter: &Segmenter,
     img: &image::RgbImage,
     device: &Device,
 ) -> Result<GrayImage> {
     let square = preprocess::center_square(img);
-    let input = preprocess::normalize(&preprocess::cell_pixels(&square, size), size);
-    let side = square.width() as usize;
-    let map = segment(net, &[input], size, side, device)?
-        .pop()
-        .context("no label map")?;
-    let map = GrayImage::from_raw(side as u32, side as u32, map).context("label map size")?;
+    let side = square.width();
+    let map = block_on(segmenter.label_square(&square, None, side, device))?;
     let (w, h) = img.dimensions();
+    if (w, h) == (side, side) {
+        return Ok(map);
+    }
     let mut full = GrayImage::new(w, h);
     image::imageops::replace(
         &mut full,
         &map,
-        ((w - side as u32) / 2) as i64,
-        ((h - side as u32) / 2) as i64,
+        ((w - side) / 2) as i64,
+        ((h - side) / 2) as i64,
     );
     Ok(full)
 }
@@ -297,10 +275,16 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
     let trained_scores = score(&trained, &test.pixels, &test_labels, &device)?;
 
     eprintln!("cellavision100…");
-    let cv_net = cellavision(&args.data, |img| network_labels(&net, size, img, &device))?;
-    let cv_raw = cellavision(&args.data, |img| {
-        network_labels(&raw_net, size, img, &device)
-    })?;
+    let tidied = Segmenter::Network {
+        net: net.clone(),
+        size,
+    };
+    let untidied = Segmenter::Network {
+        net: raw_net.clone(),
+        size,
+    };
+    let cv_net = cellavision(&args.data, |img| full_size_labels(&tidied, img, &device))?;
+    let cv_raw = cellavision(&args.data, |img| full_size_labels(&untidied, img, &device))?;
     let cv_labeller = cellavision(&args.data, |img| Ok(segmentation::segment(img)))?;
 
     eprintln!("morphometry against the WBCAtt labels…");
@@ -321,6 +305,8 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
         flops_per_cell: state.config.flops(),
         bytes: bytes.len(),
         weights_dtype: "f16 (conv weights; BatchNorm statistics f32)".into(),
+        data: Some("PBC train split, labelled by the classical labeller (`wbc masks`)".into()),
+        split: Some("official WBCAtt split: trained on train, epoch chosen on val, scored on test".into()),
         training: json!({
             "epochs": state.epoch,
             "best_epoch": state.best_epoch,

@@ -1,5 +1,6 @@
-//! `wbc segment` and `wbc masks`: the classical bootstrap labeller (wbc-core::segmentation) on
-//! any cell images, and on the whole PBC set as training labels for a segmentation network.
+//! `wbc segment` and `wbc masks`: label maps of any cell images (the classical labeller over the
+//! whole image, or the cell pipeline's segmentation network on its centre square), and the
+//! pipeline's classical stage over the whole PBC set as training labels for the network.
 
 use crate::cache::progress;
 use crate::predict::expand;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use wbc_core::dataset::{self, SPLITS};
 use wbc_core::segmentation::{self, SHOW_CELL_LABELS};
 use wbc_core::{morphometry, preprocess};
+use wbc_nets::{block_on, Segmenter};
 
 /// The labeller is tuned at PBC scale (360 px crops): work at a short side of 360 px.
 const WORK_SIDE: u32 = 360;
@@ -61,7 +63,10 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
     let network = match &args.network {
         Some(stem) => {
             let (net, card) = crate::seg_export::load(stem, &device)?;
-            Some((net, card.input_size))
+            Some(Segmenter::Network {
+                net,
+                size: card.input_size,
+            })
         }
         None => None,
     };
@@ -72,7 +77,7 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
             let bytes = std::fs::read(&path)?;
             let img = preprocess::decode(&bytes)?;
             let labels = match &network {
-                Some((net, size)) => crate::seg_export::network_labels(net, *size, &img, &device)?,
+                Some(segmenter) => crate::seg_export::full_size_labels(segmenter, &img, &device)?,
                 None => label_image(&img),
             };
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
@@ -163,12 +168,24 @@ pub fn masks(args: MasksArgs) -> Result<()> {
                 let out: &Path = &args.out;
                 let data: &Path = &args.data;
                 s.spawn(move || -> Result<(usize, usize)> {
+                    let labeller = Segmenter::Classical {
+                        reason: "bootstrap labels come from the classical labeller".into(),
+                    };
+                    let device = burn::tensor::Device::flex();
                     let (mut no_vac, mut no_vac_with_pixels) = (0, 0);
                     for cell in part {
                         let path = data.join("pbc").join(&cell.path);
                         let img = preprocess::decode(&std::fs::read(&path)?)
                             .with_context(|| path.display().to_string())?;
-                        let labels = segmentation::segment(&preprocess::center_square(&img));
+                        // The pipeline's classical stage on the centre square (at PBC's own
+                        // scale it labels the square as it is).
+                        let square = preprocess::center_square(&img);
+                        let labels = block_on(labeller.label_square(
+                            &square,
+                            None,
+                            square.width(),
+                            &device,
+                        ))?;
                         if let Some((k, Some(no))) = vacuole_no {
                             if cell.attributes[k] == no {
                                 no_vac += 1;

@@ -5,8 +5,16 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The shared data folder. These tests measure real cells: without the data they fail, loudly,
+/// rather than pass having checked nothing.
 fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    assert!(
+        data.join("pbc/PBC_dataset_normal_DIB").is_dir() && data.join("wbcatt").is_dir(),
+        "{} must hold pbc/PBC_dataset_normal_DIB and wbcatt (the PBC images and WBCAtt labels)",
+        data.display()
+    );
+    data
 }
 
 fn wbc(args: &[&str], dir: &Path) -> (bool, String, String) {
@@ -156,25 +164,54 @@ fn train_resume_export_evaluate_predict_on_a_subset() {
         .contains("not a readable image"));
 }
 
+/// The shipped models through the whole cell pipeline (`wbc analyse`, what the page runs) on
+/// the first PBC test cell of each type: each must get its own type, a label map with a
+/// nucleus inside a cell, and the segmentation network (not the fallback labeller).
 #[test]
-fn shipped_model_loads_and_predicts() {
+fn shipped_models_name_known_cells() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cell = data().join("pbc/PBC_dataset_normal_DIB/eosinophil");
-    let first = std::fs::read_dir(&cell)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .min()
-        .unwrap();
-    let (ok, out, err) = wbc(&["predict", first.to_str().unwrap()], &root);
+    let test = std::fs::read_to_string(data().join("wbcatt/pbc_attr_v1_test.csv"))
+        .expect("the WBCAtt test split");
+    let mut header = test.lines().next().unwrap().split(',');
+    let path_col = header.position(|c| c == "path").expect("a path column");
+    let mut cells = Vec::new();
+    for class in [
+        "basophil",
+        "eosinophil",
+        "lymphocyte",
+        "monocyte",
+        "neutrophil",
+    ] {
+        let path = test
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(path_col).unwrap().to_string())
+            .find(|p| p.contains(&format!("/{class}/")))
+            .expect("a test cell of each type");
+        cells.push((class, data().join("pbc").join(path)));
+    }
+    let mut args = vec!["analyse".to_string()];
+    args.extend(cells.iter().map(|(_, p)| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out, err) = wbc(&args, &root);
     assert!(ok, "{err}");
-    let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert!(
-        v["cell_type"]["probabilities"]["Eosinophil"]
-            .as_f64()
-            .is_some(),
-        "{out}"
+        err.contains("segmentation by the segmentation network"),
+        "{err}"
     );
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), cells.len(), "{out}");
+    for ((class, _), v) in cells.iter().zip(&lines) {
+        let label = v["cell_type"]["label"].as_str().unwrap_or_default();
+        assert_eq!(label.to_lowercase(), *class, "{v}");
+        let m = &v["morphometry"];
+        assert!(m["nucleus_area"].as_u64().unwrap() > 1000, "{v}");
+        assert!(m["nc_ratio"].as_f64().unwrap() < 1.0, "{v}");
+        assert!(v["timings_ms"]["total"].as_f64().unwrap() > 0.0, "{v}");
+    }
 }
 
 /// Segmentation, structure-aware attributes and counterfactuals on a subset: bootstrap
@@ -341,6 +378,8 @@ fn masks_segmenter_structure_and_counterfactuals_on_a_subset() {
         &root,
     );
     assert!(ok, "{err}");
+    // 40 val cells hold purple granules (basophils): there must be a match.
+    assert!(out.lines().count() >= 1, "no counterfactual found: {err}");
     for line in out.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["requested"]["granule_colour"], "purple");

@@ -29,10 +29,7 @@ pub fn input_names() -> Vec<String> {
         .collect()
 }
 
-/// Offset of attribute `k`'s values within the 31-wide concept vector.
-pub fn attribute_offset(k: usize) -> usize {
-    ATTRIBUTES[..k].iter().map(|a| a.values.len()).sum()
-}
+pub use crate::schema::attribute_offset;
 
 /// Replace attribute `k`'s probabilities by a one-hot on `value`: a human intervention.
 pub fn intervene(concepts: &[f32], k: usize, value: usize) -> Vec<f32> {

@@ -5,12 +5,15 @@
 
 pub mod cbm;
 pub mod counterfactual;
+pub mod cross_check;
 pub mod dataset;
 mod mask;
 pub mod metrics;
 pub mod morphometry;
+pub mod prediction;
 pub mod preprocess;
 pub mod schema;
 pub mod segmentation;
 
-pub use schema::{Attribute, ATTRIBUTES, CELL_TYPES, NUM_ATTRIBUTE_VALUES};
+pub use prediction::CellPrediction;
+pub use schema::{Attribute, ATTRIBUTES, CELL_TYPES, HEAD_WIDTH, NUM_ATTRIBUTE_VALUES, PBC_SIDE};

@@ -79,14 +79,21 @@ pub fn center_square(img: &RgbImage) -> RgbImage {
 /// The square crop resized to `size`×`size`, as RGB bytes (row-major, HWC): the form cached by
 /// the CLI and shown by the browser.
 pub fn cell_pixels(img: &RgbImage, size: usize) -> Vec<u8> {
-    let square = center_square(img);
-    let small = imageops::resize(
-        &square,
+    square_pixels(&center_square(img), size)
+}
+
+/// An already square crop resized to `size`×`size`, as RGB bytes (row-major, HWC).
+pub fn square_pixels(square: &RgbImage, size: usize) -> Vec<u8> {
+    if square.width() as usize == size && square.height() as usize == size {
+        return square.as_raw().clone();
+    }
+    imageops::resize(
+        square,
         size as u32,
         size as u32,
         imageops::FilterType::Triangle,
-    );
-    small.into_raw()
+    )
+    .into_raw()
 }
 
 /// Normalise HWC RGB bytes into the CHW float layout the networks take.

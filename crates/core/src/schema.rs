@@ -131,6 +131,21 @@ pub const NUM_ATTRIBUTE_VALUES: usize = {
     n
 };
 
+/// Width of the attribute network's head: the 31 attribute logits, then the 5 cell-type logits.
+pub const HEAD_WIDTH: usize = NUM_ATTRIBUTE_VALUES + CELL_TYPES.len();
+
+/// The paper's grouping of the attributes, in the order the page shows them.
+pub const ATTRIBUTE_GROUPS: [&str; 4] = ["cell", "nucleus", "cytoplasm", "granules"];
+
+/// Side (pixels) of the square PBC crop: the scale at which the classical labeller, the
+/// morphometry and every label map exchanged between worker and page are made.
+pub const PBC_SIDE: u32 = 360;
+
+/// Where attribute `k`'s values start in the concept vector (and in the network's head).
+pub fn attribute_offset(k: usize) -> usize {
+    ATTRIBUTES[..k].iter().map(|a| a.values.len()).sum()
+}
+
 /// Look up an attribute by its CSV column name.
 pub fn attribute(name: &str) -> Option<(usize, &'static Attribute)> {
     ATTRIBUTES.iter().enumerate().find(|(_, a)| a.name == name)

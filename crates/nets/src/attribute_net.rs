@@ -11,10 +11,9 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use wbc_core::{CELL_TYPES, NUM_ATTRIBUTE_VALUES};
 
 /// Logits per image: 31 attribute values then 5 cell types.
-pub const HEAD_WIDTH: usize = NUM_ATTRIBUTE_VALUES + CELL_TYPES.len();
+pub use wbc_core::HEAD_WIDTH;
 
 /// Shape of the network; stored in the model card so a burnpack can be rebuilt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

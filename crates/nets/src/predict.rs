@@ -1,11 +1,11 @@
-//! From logits to named probabilities, and loading weights from burnpack bytes.
+//! From logits to named probabilities ([`CellPrediction`], defined in wbc-core so the page can
+//! carry it without Burn), and loading weights from burnpack bytes.
 
 use crate::attribute_net::{AttributeNet, AttributeNetConfig, HEAD_WIDTH};
 use crate::seg_net::{SegNet, SegNetConfig};
 use burn::store::{BurnpackStore, HalfPrecisionAdapter, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
-use wbc_core::{ATTRIBUTES, CELL_TYPES};
+pub use wbc_core::CellPrediction;
 
 /// A model file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -16,66 +16,6 @@ pub enum LoadError {
     /// Reading the network output failed (e.g. a lost GPU device).
     #[error("reading the network output failed: {0}")]
     Readback(String),
-}
-
-/// The network's answer for one cell: probabilities per attribute value and per cell type,
-/// in schema order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CellPrediction {
-    /// One probability vector per attribute ([`ATTRIBUTES`] order).
-    pub attributes: Vec<Vec<f32>>,
-    /// Probabilities of the 5 cell types ([`CELL_TYPES`] order).
-    pub cell_type: Vec<f32>,
-}
-
-impl CellPrediction {
-    /// Split one row of `HEAD_WIDTH` logits into softmaxed groups.
-    pub fn from_logits(row: &[f32]) -> Self {
-        assert_eq!(row.len(), HEAD_WIDTH);
-        let mut offset = 0;
-        let mut attributes = Vec::with_capacity(ATTRIBUTES.len());
-        for a in ATTRIBUTES.iter() {
-            attributes.push(softmax(&row[offset..offset + a.values.len()]));
-            offset += a.values.len();
-        }
-        let cell_type = softmax(&row[offset..offset + CELL_TYPES.len()]);
-        Self {
-            attributes,
-            cell_type,
-        }
-    }
-
-    /// The mean of several predictions of one cell (e.g. of its symmetric views).
-    pub fn average(views: &[CellPrediction]) -> Self {
-        let n = views.len().max(1) as f32;
-        let mean = |get: &dyn Fn(&CellPrediction) -> &Vec<f32>| -> Vec<f32> {
-            let mut acc = vec![0.0; get(&views[0]).len()];
-            for v in views {
-                for (a, x) in acc.iter_mut().zip(get(v)) {
-                    *a += x / n;
-                }
-            }
-            acc
-        };
-        Self {
-            attributes: (0..views[0].attributes.len())
-                .map(|k| mean(&|v: &CellPrediction| &v.attributes[k]))
-                .collect(),
-            cell_type: mean(&|v: &CellPrediction| &v.cell_type),
-        }
-    }
-
-    /// The 31 attribute probabilities concatenated: the concept vector the CBM reads.
-    pub fn concepts(&self) -> Vec<f32> {
-        self.attributes.iter().flatten().copied().collect()
-    }
-}
-
-fn softmax(x: &[f32]) -> Vec<f32> {
-    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = x.iter().map(|v| (v - m).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|v| v / s).collect()
 }
 
 /// Serialise weights as burnpack bytes with half-precision conv and linear weights (the
@@ -282,17 +222,6 @@ pub async fn predict_async(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn groups_sum_to_one() {
-        let row: Vec<f32> = (0..HEAD_WIDTH).map(|i| (i as f32 * 0.37).sin()).collect();
-        let p = CellPrediction::from_logits(&row);
-        assert_eq!(p.attributes.len(), 11);
-        assert_eq!(p.concepts().len(), 31);
-        for g in p.attributes.iter().chain(std::iter::once(&p.cell_type)) {
-            assert!((g.iter().sum::<f32>() - 1.0).abs() < 1e-5);
-        }
-    }
 
     #[test]
     fn saved_weights_round_trip_and_predict_identically() {

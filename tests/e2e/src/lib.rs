@@ -151,7 +151,7 @@ impl Driver {
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": binary, "args": args},
-            "goog:loggingPrefs": {"browser": "ALL"}
+            "goog:loggingPrefs": {"browser": "ALL", "performance": "ALL"}
         }}});
         let response: Value = ureq::post(&format!("{}/session", self.url))
             .send_json(caps)
@@ -305,6 +305,35 @@ impl Session {
             .unwrap_or_default()
     }
 
+    /// Every URL the browser has requested since the last call, from two witnesses: the
+    /// DevTools protocol's network events (page and worker) and the page's resource timing.
+    pub fn requested_urls(&self) -> Result<Vec<String>> {
+        let mut urls = Vec::new();
+        let log = self.cmd("POST", "/se/log", json!({"type": "performance"}))?;
+        for entry in log.as_array().into_iter().flatten() {
+            let Some(message) = entry["message"].as_str() else {
+                continue;
+            };
+            let event: Value = serde_json::from_str(message).unwrap_or_default();
+            if event["message"]["method"] == "Network.requestWillBeSent" {
+                if let Some(url) = event["message"]["params"]["request"]["url"].as_str() {
+                    urls.push(url.to_string());
+                }
+            }
+        }
+        let timing = self.js(
+            "return performance.getEntriesByType('resource').map(e => e.name).concat([location.href]);",
+        )?;
+        urls.extend(
+            timing
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u.as_str().map(str::to_string)),
+        );
+        Ok(urls)
+    }
+
     /// Save a PNG screenshot under target/e2e/.
     pub fn screenshot(&self, name: &str) -> Result<PathBuf> {
         use base64::Engine;
@@ -322,10 +351,94 @@ impl Drop for Session {
     }
 }
 
+/// The URL paths of every file under `dir` (what the page may fetch from its own origin).
+pub fn own_assets(dir: &Path) -> Result<std::collections::BTreeSet<String>> {
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeSet<String>) -> Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(base, &path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(base) {
+                out.insert(format!("/{}", rel.display()));
+            }
+        }
+        Ok(())
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(dir, dir, &mut out)?;
+    // The page itself, and the icon every browser asks for on its own.
+    out.insert("/".into());
+    out.insert("/favicon.ico".into());
+    Ok(out)
+}
+
+/// The requests that are not the page's own assets: another origin, or a path of this origin
+/// that is not a file of the build. Object URLs (`blob:` of this origin) and `data:` URLs
+/// never leave the browser and are allowed.
+pub fn foreign_requests(
+    urls: &[String],
+    origin: &str,
+    assets: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    urls.iter()
+        .filter(|url| {
+            if url.starts_with("data:") || url.starts_with(&format!("blob:{origin}/")) {
+                return false;
+            }
+            match url.strip_prefix(origin) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                    let path = rest.split(['?', '#']).next().unwrap_or("");
+                    let path = if path.is_empty() { "/" } else { path };
+                    !assets.contains(path)
+                }
+                _ => true,
+            }
+        })
+        .cloned()
+        .collect()
+}
+
 /// Read a whole file (helper for tests).
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     let mut f = std::fs::File::open(path)?;
     let mut v = Vec::new();
     f.read_to_end(&mut v)?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_own_assets_pass_the_allow_list() {
+        let assets: std::collections::BTreeSet<String> =
+            ["/", "/index.html", "/models/seg_net.bpk", "/favicon.ico"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let origin = "http://127.0.0.1:4000";
+        let urls: Vec<String> = [
+            "http://127.0.0.1:4000/",
+            "http://127.0.0.1:4000/models/seg_net.bpk?v=2",
+            "blob:http://127.0.0.1:4000/1234-5678",
+            "data:image/png;base64,AAAA",
+            "http://127.0.0.1:4000/upload",
+            "https://cdn.example.com/model.bpk",
+            "blob:https://elsewhere.example/1",
+            "http://127.0.0.1:40000/",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            foreign_requests(&urls, origin, &assets),
+            vec![
+                "http://127.0.0.1:4000/upload",
+                "https://cdn.example.com/model.bpk",
+                "blob:https://elsewhere.example/1",
+                "http://127.0.0.1:40000/",
+            ]
+        );
+    }
 }

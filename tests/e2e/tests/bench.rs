@@ -1,7 +1,8 @@
 //! Cold-start benchmark (ignored by default; `cargo xtask bench` runs it): for each device, a
 //! fresh browser profile opens the built app, a real PBC cell is chosen at once, and the time
 //! until its prediction shows is measured, with the in-page timings. The peer in the same run
-//! is the native CLI (Burn flex on this CPU) predicting the same cell.
+//! is the native CLI (Burn flex on this CPU) running the same cell pipeline on the same cell
+//! (`wbc analyse`).
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -70,22 +71,28 @@ fn cold_start_to_first_prediction() -> Result<()> {
             results.push(json!({"device": device, "run": run, "ready_ms": ready_ms, "first_prediction_ms": first_prediction_ms, "warm_cell_round_trip_ms": warm_cell_ms, "cold_timings": timings, "warm_timings": warm_timings, "page_ready_ms": page_ready_ms, "page_cold_round_trip_ms": cold_round_trip_ms, "page_warm_round_trip_ms": warm_round_trip_ms, "page_first_prediction_ms": page_ready_ms + cold_round_trip_ms}));
         }
     }
-    // Peer: the native CLI on the same cell (process start, model load, one prediction).
+    // Peer: the native CLI running the page's whole cell pipeline (`wbc analyse`: both
+    // networks, tidying, morphometry) on the same cell, like for like: the whole process
+    // (start, model load, warm-up, one cell), and the in-process time of the cell itself.
     let wbc = root().join("target/release/wbc");
-    let mut native = Vec::new();
-    if wbc.exists() {
-        for _ in 0..3 {
-            let t = Instant::now();
-            let out = std::process::Command::new(&wbc)
-                .arg("predict")
-                .arg(&cell)
-                .current_dir(root())
-                .output()?;
-            anyhow::ensure!(out.status.success(), "native predict failed");
-            native.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        eprintln!("native CLI (flex, 2 threads), whole process per cell: {native:?} ms");
+    anyhow::ensure!(
+        wbc.exists(),
+        "build the native peer first: cargo build --release -p wbc"
+    );
+    let (mut native, mut native_cell) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let t = Instant::now();
+        let out = std::process::Command::new(&wbc)
+            .arg("analyse")
+            .arg(&cell)
+            .current_dir(root())
+            .output()?;
+        anyhow::ensure!(out.status.success(), "native analyse failed");
+        native.push(t.elapsed().as_secs_f64() * 1000.0);
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        native_cell.push(line["timings_ms"]["total"].as_f64().unwrap_or(f64::NAN));
     }
+    eprintln!("native `wbc analyse` (flex, 2 threads): whole process {native:?} ms, the cell itself {native_cell:?} ms");
     let sizes: serde_json::Map<String, serde_json::Value> = std::fs::read_dir(root().join("dist"))?
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
@@ -96,7 +103,7 @@ fn cold_start_to_first_prediction() -> Result<()> {
             )
         })
         .collect();
-    let report = json!({"browser": results, "native_cli_process_ms": native, "wasm_bytes": sizes});
+    let report = json!({"browser": results, "native_analyse_process_ms": native, "native_analyse_cell_ms": native_cell, "wasm_bytes": sizes});
     std::fs::write(
         artefacts().join("bench.json"),
         serde_json::to_vec_pretty(&report)?,

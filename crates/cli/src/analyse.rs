@@ -1,0 +1,99 @@
+//! `wbc analyse`: the cell pipeline the page runs (crop once, attribute network, segmentation
+//! network, tidying, morphometry, measurement checks), natively. One JSON object per image
+//! per line, with what the page shows; the like-for-like native peer of the browser in
+//! `cargo xtask bench`.
+
+use crate::models;
+use crate::predict::{expand, prediction_json};
+use anyhow::Result;
+use burn::tensor::Device;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Instant;
+use wbc_core::preprocess;
+use wbc_nets::block_on;
+
+#[derive(clap::Args, Debug)]
+pub struct AnalyseArgs {
+    /// Image files or folders (JPEG, PNG, BMP, TIFF); folders are read recursively.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Attribute network stem (reads <stem>.bpk and <stem>.json).
+    #[arg(long, default_value = "models/attribute_net")]
+    pub model: PathBuf,
+    /// Segmentation network stem; when its files are missing the classical labeller draws
+    /// the map, as in the page.
+    #[arg(long, default_value = "models/seg_net")]
+    pub seg: PathBuf,
+}
+
+pub fn run(args: AnalyseArgs) -> Result<()> {
+    let device = Device::flex();
+    let seg = args
+        .seg
+        .with_extension("bpk")
+        .exists()
+        .then_some(args.seg.as_path());
+    let t0 = Instant::now();
+    let analyzer = models::load_analyzer(&args.model, seg, &device)?;
+    block_on(analyzer.warm_up())?;
+    eprintln!(
+        "models loaded and warmed up in {:.0} ms; segmentation by the {}",
+        t0.elapsed().as_secs_f64() * 1e3,
+        analyzer.segmenter().describe()
+    );
+    let clock = Instant::now();
+    let now = || clock.elapsed().as_secs_f64() * 1e3;
+    let (mut cells, mut total_ms) = (0usize, 0.0f64);
+    for path in expand(&args.paths) {
+        let started = now();
+        let result = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| preprocess::decode(&bytes).map_err(|e| e.to_string()))
+            .and_then(|img| {
+                let decode_ms = now() - started;
+                block_on(analyzer.analyse(&img, now))
+                    .map(|cell| (cell, decode_ms))
+                    .map_err(|e| e.to_string())
+            });
+        let mut obj = serde_json::Map::new();
+        obj.insert("path".into(), json!(path.display().to_string()));
+        match result {
+            Ok((cell, decode_ms)) => {
+                obj.extend(prediction_json(&cell.prediction));
+                obj.insert("morphometry".into(), json!(cell.morphometry));
+                let notes: Vec<String> = analyzer
+                    .rules()
+                    .iter()
+                    .filter_map(|r| r.check(&cell.morphometry, &cell.prediction))
+                    .map(|d| d.note)
+                    .collect();
+                obj.insert("measurement_notes".into(), json!(notes));
+                let ms = now() - started;
+                obj.insert(
+                    "timings_ms".into(),
+                    json!({
+                        "decode": decode_ms,
+                        "preprocess": cell.times.preprocess_ms,
+                        "attribute_network": cell.times.inference_ms,
+                        "segmentation": cell.times.segmentation_ms,
+                        "total": ms,
+                    }),
+                );
+                cells += 1;
+                total_ms += ms;
+            }
+            Err(e) => {
+                obj.insert("error".into(), json!(e));
+            }
+        }
+        println!("{}", Value::Object(obj));
+    }
+    if cells > 0 {
+        eprintln!(
+            "{cells} cell(s), {:.1} ms per cell (decode, both networks, tidying, morphometry)",
+            total_ms / cells as f64
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The messages between the page (UI thread) and the inference worker, and how they travel.
+//!
+//! Each message is a JS array `[json, bytes…]`: the JSON carries the typed message; large
+//! payloads (the uploaded file, the crop as PNG, the label map, an activation map) follow as
+//! `Uint8Array`s whose buffers are *transferred*, not copied, between the threads.
+//!
+//! This crate knows nothing of Burn, so the page can depend on it and stay small.
+#![forbid(unsafe_code)]
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+use wbc_core::cross_check::Rule;
+use wbc_core::morphometry::Morphometry;
+use wbc_core::CellPrediction;
+
+/// Side of the square label and activation maps sent with each cell: the PBC crop size, at
+/// which the labeller and the morphometry were designed.
+pub const SEGMENTATION_SIDE: u32 = wbc_core::PBC_SIDE;
+
+/// Which compute device runs the networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ComputeDevice {
+    /// Burn's wgpu backend on the browser's WebGPU.
+    WebGpu,
+    /// Burn's flex backend compiled to wasm (CPU).
+    Cpu,
+}
+
+impl ComputeDevice {
+    /// The label the page shows (and tests read).
+    pub fn label(self) -> &'static str {
+        match self {
+            ComputeDevice::WebGpu => "WebGPU",
+            ComputeDevice::Cpu => "CPU",
+        }
+    }
+}
+
+/// Page → worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Decode, crop and analyse the attached file bytes.
+    Analyse {
+        /// Identifies the answer.
+        id: u32,
+        /// File name, for messages.
+        name: String,
+    },
+    /// A class-activation map of an analysed cell for one attribute value.
+    Explain {
+        /// The cell (as in `Analyse`).
+        id: u32,
+        /// Attribute index ([`wbc_core::ATTRIBUTES`] order).
+        attribute: usize,
+        /// Value index within the attribute.
+        value: usize,
+    },
+}
+
+/// What the worker said about itself when it became ready.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineReport {
+    pub device: ComputeDevice,
+    /// Why WebGPU was not used, when it was not.
+    pub fallback_reason: Option<String>,
+    /// Device initialisation time (ms).
+    pub device_ms: f64,
+    /// Model download + load time (ms).
+    pub load_ms: f64,
+    /// First (warm-up) inference time (ms), includes shader compilation on WebGPU.
+    pub warmup_ms: f64,
+    /// Bytes of attribute-network weights downloaded.
+    pub model_bytes: usize,
+    /// What draws the segmentation: the network, or the classical labeller and why.
+    pub segmenter: String,
+    /// Bytes of segmentation-network weights downloaded (0 without it).
+    pub seg_model_bytes: usize,
+    /// Measurement-vs-attribute rules with the thresholds from the segmentation card.
+    pub rules: Vec<Rule>,
+}
+
+/// One analysed cell (the crop as PNG and the label map travel beside it as bytes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellReport {
+    pub id: u32,
+    pub name: String,
+    /// Original image size.
+    pub width: u32,
+    pub height: u32,
+    pub prediction: CellPrediction,
+    /// Pooled encoder features, L2-normalised (the counterfactual tie-breaker).
+    pub features: Vec<f32>,
+    /// Measurements from the segmentation.
+    pub morphometry: Morphometry,
+    /// Crop + resize time (ms), including decoding the file.
+    pub preprocess_ms: f64,
+    /// Attribute network forward pass and readback (ms).
+    pub inference_ms: f64,
+    /// Segmentation + morphometry (ms).
+    pub segmentation_ms: f64,
+}
+
+/// Worker → page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The device is chosen and the models loaded and warmed up.
+    Ready(EngineReport),
+    /// A cell was analysed; the cropped image follows as PNG bytes, then the label map
+    /// (`SEGMENTATION_SIDE`² bytes, one label per pixel).
+    Analysed(CellReport),
+    /// A class-activation map; `side`² bytes follow (0 = no evidence, 255 = the strongest).
+    Explained {
+        id: u32,
+        attribute: usize,
+        value: usize,
+        side: u32,
+        /// Time to compute it (ms).
+        ms: f64,
+    },
+    /// An explanation could not be made (the page keeps everything else).
+    ExplainFailed { id: u32, reason: String },
+    /// This input was refused; the session goes on.
+    Refused {
+        id: u32,
+        name: String,
+        reason: String,
+    },
+    /// The worker cannot analyse anything (e.g. the model failed to load).
+    Fatal { message: String },
+}
+
+/// A message ready to post: the data array, and the buffers to transfer with it.
+pub struct Encoded {
+    pub data: js_sys::Array,
+    pub transfer: js_sys::Array,
+}
+
+/// Encode a message and its byte attachments. Each attachment's buffer goes in the transfer
+/// list, so posting moves it to the other thread instead of copying it.
+pub fn encode<M: Serialize>(message: &M, attachments: Vec<js_sys::Uint8Array>) -> Encoded {
+    let json = serde_json::to_string(message).unwrap_or_else(|e| {
+        format!("{{\"Fatal\":{{\"message\":\"message encoding failed: {e}\"}}}}")
+    });
+    let data = js_sys::Array::of1(&JsValue::from_str(&json));
+    let transfer = js_sys::Array::new();
+    for bytes in attachments {
+        transfer.push(&bytes.buffer());
+        data.push(&bytes);
+    }
+    Encoded { data, transfer }
+}
+
+/// Copy Rust bytes into a JS array (whose buffer can then be transferred).
+pub fn js_bytes(bytes: &[u8]) -> js_sys::Uint8Array {
+    js_sys::Uint8Array::from(bytes)
+}
+
+/// Decode a posted message: the typed message and its byte attachments in order.
+pub fn decode<M: DeserializeOwned>(data: &JsValue) -> Result<(M, Vec<js_sys::Uint8Array>), String> {
+    let parts: &js_sys::Array = data
+        .dyn_ref()
+        .ok_or_else(|| "a message that is not an array".to_string())?;
+    let json = parts
+        .get(0)
+        .as_string()
+        .ok_or_else(|| "a message without its JSON part".to_string())?;
+    let message = serde_json::from_str(&json).map_err(|e| format!("unreadable message: {e}"))?;
+    let attachments = (1..parts.length())
+        .filter_map(|i| parts.get(i).dyn_into::<js_sys::Uint8Array>().ok())
+        .collect();
+    Ok((message, attachments))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_through_json() {
+        let message = FromWorker::Refused {
+            id: 7,
+            name: "cell.jpg".into(),
+            reason: "not an image".into(),
+        };
+        let json = serde_json::to_string(&message).unwrap();
+        match serde_json::from_str::<FromWorker>(&json).unwrap() {
+            FromWorker::Refused { id, name, .. } => {
+                assert_eq!((id, name.as_str()), (7, "cell.jpg"))
+            }
+            other => panic!("decoded as {other:?}"),
+        }
+        let request: ToWorker =
+            serde_json::from_str(r#"{"Explain":{"id":3,"attribute":2,"value":1}}"#).unwrap();
+        assert!(matches!(
+            request,
+            ToWorker::Explain {
+                id: 3,
+                attribute: 2,
+                value: 1
+            }
+        ));
+    }
+}

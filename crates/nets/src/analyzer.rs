@@ -1,0 +1,314 @@
+//! The cell pipeline: one decoded image in, everything the page shows out. The image is
+//! cropped once; that crop feeds the attribute network and the segmenter (network, or the
+//! classical labeller when there is no network), whose label map is tidied and measured.
+//! The worker, `wbc analyse`, `wbc segment`, `wbc masks` and `wbc export-seg`'s scoring all
+//! run cells through here, so a cell gives the same answer wherever it is analysed. Its policy
+//! (input sizes, tidying, measurement thresholds) comes from the model cards.
+//!
+//! Reads are asynchronous because WebGPU in the browser allows nothing else; native callers
+//! use [`block_on`].
+
+use crate::attribute_net::{AttributeNet, AttributeNetConfig, HEAD_WIDTH};
+use crate::card::ModelCard;
+use crate::predict::{batch_tensor, load_attribute_net, load_seg_net, LoadError};
+use crate::seg_net::{resize_logits, SegNet, SegNetConfig};
+use burn::tensor::{Device, TensorData};
+use image::{imageops, GrayImage, RgbImage};
+use std::future::Future;
+use wbc_core::cross_check::{rules_from_card, Rule};
+use wbc_core::morphometry::{self, Morphometry};
+use wbc_core::{preprocess, segmentation, CellPrediction, ATTRIBUTES, PBC_SIDE};
+
+/// What draws the label map.
+pub enum Segmenter {
+    /// The segmentation network and its input side (it may differ from the attribute
+    /// network's).
+    Network { net: SegNet, size: usize },
+    /// The classical stain-based labeller, with the reason the network is not used.
+    Classical { reason: String },
+}
+
+impl Segmenter {
+    /// Build the network from its card and burnpack bytes.
+    pub fn network(
+        card: &ModelCard<SegNetConfig>,
+        weights: Vec<u8>,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        Ok(Segmenter::Network {
+            net: load_seg_net(&card.config, weights, device)?,
+            size: card.input_size,
+        })
+    }
+
+    /// What the page says draws the overlay.
+    pub fn describe(&self) -> String {
+        match self {
+            Segmenter::Network { .. } => "segmentation network".into(),
+            Segmenter::Classical { reason } => format!(
+                "classical stain-based labeller (the segmentation network is not in use: {reason})"
+            ),
+        }
+    }
+
+    /// The label map of a square crop at `side`×`side`. The network sees the crop at its own
+    /// input size (`input` when the caller already has it); the labeller, tuned at PBC scale,
+    /// works on a [`PBC_SIDE`] copy unless the crop is within 2% of it.
+    pub async fn label_square(
+        &self,
+        square: &RgbImage,
+        input: Option<&[f32]>,
+        side: u32,
+        device: &Device,
+    ) -> Result<GrayImage, LoadError> {
+        match self {
+            Segmenter::Network { net, size } => {
+                let input = match input {
+                    Some(i) => i.to_vec(),
+                    None => network_input(square, *size),
+                };
+                let labels = net.labels(batch_tensor(&[input], *size, device), side as usize);
+                let data = labels.into_data_async().await.map_err(readback)?;
+                let values: Vec<i64> = data.convert::<i64>().try_into_vec().map_err(readback)?;
+                let mut map: Vec<u8> = values.iter().map(|&v| v as u8).collect();
+                if net.tidies_cell() {
+                    segmentation::tidy_cell(&mut map, side as usize, side as usize);
+                }
+                GrayImage::from_raw(side, side, map)
+                    .ok_or_else(|| LoadError::Readback("label map of the wrong size".into()))
+            }
+            Segmenter::Classical { .. } => {
+                let near_pbc = (square.width() as f32 / PBC_SIDE as f32 - 1.0).abs() < 0.02;
+                let work = if near_pbc {
+                    segmentation::segment(square)
+                } else {
+                    let small = imageops::resize(
+                        square,
+                        PBC_SIDE,
+                        PBC_SIDE,
+                        imageops::FilterType::Triangle,
+                    );
+                    segmentation::segment(&small)
+                };
+                Ok(if work.width() == side {
+                    work
+                } else {
+                    imageops::resize(&work, side, side, imageops::FilterType::Nearest)
+                })
+            }
+        }
+    }
+
+    /// The network input side, when a network draws the map.
+    pub fn input_size(&self) -> Option<usize> {
+        match self {
+            Segmenter::Network { size, .. } => Some(*size),
+            Segmenter::Classical { .. } => None,
+        }
+    }
+
+    /// The card key under which this segmenter's measurement thresholds are stored.
+    fn card_key(&self) -> &'static str {
+        match self {
+            Segmenter::Network { .. } => "network",
+            Segmenter::Classical { .. } => "classical_labeller",
+        }
+    }
+}
+
+/// Normalised CHW input of a square crop at `size`.
+pub fn network_input(square: &RgbImage, size: usize) -> Vec<f32> {
+    preprocess::normalize(&preprocess::square_pixels(square, size), size)
+}
+
+fn readback(e: impl std::fmt::Debug) -> LoadError {
+    LoadError::Readback(format!("{e:?}"))
+}
+
+/// Milliseconds spent in each stage of one cell.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimes {
+    /// Crop and resize for both networks.
+    pub preprocess_ms: f64,
+    /// Attribute network forward pass and readback.
+    pub inference_ms: f64,
+    /// Segmentation, tidying and morphometry.
+    pub segmentation_ms: f64,
+}
+
+/// Everything the pipeline says about one cell.
+pub struct CellAnalysis {
+    /// The square crop both networks saw (at the image's own resolution).
+    pub square: RgbImage,
+    pub prediction: CellPrediction,
+    /// Pooled encoder features, L2-normalised (the counterfactual tie-breaker).
+    pub features: Vec<f32>,
+    /// The label map, [`PBC_SIDE`]² (one label id per pixel).
+    pub labels: GrayImage,
+    pub morphometry: Morphometry,
+    /// The attribute network's input, kept for explanations on demand.
+    pub attribute_input: Vec<f32>,
+    pub times: StageTimes,
+}
+
+/// The loaded networks on their device, and the policy read from their cards.
+pub struct Analyzer {
+    device: Device,
+    attribute_net: AttributeNet,
+    attribute_size: usize,
+    segmenter: Segmenter,
+    rules: Vec<Rule>,
+}
+
+impl Analyzer {
+    /// Build the pipeline from the attribute network's card and weights and a segmenter.
+    /// `seg_metrics` is the segmentation card's `metrics` (where its measurement thresholds
+    /// live); without it no measurement is checked against the attributes.
+    pub fn new(
+        attribute_card: &ModelCard<AttributeNetConfig>,
+        attribute_weights: Vec<u8>,
+        segmenter: Segmenter,
+        seg_metrics: Option<&serde_json::Value>,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        let attribute_net = load_attribute_net(&attribute_card.config, attribute_weights, device)?;
+        let rules = seg_metrics
+            .map(|m| rules_from_card(m, segmenter.card_key()))
+            .unwrap_or_default();
+        Ok(Self {
+            device: device.clone(),
+            attribute_net,
+            attribute_size: attribute_card.input_size,
+            segmenter,
+            rules,
+        })
+    }
+
+    pub fn segmenter(&self) -> &Segmenter {
+        &self.segmenter
+    }
+
+    /// The measurement-vs-attribute rules from the segmentation card.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// One inference on blank inputs: the first run compiles the GPU shaders.
+    pub async fn warm_up(&self) -> Result<(), LoadError> {
+        let blank = RgbImage::from_pixel(PBC_SIDE, PBC_SIDE, image::Rgb([255, 255, 255]));
+        self.analyse(&blank, || 0.0).await.map(|_| ())
+    }
+
+    /// Analyse one decoded image. `now` is a millisecond clock for the stage times.
+    pub async fn analyse(
+        &self,
+        image: &RgbImage,
+        now: impl Fn() -> f64,
+    ) -> Result<CellAnalysis, LoadError> {
+        let t0 = now();
+        let square = preprocess::center_square(image);
+        let attribute_input = network_input(&square, self.attribute_size);
+        // Both networks usually share an input size: then one resized crop feeds both.
+        let seg_input = match self.segmenter.input_size() {
+            Some(size) if size == self.attribute_size => Some(attribute_input.clone()),
+            Some(size) => Some(network_input(&square, size)),
+            None => None,
+        };
+        let t1 = now();
+        let (features, logits) = self.attribute_net.forward_with_features(batch_tensor(
+            std::slice::from_ref(&attribute_input),
+            self.attribute_size,
+            &self.device,
+        ));
+        let logits: Vec<f32> = read_f32(logits.into_data_async().await.map_err(readback)?)?;
+        let features: Vec<f32> = read_f32(features.into_data_async().await.map_err(readback)?)?;
+        if logits.len() != HEAD_WIDTH {
+            return Err(LoadError::Readback(
+                "the attribute network returned nothing".into(),
+            ));
+        }
+        let prediction = CellPrediction::from_logits(&logits);
+        let features = wbc_core::counterfactual::normalised(&features);
+        let t2 = now();
+        let labels = self
+            .segmenter
+            .label_square(&square, seg_input.as_deref(), PBC_SIDE, &self.device)
+            .await?;
+        let morphometry = morphometry::measure(&labels);
+        let t3 = now();
+        Ok(CellAnalysis {
+            square,
+            prediction,
+            features,
+            labels,
+            morphometry,
+            attribute_input,
+            times: StageTimes {
+                preprocess_ms: t1 - t0,
+                inference_ms: t2 - t1,
+                segmentation_ms: t3 - t2,
+            },
+        })
+    }
+
+    /// A class-activation map for `value` of `attribute` on a cell's attribute input: evidence
+    /// for this value against the attribute's other values (its logit minus their mean), as
+    /// `side`² bytes scaled to the strongest evidence (0 = none, 255 = the strongest).
+    pub async fn explain(
+        &self,
+        attribute_input: &[f32],
+        attribute: usize,
+        value: usize,
+        side: u32,
+    ) -> Result<Vec<u8>, String> {
+        let a = ATTRIBUTES.get(attribute).ok_or("no such attribute")?;
+        if value >= a.values.len() {
+            return Err("no such value".into());
+        }
+        let offset = wbc_core::schema::attribute_offset(attribute);
+        let n = a.values.len() as f32;
+        let mut direction = vec![0.0f32; HEAD_WIDTH];
+        for v in 0..a.values.len() {
+            direction[offset + v] = if v == value { 1.0 - 1.0 / n } else { -1.0 / n };
+        }
+        let cam = self.attribute_net.class_activation(
+            batch_tensor(
+                &[attribute_input.to_vec()],
+                self.attribute_size,
+                &self.device,
+            ),
+            &direction,
+        );
+        let cam = resize_logits(cam.unsqueeze_dim(1), side as usize);
+        let values = read_f32(cam.into_data_async().await.map_err(|e| format!("{e:?}"))?)
+            .map_err(|e| e.to_string())?;
+        let max = values.iter().copied().fold(0.0f32, f32::max);
+        Ok(values
+            .iter()
+            .map(|&v| {
+                if max > 0.0 {
+                    (v.max(0.0) / max * 255.0).round() as u8
+                } else {
+                    0
+                }
+            })
+            .collect())
+    }
+}
+
+fn read_f32(data: TensorData) -> Result<Vec<f32>, LoadError> {
+    data.convert::<f32>().try_into_vec().map_err(readback)
+}
+
+/// Run a future to completion on this thread. Native backends (flex) answer reads at once,
+/// so this only polls; it exists so the CLI can share the browser's asynchronous pipeline.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut context) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}

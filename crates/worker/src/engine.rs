@@ -1,0 +1,253 @@
+//! The worker's side of the cell pipeline: chooses the compute device, downloads the models
+//! and their cards, builds the [`Analyzer`] and answers one cell at a time.
+
+use burn::tensor::Device;
+use image::{imageops, ImageFormat, RgbImage};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wbc_core::preprocess;
+use wbc_messages::{CellReport, ComputeDevice, EngineReport, FromWorker, SEGMENTATION_SIDE};
+use wbc_nets::{Analyzer, AttributeNetConfig, ModelCard, SegNetConfig, Segmenter};
+use web_sys::WorkerGlobalScope;
+
+/// Where the shipped attribute model lives, relative to the worker script.
+const ATTRIBUTE_MODEL: &str = "models/attribute_net";
+
+/// Where the segmentation network lives; without it the classical labeller draws the overlay.
+const SEG_MODEL: &str = "models/seg_net";
+
+/// Inputs kept for on-demand explanations (the most recent cells).
+const KEPT_INPUTS: usize = 64;
+
+/// Largest side of the cropped image sent back for display.
+const DISPLAY_MAX_SIDE: u32 = 720;
+
+fn scope() -> WorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+/// Milliseconds since the worker started.
+pub fn now_ms() -> f64 {
+    scope().performance().map_or(0.0, |p| p.now())
+}
+
+fn js_error(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Ask the browser for a WebGPU adapter ourselves first: when there is none we fall back to
+/// the CPU without touching Burn's wgpu runtime (which can only be initialised once).
+async fn webgpu_adapter_available() -> Result<(), String> {
+    let navigator = scope().navigator();
+    let gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).map_err(js_error)?;
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err("this browser does not offer WebGPU".into());
+    }
+    let request = js_sys::Reflect::get(&gpu, &"requestAdapter".into()).map_err(js_error)?;
+    let request: js_sys::Function = request
+        .dyn_into()
+        .map_err(|_| "navigator.gpu.requestAdapter is missing".to_string())?;
+    let promise: js_sys::Promise = request
+        .call0(&gpu)
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(js_error)?;
+    let adapter = JsFuture::from(promise).await.map_err(js_error)?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err("WebGPU is present but no adapter is available".into());
+    }
+    Ok(())
+}
+
+/// WebGPU when the browser offers an adapter, otherwise Burn's flex backend on the CPU.
+async fn choose_device(force_cpu: bool) -> (Device, ComputeDevice, Option<String>) {
+    if force_cpu {
+        return (
+            Device::flex(),
+            ComputeDevice::Cpu,
+            Some("CPU requested in the page address".into()),
+        );
+    }
+    match webgpu_adapter_available().await {
+        Err(reason) => (Device::flex(), ComputeDevice::Cpu, Some(reason)),
+        Ok(()) => match Device::wgpu_options().init_async().await {
+            Ok(device) => (device, ComputeDevice::WebGpu, None),
+            Err(e) => (
+                Device::flex(),
+                ComputeDevice::Cpu,
+                Some(format!("WebGPU initialisation failed: {e}")),
+            ),
+        },
+    }
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let response = JsFuture::from(scope().fetch_with_str(url))
+        .await
+        .map_err(js_error)?;
+    let response: web_sys::Response = response.dyn_into().map_err(js_error)?;
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?)
+        .await
+        .map_err(js_error)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// A model's card and weights.
+async fn fetch_model<C: serde::de::DeserializeOwned>(
+    stem: &str,
+) -> Result<(ModelCard<C>, Vec<u8>), String> {
+    let card = fetch_bytes(&format!("{stem}.json")).await?;
+    let card = ModelCard::from_slice(&card).map_err(|e| format!("{stem}.json: {e}"))?;
+    let weights = fetch_bytes(&format!("{stem}.bpk")).await?;
+    Ok((card, weights))
+}
+
+/// The segmentation network when it loads, the classical labeller (and why) when not; its
+/// card's metrics (the measurement thresholds) and the bytes downloaded.
+async fn load_segmenter(device: &Device) -> (Segmenter, Option<serde_json::Value>, usize) {
+    let loaded = async {
+        let (card, weights) = fetch_model::<SegNetConfig>(SEG_MODEL).await?;
+        let bytes = weights.len();
+        let segmenter = Segmenter::network(&card, weights, device).map_err(|e| e.to_string())?;
+        Ok::<_, String>((segmenter, card.metrics, bytes))
+    };
+    match loaded.await {
+        Ok((segmenter, metrics, bytes)) => (segmenter, Some(metrics), bytes),
+        Err(reason) => (Segmenter::Classical { reason }, None, 0),
+    }
+}
+
+/// The loaded, warmed-up pipeline.
+pub struct Engine {
+    analyzer: Analyzer,
+    /// Attribute-network inputs of recent cells by id, for explanations on demand.
+    inputs: RefCell<BTreeMap<u32, Vec<f32>>>,
+}
+
+impl Engine {
+    /// Choose the device, download and load the models, and run one warm-up inference (the
+    /// first run compiles the GPU shaders). Returns the engine and what to tell the page.
+    pub async fn start(force_cpu: bool) -> Result<(Engine, EngineReport), String> {
+        let t0 = now_ms();
+        let (device, kind, fallback_reason) = choose_device(force_cpu).await;
+        let t1 = now_ms();
+        let (card, weights) = fetch_model::<AttributeNetConfig>(ATTRIBUTE_MODEL).await?;
+        let model_bytes = weights.len();
+        // The segmentation network is optional: without it the overlay still comes, from the
+        // classical labeller, and the page says why.
+        let (segmenter, seg_metrics, seg_model_bytes) = load_segmenter(&device).await;
+        let analyzer = Analyzer::new(&card, weights, segmenter, seg_metrics.as_ref(), &device)
+            .map_err(|e| format!("{ATTRIBUTE_MODEL}.bpk: {e}"))?;
+        let t2 = now_ms();
+        analyzer.warm_up().await.map_err(|e| e.to_string())?;
+        let t3 = now_ms();
+        let report = EngineReport {
+            device: kind,
+            fallback_reason,
+            device_ms: t1 - t0,
+            load_ms: t2 - t1,
+            warmup_ms: t3 - t2,
+            model_bytes,
+            segmenter: analyzer.segmenter().describe(),
+            seg_model_bytes,
+            rules: analyzer.rules().to_vec(),
+        };
+        let engine = Engine {
+            analyzer,
+            inputs: RefCell::new(BTreeMap::new()),
+        };
+        Ok((engine, report))
+    }
+
+    /// Where the network found evidence for `value` of `attribute` on an analysed cell.
+    pub async fn explain(
+        &self,
+        id: u32,
+        attribute: usize,
+        value: usize,
+    ) -> Result<Vec<u8>, String> {
+        let input = self
+            .inputs
+            .borrow()
+            .get(&id)
+            .cloned()
+            .ok_or("this cell is no longer held by the worker; load it again")?;
+        self.analyzer
+            .explain(&input, attribute, value, SEGMENTATION_SIDE)
+            .await
+    }
+
+    /// Analyse one uploaded file. Returns the message and its byte attachments (the cropped
+    /// cell as PNG, the label map).
+    pub async fn analyse(&self, id: u32, name: String, bytes: &[u8]) -> (FromWorker, Vec<Vec<u8>>) {
+        let t0 = now_ms();
+        let image = match preprocess::decode(bytes) {
+            Ok(img) => img,
+            Err(e) => {
+                let reason = e.to_string();
+                return (FromWorker::Refused { id, name, reason }, vec![]);
+            }
+        };
+        let decode_ms = now_ms() - t0;
+        let (width, height) = image.dimensions();
+        let cell = match self.analyzer.analyse(&image, now_ms).await {
+            Ok(cell) => cell,
+            Err(e) => {
+                let reason = e.to_string();
+                return (FromWorker::Refused { id, name, reason }, vec![]);
+            }
+        };
+        let png = display_png(&cell.square).unwrap_or_default();
+        {
+            let mut kept = self.inputs.borrow_mut();
+            kept.insert(id, cell.attribute_input);
+            while kept.len() > KEPT_INPUTS {
+                kept.pop_first();
+            }
+        }
+        let report = CellReport {
+            id,
+            name,
+            width,
+            height,
+            prediction: cell.prediction,
+            features: cell.features,
+            morphometry: cell.morphometry,
+            preprocess_ms: decode_ms + cell.times.preprocess_ms,
+            inference_ms: cell.times.inference_ms,
+            segmentation_ms: cell.times.segmentation_ms,
+        };
+        (
+            FromWorker::Analysed(report),
+            vec![png, cell.labels.into_raw()],
+        )
+    }
+}
+
+/// The square crop as PNG, shrunk when very large so the page does not hold huge images.
+fn display_png(square: &RgbImage) -> Option<Vec<u8>> {
+    let shown = if square.width() > DISPLAY_MAX_SIDE {
+        imageops::resize(
+            square,
+            DISPLAY_MAX_SIDE,
+            DISPLAY_MAX_SIDE,
+            imageops::FilterType::Triangle,
+        )
+    } else {
+        square.clone()
+    };
+    let mut out = Cursor::new(Vec::new());
+    shown.write_to(&mut out, ImageFormat::Png).ok()?;
+    Some(out.into_inner())
+}

@@ -1,0 +1,53 @@
+//! The whole page: header, drop zone, messages, the list of analysed cells and the panel of
+//! the cell on show.
+
+use crate::components::{cell_panel::CellPanel, drop_zone::DropZone, header::Header};
+use crate::state::AppState;
+use leptos::prelude::*;
+
+#[component]
+pub fn App() -> impl IntoView {
+    let state = AppState::start();
+    provide_context(state);
+    // The panel is rebuilt only when another cell is selected, not when more cells arrive
+    // (which would reset its toggles and slider).
+    let selected = Memo::new(move |_| state.selected.get());
+    view! {
+        <Header/>
+        <main>
+            <DropZone/>
+            <Show when=move || state.fatal.get().is_some()>
+                <p class="fatal" role="alert" data-testid="fatal">{move || state.fatal.get()}</p>
+            </Show>
+            <p class="error" role="alert" data-testid="error"
+                style:display=move || if state.error.get().is_some() { "block" } else { "none" }>
+                {move || state.error.get()}
+                <button class="dismiss" on:click=move |_| state.error.set(None) aria-label="Dismiss">"×"</button>
+            </p>
+            <CellList/>
+            {move || selected.get().and_then(|id| state.cell_untracked(id)).map(|cell| view! { <CellPanel cell=cell/> })}
+        </main>
+    }
+}
+
+/// Thumbnails of every analysed cell; clicking one shows it.
+#[component]
+fn CellList() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <ul class="cell-list" data-testid="cell-list">
+            <For each=move || state.cells.get() key=|c| c.id let:cell>
+                {
+                    let id = cell.id;
+                    view! {
+                        <li class:selected=move || state.selected.get() == Some(id)>
+                            <button on:click=move |_| state.select(id) title=cell.name.clone()>
+                                <img src=cell.image_url.clone() alt=cell.name.clone()/>
+                            </button>
+                        </li>
+                    }
+                }
+            </For>
+        </ul>
+    }
+}

@@ -1,0 +1,428 @@
+//! What the page knows and the actions that change it. Components read these signals and call
+//! these methods; only this module talks to the worker client.
+
+use crate::worker_client::WorkerClient;
+use leptos::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wasm_bindgen::JsCast;
+use wbc_core::cbm::Cbm;
+use wbc_core::counterfactual::ReferenceIndex;
+use wbc_core::cross_check::Rule;
+use wbc_core::morphometry::Morphometry;
+use wbc_core::preprocess::MAX_FILE_BYTES;
+use wbc_core::CellPrediction;
+use wbc_messages::{CellReport, EngineReport, FromWorker, ToWorker};
+use web_sys::File;
+
+/// One analysed cell as the page shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellView {
+    pub id: u32,
+    pub name: String,
+    /// Object URL of the cropped cell (PNG).
+    pub image_url: String,
+    pub width: u32,
+    pub height: u32,
+    pub prediction: CellPrediction,
+    /// Pooled encoder features (L2-normalised), for counterfactual retrieval.
+    pub features: Arc<Vec<f32>>,
+    /// Label map, `SEGMENTATION_SIDE`² bytes.
+    pub labels: Arc<Vec<u8>>,
+    pub morphometry: Morphometry,
+    pub preprocess_ms: f64,
+    pub inference_ms: f64,
+    pub segmentation_ms: f64,
+    /// File chosen → answer back in the page (ms): reading, both transfers and the worker.
+    pub round_trip_ms: f64,
+    /// Page open → this cell's answer arrived (ms).
+    pub answered_at_ms: f64,
+}
+
+/// The user's attribute edits for one cell: `Some(value index)` where edited.
+pub type Edits = [Option<usize>; 11];
+
+/// What the worker said about itself when it became ready.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineInfo {
+    pub device: &'static str,
+    pub fallback_reason: Option<String>,
+    pub device_ms: f64,
+    pub load_ms: f64,
+    pub warmup_ms: f64,
+    pub model_bytes: usize,
+    /// Page open → engine ready (ms).
+    pub ready_at_ms: f64,
+    /// What draws the segmentation overlay.
+    pub segmenter: String,
+    pub seg_model_bytes: usize,
+    /// Measurement-vs-attribute rules (thresholds from the segmentation card).
+    pub rules: Vec<Rule>,
+}
+
+/// A class-activation map shown over a cell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CamView {
+    pub cell: u32,
+    pub attribute: usize,
+    pub value: usize,
+    /// `side`² bytes, 0 = no evidence, 255 = the strongest.
+    pub heat: Arc<Vec<u8>>,
+    pub side: u32,
+    pub ms: f64,
+}
+
+/// Everything the page state holds; signals are `Copy`, so this is passed around freely.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub engine: RwSignal<Option<EngineInfo>>,
+    pub fatal: RwSignal<Option<String>>,
+    pub error: RwSignal<Option<String>>,
+    pub cells: RwSignal<Vec<CellView>>,
+    pub selected: RwSignal<Option<u32>>,
+    /// Show each newly analysed cell, until the user picks a cell themselves.
+    follow_new: RwSignal<bool>,
+    /// Attribute edits per cell; kept when the user looks at other cells.
+    pub edits: RwSignal<BTreeMap<u32, Edits>>,
+    /// The concept-bottleneck model (`models/cbm.json`), when it loaded.
+    pub cbm: RwSignal<Option<Cbm>>,
+    /// The reference index (`reference/index.json`, built in by `cargo xtask build
+    /// --reference DIR`), when this build has one.
+    pub reference: RwSignal<Option<Arc<ReferenceIndex>>>,
+    /// Requests sent to the worker and not answered yet: id → file name.
+    pub in_flight: RwSignal<BTreeMap<u32, String>>,
+    /// The activation map on show, and the one being computed.
+    pub cam: RwSignal<Option<CamView>>,
+    pub cam_pending: RwSignal<Option<(u32, usize, usize)>>,
+    next_id: StoredValue<u32>,
+    /// When each request was made (page clock, ms), for the round-trip time.
+    requested_at: StoredValue<BTreeMap<u32, f64>>,
+    client: StoredValue<Option<WorkerClient>, LocalStorage>,
+}
+
+fn page_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+impl AppState {
+    /// The state, with the worker started and the optional extras (CBM, reference index)
+    /// being fetched.
+    pub fn start() -> Self {
+        let state = Self {
+            engine: RwSignal::new(None),
+            fatal: RwSignal::new(None),
+            error: RwSignal::new(None),
+            cells: RwSignal::new(Vec::new()),
+            selected: RwSignal::new(None),
+            follow_new: RwSignal::new(true),
+            edits: RwSignal::new(BTreeMap::new()),
+            cbm: RwSignal::new(None),
+            reference: RwSignal::new(None),
+            in_flight: RwSignal::new(BTreeMap::new()),
+            cam: RwSignal::new(None),
+            cam_pending: RwSignal::new(None),
+            next_id: StoredValue::new(1),
+            requested_at: StoredValue::new(BTreeMap::new()),
+            client: StoredValue::new_local(None),
+        };
+        state.start_worker();
+        state.load_extras();
+        state
+    }
+
+    /// Start the worker (`?cpu` in the page address forces the CPU path).
+    fn start_worker(self) {
+        let force_cpu = web_sys::window()
+            .and_then(|w| w.location().search().ok())
+            .unwrap_or_default()
+            .contains("cpu");
+        let on_failure = move |reason: String| {
+            self.fatal.set(Some(reason));
+            self.in_flight.set(BTreeMap::new());
+        };
+        match WorkerClient::start(
+            force_cpu,
+            move |message, attachments| self.receive(message, attachments),
+            on_failure,
+        ) {
+            Ok(client) => self.client.set_value(Some(client)),
+            Err(reason) => self.fatal.set(Some(reason)),
+        }
+    }
+
+    fn send(self, request: ToWorker, attachments: Vec<js_sys::Uint8Array>) -> bool {
+        self.client
+            .try_update_value(|c| c.as_mut().map(|c| c.send(request, attachments)))
+            .flatten()
+            .unwrap_or(false)
+    }
+
+    fn flush(self) {
+        self.client.update_value(|c| {
+            if let Some(c) = c {
+                c.flush()
+            }
+        });
+    }
+
+    /// A reply from the worker.
+    fn receive(self, message: FromWorker, attachments: Vec<js_sys::Uint8Array>) {
+        let bytes = |i: usize| attachments.get(i).map(|a| a.to_vec()).unwrap_or_default();
+        match message {
+            FromWorker::Ready(report) => {
+                self.engine.set(Some(engine_info(report)));
+                self.flush();
+            }
+            FromWorker::Analysed(report) => {
+                let image_url = attachments
+                    .first()
+                    .and_then(png_object_url)
+                    .unwrap_or_default();
+                self.add_cell(report, image_url, bytes(1));
+            }
+            FromWorker::Explained {
+                id,
+                attribute,
+                value,
+                side,
+                ms,
+            } => {
+                // Only the latest request is shown; a late answer to an older one is dropped.
+                if self.cam_pending.get_untracked() == Some((id, attribute, value)) {
+                    self.cam_pending.set(None);
+                    self.cam.set(Some(CamView {
+                        cell: id,
+                        attribute,
+                        value,
+                        heat: Arc::new(bytes(0)),
+                        side,
+                        ms,
+                    }));
+                }
+            }
+            FromWorker::ExplainFailed { reason, .. } => {
+                self.cam_pending.set(None);
+                self.error.set(Some(format!(
+                    "the activation map could not be made: {reason}"
+                )));
+            }
+            FromWorker::Refused { id, name, reason } => {
+                self.finish(id);
+                self.error.set(Some(format!("{name}: {reason}")));
+            }
+            FromWorker::Fatal { message } => {
+                // Held requests are sent so the worker answers each with the reason.
+                self.flush();
+                self.fatal.set(Some(message));
+            }
+        }
+    }
+
+    fn add_cell(self, r: CellReport, image_url: String, labels: Vec<u8>) {
+        self.finish(r.id);
+        let answered_at_ms = page_ms();
+        let round_trip_ms = self
+            .requested_at
+            .try_update_value(|m| m.remove(&r.id))
+            .flatten()
+            .map_or(0.0, |t| answered_at_ms - t);
+        let id = r.id;
+        self.cells.update(|cells| {
+            cells.push(CellView {
+                id,
+                name: r.name,
+                image_url,
+                width: r.width,
+                height: r.height,
+                prediction: r.prediction,
+                features: Arc::new(r.features),
+                labels: Arc::new(labels),
+                morphometry: r.morphometry,
+                preprocess_ms: r.preprocess_ms,
+                inference_ms: r.inference_ms,
+                segmentation_ms: r.segmentation_ms,
+                round_trip_ms,
+                answered_at_ms,
+            })
+        });
+        if self.follow_new.get_untracked() || self.selected.get_untracked().is_none() {
+            self.selected.set(Some(id));
+        }
+        self.error.set(None);
+    }
+
+    fn finish(self, id: u32) {
+        self.in_flight.update(|m| {
+            m.remove(&id);
+        });
+    }
+
+    /// A cell by id, without tracking the cell list (a panel does not rebuild when other
+    /// cells arrive).
+    pub fn cell_untracked(self, id: u32) -> Option<CellView> {
+        self.cells
+            .with_untracked(|cells| cells.iter().find(|c| c.id == id).cloned())
+    }
+
+    /// Show cell `id`; the user chose it, so new cells no longer take over the view.
+    pub fn select(self, id: u32) {
+        self.follow_new.set(false);
+        self.selected.set(Some(id));
+    }
+
+    /// The edits of cell `id` (none edited when it has none).
+    pub fn edits_of(self, id: u32) -> Edits {
+        self.edits
+            .with(|e| e.get(&id).copied().unwrap_or([None; 11]))
+    }
+
+    /// Set (or with `None` clear) the edit of attribute `k` on cell `id`.
+    pub fn edit(self, id: u32, k: usize, value: Option<usize>) {
+        self.edits.update(|all| {
+            let e = all.entry(id).or_insert([None; 11]);
+            e[k] = value;
+            if e.iter().all(Option::is_none) {
+                all.remove(&id);
+            }
+        });
+    }
+
+    /// Clear every edit of cell `id`.
+    pub fn reset_edits(self, id: u32) {
+        self.edits.update(|all| {
+            all.remove(&id);
+        });
+    }
+
+    /// Ask the worker where the network looked for `value` of `attribute` on cell `id`.
+    pub fn request_cam(self, id: u32, attribute: usize, value: usize) {
+        self.cam_pending.set(Some((id, attribute, value)));
+        let request = ToWorker::Explain {
+            id,
+            attribute,
+            value,
+        };
+        if !self.send(request, Vec::new()) {
+            self.cam_pending.set(None);
+            self.error
+                .set(Some("the analysis worker is not running".to_string()));
+        }
+    }
+
+    /// Hide the activation map.
+    pub fn clear_cam(self) {
+        self.cam.set(None);
+        self.cam_pending.set(None);
+    }
+
+    /// Fetch the concept-bottleneck model and the reference index. The page works without
+    /// either (no CBM panel; counterfactuals among loaded cells only).
+    fn load_extras(self) {
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(text) = fetch_text("models/cbm.json").await {
+                match serde_json::from_str::<Cbm>(&text) {
+                    Ok(cbm) => self.cbm.set(Some(cbm)),
+                    Err(e) => self
+                        .error
+                        .set(Some(format!("models/cbm.json could not be read: {e}"))),
+                }
+            }
+            if let Some(text) = fetch_text("reference/index.json").await {
+                match serde_json::from_str::<ReferenceIndex>(&text) {
+                    Ok(index) => self.reference.set(Some(Arc::new(index))),
+                    Err(e) => self
+                        .error
+                        .set(Some(format!("reference/index.json could not be read: {e}"))),
+                }
+            }
+        });
+    }
+
+    /// Take files from any source (picker, drop, paste). A refused file shows a message and
+    /// nothing else changes: cells already analysed stay.
+    pub fn add_files(self, files: Vec<File>) {
+        self.follow_new.set(true);
+        for file in files {
+            let name = file.name();
+            let size = file.size() as usize;
+            if size > MAX_FILE_BYTES {
+                self.error.set(Some(format!(
+                    "{name}: the file is {} MB; images over {} MB are refused",
+                    size / (1024 * 1024),
+                    MAX_FILE_BYTES / (1024 * 1024)
+                )));
+                continue;
+            }
+            let id = self.next_id.get_value();
+            self.next_id.set_value(id + 1);
+            self.requested_at.update_value(|m| {
+                m.insert(id, page_ms());
+            });
+            self.in_flight.update(|m| {
+                m.insert(id, name.clone());
+            });
+            wasm_bindgen_futures::spawn_local(async move {
+                let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await
+                else {
+                    self.finish(id);
+                    self.error
+                        .set(Some(format!("{name}: the file could not be read")));
+                    return;
+                };
+                let bytes = js_sys::Uint8Array::new(&buffer);
+                let request = ToWorker::Analyse {
+                    id,
+                    name: name.clone(),
+                };
+                if !self.send(request, vec![bytes]) {
+                    self.finish(id);
+                    self.error
+                        .set(Some(format!("{name}: the analysis worker is not running")));
+                }
+            });
+        }
+    }
+}
+
+fn engine_info(r: EngineReport) -> EngineInfo {
+    EngineInfo {
+        device: r.device.label(),
+        fallback_reason: r.fallback_reason,
+        device_ms: r.device_ms,
+        load_ms: r.load_ms,
+        warmup_ms: r.warmup_ms,
+        model_bytes: r.model_bytes,
+        ready_at_ms: page_ms(),
+        segmenter: r.segmenter,
+        seg_model_bytes: r.seg_model_bytes,
+        rules: r.rules,
+    }
+}
+
+/// The text of a same-origin file, or `None` when it is missing or unreadable.
+async fn fetch_text(url: &str) -> Option<String> {
+    let window = web_sys::window()?;
+    let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+        .await
+        .ok()?
+        .dyn_into::<web_sys::Response>()
+        .ok()?;
+    if !response.ok() {
+        return None;
+    }
+    wasm_bindgen_futures::JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()
+}
+
+/// An object URL for PNG bytes (shown by an `<img>`; nothing leaves the page).
+fn png_object_url(bytes: &js_sys::Uint8Array) -> Option<String> {
+    let parts = js_sys::Array::of1(bytes);
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("image/png");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
+    web_sys::Url::create_object_url_with_blob(&blob).ok()
+}

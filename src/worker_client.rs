@@ -1,0 +1,79 @@
+//! The page's end of the worker: starts it, holds requests until it says `Ready` (until then
+//! its message handler may not exist yet, and a message posted then is lost), and posts every
+//! request with its bytes transferred rather than copied.
+
+use wasm_bindgen::prelude::*;
+use wbc_messages::{decode, encode, FromWorker, ToWorker};
+use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
+
+/// A running worker.
+pub struct WorkerClient {
+    worker: Worker,
+    /// Requests held until the worker is ready; `None` once flushed.
+    outbox: Option<Vec<(ToWorker, Vec<js_sys::Uint8Array>)>>,
+}
+
+impl WorkerClient {
+    /// Start the worker; `on_message` gets each decoded reply and its byte attachments,
+    /// `on_failure` a reason when the worker stops or says something unreadable.
+    pub fn start(
+        force_cpu: bool,
+        on_message: impl Fn(FromWorker, Vec<js_sys::Uint8Array>) + 'static,
+        on_failure: impl Fn(String) + Clone + 'static,
+    ) -> Result<WorkerClient, String> {
+        let url = if force_cpu {
+            "./worker_loader.js?cpu"
+        } else {
+            "./worker_loader.js"
+        };
+        let options = WorkerOptions::new();
+        options.set_type(WorkerType::Module);
+        let worker = Worker::new_with_options(url, &options)
+            .map_err(|e| format!("the analysis worker could not start: {e:?}"))?;
+        let fail = on_failure.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            match decode::<FromWorker>(&event.data()) {
+                Ok((message, attachments)) => on_message(message, attachments),
+                Err(e) => fail(format!("unexpected message from the worker: {e}")),
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let on_error =
+            Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+                on_failure(format!("the analysis worker stopped: {}", event.message()));
+            });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        Ok(WorkerClient {
+            worker,
+            outbox: Some(Vec::new()),
+        })
+    }
+
+    /// Send a request, or hold it until the worker is ready. False when posting failed.
+    pub fn send(&mut self, request: ToWorker, attachments: Vec<js_sys::Uint8Array>) -> bool {
+        match &mut self.outbox {
+            Some(held) => {
+                held.push((request, attachments));
+                true
+            }
+            None => self.post(&request, attachments),
+        }
+    }
+
+    /// The worker is ready (or has failed and answers every request with a reason): send
+    /// what was held.
+    pub fn flush(&mut self) {
+        for (request, attachments) in self.outbox.take().unwrap_or_default() {
+            self.post(&request, attachments);
+        }
+    }
+
+    fn post(&self, request: &ToWorker, attachments: Vec<js_sys::Uint8Array>) -> bool {
+        let encoded = encode(request, attachments);
+        self.worker
+            .post_message_with_transfer(&encoded.data, &encoded.transfer)
+            .is_ok()
+    }
+}
