@@ -10,6 +10,37 @@ use std::path::{Path, PathBuf};
 
 pub struct RunFolder(PathBuf);
 
+/// A trainer's `state.json` record. A saved run is resumed when it trained the same network.
+pub trait RunRecord: Serialize + DeserializeOwned {
+    /// Epochs finished.
+    fn epoch(&self) -> usize;
+    /// Whether `other` trains the same network (so its weights can be resumed).
+    fn same_network(&self, other: &Self) -> bool;
+    /// The saved record, carrying this invocation's arguments.
+    fn resumed_with(self, fresh: &Self) -> Self;
+}
+
+/// [`RunRecord`] for a record with `args`, `config` and `epoch` fields.
+macro_rules! run_record {
+    ($record:ty) => {
+        impl $crate::checkpoint::RunRecord for $record {
+            fn epoch(&self) -> usize {
+                self.epoch
+            }
+            fn same_network(&self, other: &Self) -> bool {
+                self.config == other.config
+            }
+            fn resumed_with(self, fresh: &Self) -> Self {
+                Self {
+                    args: fresh.args.clone(),
+                    ..self
+                }
+            }
+        }
+    };
+}
+pub(crate) use run_record;
+
 impl RunFolder {
     pub fn create(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
@@ -40,6 +71,26 @@ impl RunFolder {
             .load(self.0.join("optimizer.bpk"))
             .context("loading optimizer.bpk to resume")?;
         Ok((Some(saved), optim))
+    }
+
+    /// The saved run when there is one to resume (its weights loaded into `model`, its
+    /// optimizer state returned), otherwise `fresh`.
+    pub fn resume_or_start<S: RunRecord, M: ModuleSnapshot>(
+        &self,
+        restart: bool,
+        fresh: S,
+        model: &mut M,
+        optim: ModuleOptimizer,
+    ) -> Result<(S, ModuleOptimizer)> {
+        let (saved, optim) = self.resume(restart, |s: &S| s.same_network(&fresh), model, optim)?;
+        let state = match saved {
+            Some(saved) => {
+                eprintln!("resuming after epoch {}", saved.epoch());
+                saved.resumed_with(&fresh)
+            }
+            None => fresh,
+        };
+        Ok((state, optim))
     }
 
     /// Write one finished epoch: weights, optimizer state, the best weights when `improved`,

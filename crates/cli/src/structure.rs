@@ -155,8 +155,8 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
             .load_from(&mut BurnpackStore::from_file(&args.init))
             .with_context(|| format!("loading {}", args.init.display()))?;
     }
-    let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let mut state = StructureRunState {
+    let optim = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let fresh = StructureRunState {
         args: args.clone(),
         config: config.clone(),
         epoch: 0,
@@ -164,20 +164,7 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
         best_val_attribute_f1: -1.0,
         history: vec![],
     };
-    let (saved, resumed) = folder.resume(
-        args.restart,
-        |s: &StructureRunState| s.config == config,
-        &mut model,
-        optim,
-    )?;
-    optim = resumed;
-    if let Some(saved) = saved {
-        eprintln!("resuming after epoch {}", saved.epoch);
-        state = StructureRunState {
-            args: args.clone(),
-            ..saved
-        };
-    }
+    let (mut state, mut optim) = folder.resume_or_start(args.restart, fresh, &mut model, optim)?;
     let losses = group_losses(&train.cells, &device);
     let steps_per_epoch = train.cells.len().div_ceil(args.batch);
     let total_steps = steps_per_epoch * args.epochs;
@@ -401,3 +388,5 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }
+
+crate::checkpoint::run_record!(StructureRunState);

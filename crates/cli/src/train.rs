@@ -334,10 +334,10 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
             .with_context(|| format!("loading the starting weights {}", init.display()))?;
         eprintln!("starting from {}", init.display());
     }
-    let mut optim = AdamWConfig::new()
+    let optim = AdamWConfig::new()
         .with_weight_decay(args.weight_decay)
         .init();
-    let mut state = RunState {
+    let fresh = RunState {
         args: args.clone(),
         config: config.clone(),
         epoch: 0,
@@ -345,20 +345,7 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
         best_val_attribute_f1: -1.0,
         history: vec![],
     };
-    let (saved, resumed) = folder.resume(
-        args.restart,
-        |s: &RunState| s.config == config,
-        &mut model,
-        optim,
-    )?;
-    optim = resumed;
-    if let Some(saved) = saved {
-        eprintln!("resuming after epoch {}", saved.epoch);
-        state = RunState {
-            args: args.clone(),
-            ..saved
-        };
-    }
+    let (mut state, mut optim) = folder.resume_or_start(args.restart, fresh, &mut model, optim)?;
 
     let losses = group_losses(&train.cells, &device);
     let steps_per_epoch = train.cells.len().div_ceil(args.batch);
@@ -503,3 +490,5 @@ mod tests {
         }
     }
 }
+
+crate::checkpoint::run_record!(RunState);

@@ -186,8 +186,8 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
 
     let device = Device::flex().autodiff();
     let mut model: SegNet = config.init(&device);
-    let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let mut state = SegRunState {
+    let optim = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let fresh = SegRunState {
         args: args.clone(),
         config: config.clone(),
         epoch: 0,
@@ -195,20 +195,7 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
         best_val_miou: -1.0,
         history: vec![],
     };
-    let (saved, resumed) = folder.resume(
-        args.restart,
-        |s: &SegRunState| s.config == config,
-        &mut model,
-        optim,
-    )?;
-    optim = resumed;
-    if let Some(saved) = saved {
-        eprintln!("resuming after epoch {}", saved.epoch);
-        state = SegRunState {
-            args: args.clone(),
-            ..saved
-        };
-    }
+    let (mut state, mut optim) = folder.resume_or_start(args.restart, fresh, &mut model, optim)?;
     let loss_fn = CrossEntropyLossConfig::new()
         .with_weights(Some(pixel_weights(&train_labels)))
         .init(&device);
@@ -289,3 +276,5 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
     }
     Ok(state)
 }
+
+crate::checkpoint::run_record!(SegRunState);

@@ -36,7 +36,11 @@ pub fn load_attribute_net(
     bytes: Vec<u8>,
     device: &Device,
 ) -> Result<AttributeNet, LoadError> {
-    let mut model = config.init(device);
+    loaded(config.init(device), bytes)
+}
+
+/// A freshly built network with burnpack weights loaded into it.
+fn loaded<M: ModuleSnapshot>(mut model: M, bytes: Vec<u8>) -> Result<M, LoadError> {
     load_half(&mut model, bytes)?;
     Ok(model)
 }
@@ -63,12 +67,12 @@ pub fn load_seg_net(
     bytes: Vec<u8>,
     device: &Device,
 ) -> Result<SegNet, LoadError> {
-    let mut model = config.init(device);
-    load_half(&mut model, bytes)?;
-    Ok(model)
+    loaded(config.init(device), bytes)
 }
 
-/// Label maps (`side`×`side`, row-major, values 0..6) for a batch of CHW inputs (native only).
+/// Label maps (`side`×`side`, row-major, values 0..6) for a batch of CHW inputs, read
+/// synchronously (native batch scoring; one cell in the browser goes through
+/// [`crate::Analyzer`]).
 pub fn segment(
     net: &SegNet,
     inputs: &[Vec<f32>],
@@ -84,22 +88,6 @@ pub fn segment(
         side,
         net.tidies_cell(),
     )
-}
-
-/// Label maps for a batch, read asynchronously (required on WebGPU/wasm).
-pub async fn segment_async(
-    net: &SegNet,
-    inputs: &[Vec<f32>],
-    size: usize,
-    side: usize,
-    device: &Device,
-) -> Result<Vec<Vec<u8>>, LoadError> {
-    let labels = net.labels(batch_tensor(inputs, size, device), side);
-    let data = labels
-        .into_data_async()
-        .await
-        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
-    label_maps(data, side, net.tidies_cell())
 }
 
 fn label_maps(data: TensorData, side: usize, tidy: bool) -> Result<Vec<Vec<u8>>, LoadError> {
@@ -168,25 +156,6 @@ pub fn predict_with_features(
     with_features(read(logits)?, read(features)?)
 }
 
-/// As [`predict_with_features`], read asynchronously (required on WebGPU/wasm).
-pub async fn predict_with_features_async(
-    net: &AttributeNet,
-    inputs: &[Vec<f32>],
-    size: usize,
-    device: &Device,
-) -> Result<Vec<(CellPrediction, Vec<f32>)>, LoadError> {
-    let (features, logits) = net.forward_with_features(batch_tensor(inputs, size, device));
-    let logits = logits
-        .into_data_async()
-        .await
-        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
-    let features = features
-        .into_data_async()
-        .await
-        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
-    with_features(logits, features)
-}
-
 fn with_features(
     logits: TensorData,
     features: TensorData,
@@ -202,21 +171,6 @@ fn with_features(
         .zip(values.chunks_exact(width.max(1)))
         .map(|(p, f)| (p, wbc_core::counterfactual::normalised(f)))
         .collect())
-}
-
-/// Run the network on a batch and read the result asynchronously (required on WebGPU/wasm).
-pub async fn predict_async(
-    net: &AttributeNet,
-    inputs: &[Vec<f32>],
-    size: usize,
-    device: &Device,
-) -> Result<Vec<CellPrediction>, LoadError> {
-    let logits = net.forward(batch_tensor(inputs, size, device));
-    let data = logits
-        .into_data_async()
-        .await
-        .map_err(|e| LoadError::Readback(format!("{e:?}")))?;
-    predictions_from_data(data)
 }
 
 #[cfg(test)]
