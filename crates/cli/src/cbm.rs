@@ -4,8 +4,8 @@
 //! `models/cbm.json`.
 
 use crate::cache::PixelCache;
-use crate::eval::predict_cache;
 use crate::models;
+use crate::scoring::predict_cache;
 use crate::train::load_split;
 use anyhow::{Context, Result};
 use burn::tensor::Device;

@@ -1,8 +1,8 @@
 //! `wbc evaluate` and `wbc export`: score a model on a split the paper's way, compare with the
 //! human second annotation, and write the shipped model + card.
 
-use crate::eval::{self, score_indices, SplitScores};
 use crate::models::{self, ModelCard};
+use crate::scoring::{self, score_indices, SplitScores};
 use crate::train::{load_split, RunState};
 use anyhow::{Context, Result};
 use burn::module::Module;
@@ -69,11 +69,11 @@ pub fn evaluate_net(
 ) -> Result<Report> {
     let s = load_split(data, cache, split, size, limit)?;
     let preds = if tta {
-        eval::predict_cache_tta(net, &s.pixels, &Device::flex())?
+        scoring::predict_cache_tta(net, &s.pixels, &Device::flex())?
     } else {
-        eval::predict_cache(net, &s.pixels, &Device::flex())?
+        scoring::predict_cache(net, &s.pixels, &Device::flex())?
     };
-    let scores = eval::score(&s.cells, &preds);
+    let scores = scoring::score(&s.cells, &preds);
     let reannotated = data.join("wbcatt/pbc_attr_reannotations.csv");
     let human_ceiling = if reannotated.exists() {
         let second: HashMap<String, dataset::LabelledCell> = dataset::read_csv(&reannotated)?
@@ -86,7 +86,7 @@ pub fn evaluate_net(
         for (cell, p) in s.cells.iter().zip(&preds) {
             if let Some(h) = second.get(&cell.img_name) {
                 truth.push(cell.clone());
-                model.push(eval::decisions(p));
+                model.push(scoring::decisions(p));
                 human.push((h.attributes, h.cell_type));
             }
         }
@@ -211,12 +211,12 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let (adjustment, unadjusted) = if args.logit_adjustment {
         let unadjusted = score_on(&net, "test")?;
         let val = load_split(&args.data, &args.cache, "val", size, args.limit)?;
-        let val_preds = eval::predict_cache(&net, &val.pixels, &device)?;
+        let val_preds = scoring::predict_cache(&net, &val.pixels, &device)?;
         let mut train = dataset::read_csv(&dataset::split_csv(&args.data, "train"))?;
         if let Some(n) = args.limit {
             train.truncate(n);
         }
-        let adj = eval::choose_logit_adjustment(&train, &val.cells, &val_preds);
+        let adj = scoring::choose_logit_adjustment(&train, &val.cells, &val_preds);
         eprintln!(
             "logit adjustment chosen on val: mean macro-F1 {:.2} -> {:.2}, tau {:?}",
             adj.val_mean_attribute_macro_f1_before, adj.val_mean_attribute_macro_f1_after, adj.tau

@@ -5,9 +5,9 @@
 
 use crate::cache::{self, LabelCache, PixelCache};
 use crate::checkpoint::RunFolder;
-use crate::eval::{self, SplitScores};
 use crate::models::{git_commit, today};
 use crate::rng::Rng;
+use crate::scoring::{self, SplitScores};
 use crate::train::{group_losses, lr_at, multitask_loss, Augmentation};
 use crate::train_seg::split_with_labels;
 use anyhow::{Context, Result};
@@ -210,7 +210,7 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
         bar.finish_and_clear();
         let seconds = start.elapsed().as_secs_f64();
         let preds = predict_with_masks(&model.valid(), &val.pixels, &val_labels, &Device::flex())?;
-        let val_scores = eval::score(&val.cells, &preds);
+        let val_scores = scoring::score(&val.cells, &preds);
         eprintln!(
             "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s)",
             epoch + 1,
@@ -314,11 +314,11 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
         let mut net = state.config.init(&device);
         net.load_from(&mut BurnpackStore::from_file(run.join("best.bpk")))
             .with_context(|| format!("{}/best.bpk", run.display()))?;
-        let with_boot = eval::score(
+        let with_boot = scoring::score(
             &test.cells,
             &predict_with_masks(&net, &test.pixels, &boot, &device)?,
         );
-        let with_pred = eval::score(
+        let with_pred = scoring::score(
             &test.cells,
             &predict_with_masks(&net, &test.pixels, &predicted, &device)?,
         );

@@ -3,8 +3,8 @@
 
 use crate::cache::{self, PixelCache};
 use crate::checkpoint::RunFolder;
-use crate::eval::{self, SplitScores};
 use crate::rng::Rng;
+use crate::scoring::{self, SplitScores};
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
@@ -390,8 +390,8 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
         bar.finish_and_clear();
         let seconds = start.elapsed().as_secs_f64();
         let valid = model.valid();
-        let preds = eval::predict_cache(&valid, &val.pixels, &Device::flex())?;
-        let val_scores = eval::score(&val.cells, &preds);
+        let preds = scoring::predict_cache(&valid, &val.pixels, &Device::flex())?;
+        let val_scores = scoring::score(&val.cells, &preds);
         let log = EpochLog {
             epoch: epoch + 1,
             train_loss: loss_sum / steps_per_epoch as f64,

@@ -1,4 +1,4 @@
-//! Scoring predictions against WBCAtt labels the paper's way: per attribute accuracy and macro
+//! The paper's scores: predictions against WBCAtt labels, per attribute accuracy and macro
 //! precision/recall/F1, their mean over the 11 attributes, per-value scores and confusion
 //! matrices, and cell-type accuracy and macro-F1.
 
