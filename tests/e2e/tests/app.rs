@@ -303,12 +303,17 @@ fn journey(driver: &Driver, server: &StaticServer, webgpu: bool) -> Result<Vec<f
     let output = journey_in(&session, server, webgpu)?;
     // Nothing but the page's own assets was requested, by the page or its worker (and so no
     // image was sent anywhere), as the browser itself recorded it.
-    let requests = session.requested_urls()?;
+    // Three witnesses: the browser's DevTools network log, the page's resource timing, and
+    // what this test's server was asked for (the worker's downloads show there for certain).
+    let mut requests = session.requested_urls()?;
+    let served = server.requests.lock().expect("log").clone();
+    requests.extend(served.iter().map(|path| format!("{}{path}", server.url)));
     ensure!(
         requests
             .iter()
-            .any(|u| u.contains("models/attribute_net.bpk")),
-        "the request record misses the worker's model download: {requests:?}"
+            .any(|u| u.contains("models/attribute_net.bpk"))
+            && requests.iter().any(|u| u.ends_with(".wasm")),
+        "the request record misses the page's own downloads: {requests:?}"
     );
     let foreign = foreign_requests(&requests, &server.url, &own_assets(&root().join("dist"))?);
     ensure!(
