@@ -67,7 +67,8 @@ impl Segmenter {
                     Some(i) => i.to_vec(),
                     None => network_input(square, *size),
                 };
-                let labels = net.labels(batch_tensor(&[input], *size, device), side as usize);
+                let images = batch_tensor(std::slice::from_ref(&input), *size, device);
+                let labels = net.labels(images, side as usize);
                 let data = labels.into_data_async().await.map_err(readback)?;
                 let values: Vec<i64> = data.convert::<i64>().try_into_vec().map_err(readback)?;
                 let mut map: Vec<u8> = values.iter().map(|&v| v as u8).collect();
@@ -209,9 +210,12 @@ impl Analyzer {
         let square = preprocess::center_square(image);
         let attribute_input = network_input(&square, self.attribute_size);
         // Both networks usually share an input size: then one resized crop feeds both.
+        let own_seg_input = match self.segmenter.input_size() {
+            Some(size) if size != self.attribute_size => Some(network_input(&square, size)),
+            _ => None,
+        };
         let seg_input = match self.segmenter.input_size() {
-            Some(size) if size == self.attribute_size => Some(attribute_input.clone()),
-            Some(size) => Some(network_input(&square, size)),
+            Some(_) => Some(own_seg_input.as_deref().unwrap_or(&attribute_input)),
             None => None,
         };
         let t1 = now();
@@ -232,7 +236,7 @@ impl Analyzer {
         let t2 = now();
         let labels = self
             .segmenter
-            .label_square(&square, seg_input.as_deref(), PBC_SIDE, &self.device)
+            .label_square(&square, seg_input, PBC_SIDE, &self.device)
             .await?;
         let morphometry = morphometry::measure(&labels);
         let t3 = now();
