@@ -366,9 +366,11 @@ pub fn own_assets(dir: &Path) -> Result<std::collections::BTreeSet<String>> {
     }
     let mut out = std::collections::BTreeSet::new();
     walk(dir, dir, &mut out)?;
-    // The page itself, and the icon every browser asks for on its own.
+    // The page itself, the icon every browser asks for on its own, and the optional
+    // reference index the page looks for in every build (present only when built in).
     out.insert("/".into());
     out.insert("/favicon.ico".into());
+    out.insert("/reference/index.json".into());
     Ok(out)
 }
 
