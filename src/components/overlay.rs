@@ -190,8 +190,8 @@ fn row_of(m: &Morphometry, p: &CellPrediction, rule: &Rule) -> (String, String, 
     };
     let guide = if rule.trusted() {
         format!(
-            "above {:.2} ⇒ {} (agrees with the labels on {:.0}% of test cells)",
-            rule.threshold,
+            "above {} ⇒ {} (agrees with the labels on {:.0}% of test cells)",
+            rule.measure.format(rule.threshold),
             rule.positive.join(" or "),
             rule.test_balanced_accuracy
         )

@@ -30,6 +30,16 @@ impl Measure {
             Measure::VacuoleFraction => Some(m.vacuole_fraction as f64),
         }
     }
+
+    /// A value of this measurement as the user reads it (fractions as percentages, so a
+    /// small vacuole area does not print as 0.00).
+    pub fn format(self, value: f64) -> String {
+        match self {
+            Measure::VacuoleFraction => format!("{:.2}% of the cell", 100.0 * value),
+            Measure::NucleusLobes => format!("{value:.1}"),
+            Measure::NcRatio | Measure::CellToRedCell => format!("{value:.2}"),
+        }
+    }
 }
 
 /// One measurement-vs-attribute rule.
@@ -97,7 +107,7 @@ const RULES: [RuleSpec; 4] = [
         "cytoplasm_vacuole",
         &["yes"],
         "vacuole-like holes were found",
-        "no vacuole-like holes were found",
+        "few or no vacuole-like holes were found",
     ),
 ];
 
@@ -149,18 +159,19 @@ impl Rule {
         (measured_positive != predicted_positive).then(|| Disagreement {
             measure: self.measure,
             note: format!(
-                "{} ({value:.2} {} the val-chosen threshold {:.2}), yet the model says {predicted}",
+                "{} ({} {} the val-chosen threshold {}), yet the model says {predicted}",
                 if measured_positive {
                     &self.above
                 } else {
                     &self.below
                 },
+                self.measure.format(value),
                 if measured_positive {
                     "above"
                 } else {
                     "at or below"
                 },
-                self.threshold
+                self.measure.format(self.threshold)
             ),
         })
     }
