@@ -9,7 +9,7 @@ use leptos::html;
 use leptos::prelude::*;
 use std::sync::Arc;
 use wasm_bindgen::{Clamped, JsCast};
-use wbc_core::cross_check::Rule;
+use wbc_core::cross_check::{Measure, Rule};
 use wbc_core::morphometry::Morphometry;
 use wbc_core::segmentation::{LABEL_NAMES, NUM_LABELS, PALETTE, SHOW_CELL_LABELS};
 use wbc_core::CellPrediction;
@@ -154,11 +154,17 @@ pub fn SegmentationOverlay(
     }
 }
 
-/// One row of the measurements table: what, its value, the attribute it explains, the rule.
-fn row_of(m: &Morphometry, p: &CellPrediction, rule: &Rule) -> (String, String, String) {
-    use wbc_core::cross_check::Measure;
-    let predicted = p.value_of(&rule.attribute).unwrap_or("?");
-    let (what, value) = match rule.measure {
+/// One row of the measurements table: what, its value, the attribute it explains and how far
+/// the card's rule (when it holds one) can be trusted.
+fn row_of(
+    m: &Morphometry,
+    p: &CellPrediction,
+    measure: Measure,
+    rule: Option<&Rule>,
+) -> (String, String, String) {
+    let attribute = measure.attribute();
+    let predicted = p.value_of(attribute).unwrap_or("?");
+    let (what, value) = match measure {
         Measure::NcRatio => (
             "N:C area ratio",
             m.nc_ratio
@@ -188,26 +194,23 @@ fn row_of(m: &Morphometry, p: &CellPrediction, rule: &Rule) -> (String, String, 
             ),
         ),
     };
-    let guide = if rule.trusted() {
-        format!(
+    let guide = match rule {
+        Some(rule) if rule.trusted() => format!(
             "above {} ⇒ {} (agrees with the labels on {:.0}% of test cells)",
             rule.measure.format(rule.threshold),
             rule.positive.join(" or "),
             rule.test_balanced_accuracy
-        )
-    } else {
-        format!(
+        ),
+        Some(rule) => format!(
             "a weak guide here (AUC {:.0}%): no check made",
             rule.test_auc
-        )
+        ),
+        None => "no threshold in the segmentation card: no check made".to_string(),
     };
     (
         what.to_string(),
         value,
-        format!(
-            "{}: {predicted} — {guide}",
-            rule.attribute.replace('_', " ")
-        ),
+        format!("{}: {predicted} — {guide}", attribute.replace('_', " ")),
     )
 }
 
@@ -221,26 +224,15 @@ pub fn Measurements(m: Morphometry, prediction: CellPrediction) -> impl IntoView
         .get_untracked()
         .map(|e| e.rules)
         .unwrap_or_default();
-    let mut rows: Vec<(String, String, String, Option<String>)> = rules
+    let mut rows: Vec<(String, String, String, Option<String>)> = Measure::ALL
         .iter()
-        .map(|rule| {
-            let (what, value, attr) = row_of(&m, &prediction, rule);
-            (
-                what,
-                value,
-                attr,
-                rule.check(&m, &prediction).map(|d| d.note),
-            )
+        .map(|&measure| {
+            let rule = rules.iter().find(|r| r.measure == measure);
+            let (what, value, attr) = row_of(&m, &prediction, measure, rule);
+            let note = rule.and_then(|r| r.check(&m, &prediction)).map(|d| d.note);
+            (what, value, attr, note)
         })
         .collect();
-    if rules.is_empty() {
-        rows.push((
-            "measurements".into(),
-            "—".into(),
-            "the segmentation card holds no thresholds: nothing is checked".into(),
-            None,
-        ));
-    }
     rows.push((
         "platelets in view".into(),
         m.platelet_count.to_string(),

@@ -31,6 +31,19 @@ impl Measure {
         }
     }
 
+    /// Every measurement a rule can read, in the order the page lists them.
+    pub const ALL: [Measure; 4] = [
+        Measure::NcRatio,
+        Measure::CellToRedCell,
+        Measure::NucleusLobes,
+        Measure::VacuoleFraction,
+    ];
+
+    /// The attribute this measurement explains (CSV column name).
+    pub fn attribute(self) -> &'static str {
+        RULES.iter().find(|r| r.1 == self).map_or("", |r| r.2)
+    }
+
     /// A value of this measurement as the user reads it (fractions as percentages, so a
     /// small vacuole area does not print as 0.00).
     pub fn format(self, value: f64) -> String {
