@@ -4,9 +4,11 @@
 #![forbid(unsafe_code)]
 
 pub mod cbm;
+pub mod confidence;
 pub mod counterfactual;
 pub mod cross_check;
 pub mod dataset;
+pub mod front_end;
 mod mask;
 pub mod metrics;
 pub mod morphometry;

@@ -17,14 +17,24 @@ pub struct CellPrediction {
 impl CellPrediction {
     /// Split one row of [`HEAD_WIDTH`] logits into softmaxed groups.
     pub fn from_logits(row: &[f32]) -> Self {
+        Self::from_logits_tempered(row, &[])
+    }
+
+    /// As [`CellPrediction::from_logits`], each group's logits divided by its temperature
+    /// first (11 attributes then the cell type; missing temperatures count as 1).
+    pub fn from_logits_tempered(row: &[f32], temperatures: &[f32]) -> Self {
         assert_eq!(row.len(), HEAD_WIDTH);
+        let t = |g: usize| temperatures.get(g).copied().unwrap_or(1.0).max(1e-3);
+        let tempered = |x: &[f32], g: usize| -> Vec<f32> {
+            softmax(&x.iter().map(|v| v / t(g)).collect::<Vec<_>>())
+        };
         let mut offset = 0;
         let mut attributes = Vec::with_capacity(ATTRIBUTES.len());
-        for a in ATTRIBUTES.iter() {
-            attributes.push(softmax(&row[offset..offset + a.values.len()]));
+        for (g, a) in ATTRIBUTES.iter().enumerate() {
+            attributes.push(tempered(&row[offset..offset + a.values.len()], g));
             offset += a.values.len();
         }
-        let cell_type = softmax(&row[offset..offset + CELL_TYPES.len()]);
+        let cell_type = tempered(&row[offset..offset + CELL_TYPES.len()], ATTRIBUTES.len());
         Self {
             attributes,
             cell_type,

@@ -1,0 +1,381 @@
+//! How far to trust an answer: calibrated probabilities (temperature scaling) and a
+//! familiarity check that says when an image is unlike the training images (Mahalanobis
+//! distance of the pooled features to PBC train, how much the front end had to correct the
+//! look, and how far the scale was from PBC's). All of it is fitted on PBC (train for the
+//! feature distribution, val for temperatures and thresholds) by `wbc calibrate`.
+
+use crate::front_end::{FrontEndReference, FrontEndSettings};
+use serde::{Deserialize, Serialize};
+
+/// The calibration card and the feature distribution it was fitted with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    pub card: CalibrationCard,
+    pub features: FeatureDistribution,
+}
+
+impl Calibration {
+    /// From the bytes of `calibration.json` and `calibration.bin`.
+    pub fn from_bytes(card: &[u8], bin: &[u8]) -> Result<Self, String> {
+        let card: CalibrationCard =
+            serde_json::from_slice(card).map_err(|e| format!("calibration.json: {e}"))?;
+        let features = FeatureDistribution::from_bytes(bin, card.feature_dim)?;
+        Ok(Self { card, features })
+    }
+}
+
+/// The thresholds and temperatures of `models/calibration.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationCard {
+    /// PBC's look and scale, which the front end corrects towards.
+    pub reference: FrontEndReference,
+    /// The front-end steps the pipeline runs unless told otherwise (chosen on PBC val and
+    /// its synthetic shifts).
+    pub default_settings: FrontEndSettings,
+    /// One temperature per softmax group: the 11 attributes then the cell type. Logits are
+    /// divided by it before the softmax (1 = unchanged; above 1 = less sure).
+    pub temperatures: Vec<f32>,
+    /// Mahalanobis distance of the pooled features above which a cell is unfamiliar.
+    pub feature_threshold: f32,
+    /// Front-end look correction ([`crate::front_end::Restain::strength`]) above which a
+    /// cell is unfamiliar.
+    pub look_threshold: f32,
+    /// |ln scale factor| above which a cell is unfamiliar.
+    pub scale_threshold: f32,
+    /// Length of the feature vector the distribution was fitted on.
+    pub feature_dim: usize,
+    /// How the numbers were obtained, and what they gave on val and test.
+    #[serde(default)]
+    pub record: serde_json::Value,
+}
+
+/// Mean and precision (inverse covariance) of the training features: `calibration.bin`
+/// holds `dim` f32 of mean, then `dim²` f32 of precision, little-endian.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureDistribution {
+    pub mean: Vec<f32>,
+    pub precision: Vec<f32>,
+}
+
+/// Share of the average variance mixed into the covariance (Ledoit–Wolf style shrinkage), so
+/// directions the training set barely spans do not make every new image look infinitely far.
+pub const SHRINKAGE: f64 = 0.1;
+
+impl FeatureDistribution {
+    /// Fit mean and shrunk covariance to `rows` (each of the same length) and invert it.
+    pub fn fit(rows: &[Vec<f32>]) -> Option<Self> {
+        let n = rows.len();
+        let d = rows.first()?.len();
+        if n < 2 || d == 0 {
+            return None;
+        }
+        let mut mean = vec![0f64; d];
+        for r in rows {
+            for (m, &x) in mean.iter_mut().zip(r) {
+                *m += x as f64 / n as f64;
+            }
+        }
+        let mut cov = vec![0f64; d * d];
+        for r in rows {
+            let c: Vec<f64> = r.iter().zip(&mean).map(|(&x, m)| x as f64 - m).collect();
+            for i in 0..d {
+                let ci = c[i];
+                for j in i..d {
+                    cov[i * d + j] += ci * c[j];
+                }
+            }
+        }
+        let mut trace = 0.0;
+        for i in 0..d {
+            for j in i..d {
+                let v = cov[i * d + j] / (n - 1) as f64;
+                cov[i * d + j] = v;
+                cov[j * d + i] = v;
+            }
+            trace += cov[i * d + i];
+        }
+        let floor = (trace / d as f64).max(1e-12);
+        for v in cov.iter_mut() {
+            *v *= 1.0 - SHRINKAGE;
+        }
+        for i in 0..d {
+            cov[i * d + i] += SHRINKAGE * floor;
+        }
+        let precision = invert_spd(&cov, d)?;
+        Some(Self {
+            mean: mean.iter().map(|&v| v as f32).collect(),
+            precision: precision.iter().map(|&v| v as f32).collect(),
+        })
+    }
+
+    /// Mahalanobis distance of one feature vector.
+    pub fn distance(&self, x: &[f32]) -> f32 {
+        let d = self.mean.len();
+        let c: Vec<f32> = x.iter().zip(&self.mean).map(|(a, m)| a - m).collect();
+        let mut sum = 0f64;
+        for i in 0..d {
+            let row = &self.precision[i * d..(i + 1) * d];
+            let dot: f32 = row.iter().zip(&c).map(|(p, v)| p * v).sum();
+            sum += (c[i] * dot) as f64;
+        }
+        sum.max(0.0).sqrt() as f32
+    }
+
+    /// The `calibration.bin` bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.mean
+            .iter()
+            .chain(&self.precision)
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
+    }
+
+    /// Read `calibration.bin` for features of length `dim`.
+    pub fn from_bytes(bytes: &[u8], dim: usize) -> Result<Self, String> {
+        let want = 4 * (dim + dim * dim);
+        if bytes.len() != want {
+            return Err(format!(
+                "calibration.bin has {} bytes; {want} expected for {dim} features",
+                bytes.len()
+            ));
+        }
+        let values: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(Self {
+            mean: values[..dim].to_vec(),
+            precision: values[dim..].to_vec(),
+        })
+    }
+}
+
+/// Inverse of a symmetric positive-definite matrix by Cholesky decomposition.
+fn invert_spd(a: &[f64], d: usize) -> Option<Vec<f64>> {
+    // a = L Lᵀ
+    let mut l = vec![0f64; d * d];
+    for i in 0..d {
+        for j in 0..=i {
+            let mut s = a[i * d + j];
+            for k in 0..j {
+                s -= l[i * d + k] * l[j * d + k];
+            }
+            if i == j {
+                if s <= 0.0 {
+                    return None;
+                }
+                l[i * d + i] = s.sqrt();
+            } else {
+                l[i * d + j] = s / l[j * d + j];
+            }
+        }
+    }
+    // L⁻¹ by forward substitution, then a⁻¹ = L⁻ᵀ L⁻¹.
+    let mut inv_l = vec![0f64; d * d];
+    for col in 0..d {
+        for i in col..d {
+            let mut s = if i == col { 1.0 } else { 0.0 };
+            for k in col..i {
+                s -= l[i * d + k] * inv_l[k * d + col];
+            }
+            inv_l[i * d + col] = s / l[i * d + i];
+        }
+    }
+    let mut out = vec![0f64; d * d];
+    for i in 0..d {
+        for j in 0..=i {
+            let s: f64 = (i.max(j)..d)
+                .map(|k| inv_l[k * d + i] * inv_l[k * d + j])
+                .sum();
+            out[i * d + j] = s;
+            out[j * d + i] = s;
+        }
+    }
+    Some(out)
+}
+
+/// The temperature (from a log-spaced grid, 0.25–16) that minimises the mean negative
+/// log-likelihood of `targets` under `softmax(logits / T)`. `logits` holds one row per cell.
+pub fn fit_temperature(logits: &[Vec<f32>], targets: &[usize]) -> f32 {
+    let nll = |t: f32| -> f64 {
+        logits
+            .iter()
+            .zip(targets)
+            .map(|(row, &y)| {
+                let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let z: f64 = row.iter().map(|&v| (((v - m) / t) as f64).exp()).sum();
+                z.ln() - ((row[y] - m) / t) as f64
+            })
+            .sum::<f64>()
+            / logits.len().max(1) as f64
+    };
+    (0..=160)
+        .map(|i| 0.25f32 * 64f32.powf(i as f32 / 160.0))
+        .min_by(|&a, &b| nll(a).total_cmp(&nll(b)))
+        .unwrap_or(1.0)
+}
+
+/// The value below which `q` (0..1) of `values` lie.
+pub fn quantile(values: &[f32], q: f32) -> f32 {
+    let mut v = values.to_vec();
+    v.sort_by(f32::total_cmp);
+    if v.is_empty() {
+        return f32::NAN;
+    }
+    let i = ((v.len() - 1) as f32 * q).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// Why a cell is called unfamiliar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unfamiliar {
+    /// The networks' features lie far from every PBC training cell.
+    Features,
+    /// The colours had to be corrected far more than any PBC image needs.
+    Look,
+    /// The magnification is far from PBC's.
+    Scale,
+}
+
+impl Unfamiliar {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Unfamiliar::Features => "the networks see features unlike any training cell",
+            Unfamiliar::Look => "its colours are far from the training images' stain",
+            Unfamiliar::Scale => "its magnification is far from the training images'",
+        }
+    }
+}
+
+/// The familiarity check's numbers for one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Familiarity {
+    /// Mahalanobis distance of the pooled features to PBC train.
+    pub feature_distance: f32,
+    /// How strongly the front end corrected the look (0 = not at all).
+    pub look_strength: f32,
+    /// |ln| of the scale factor (0 = PBC's scale).
+    pub scale_offset: f32,
+    /// The reasons it is unfamiliar; empty when it is familiar.
+    pub reasons: Vec<Unfamiliar>,
+}
+
+impl Familiarity {
+    /// Judge one cell against the card's thresholds.
+    pub fn judge(
+        card: &CalibrationCard,
+        feature_distance: f32,
+        look_strength: f32,
+        scale_factor: f32,
+    ) -> Self {
+        let scale_offset = scale_factor.ln().abs();
+        let mut reasons = Vec::new();
+        if feature_distance > card.feature_threshold || !feature_distance.is_finite() {
+            reasons.push(Unfamiliar::Features);
+        }
+        if look_strength > card.look_threshold {
+            reasons.push(Unfamiliar::Look);
+        }
+        if scale_offset > card.scale_threshold {
+            reasons.push(Unfamiliar::Scale);
+        }
+        Self {
+            feature_distance,
+            look_strength,
+            scale_offset,
+            reasons,
+        }
+    }
+
+    pub fn is_unfamiliar(&self) -> bool {
+        !self.reasons.is_empty()
+    }
+
+    /// The warning the page and the tables show, when there is one.
+    pub fn warning(&self) -> Option<String> {
+        (!self.reasons.is_empty()).then(|| {
+            let why: Vec<&str> = self.reasons.iter().map(|r| r.describe()).collect();
+            format!(
+                "Unlike the training images ({}): treat these results with caution.",
+                why.join("; ")
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    }
+
+    #[test]
+    fn mahalanobis_separates_a_far_point_and_survives_the_round_trip() {
+        let mut s = 7;
+        // Correlated 2-D cloud plus 3 near-constant dimensions.
+        let rows: Vec<Vec<f32>> = (0..500)
+            .map(|_| {
+                let a = lcg(&mut s);
+                let b = lcg(&mut s) * 0.1;
+                vec![a, a + b, 0.01 * lcg(&mut s), 0.0, 1.0]
+            })
+            .collect();
+        let dist = FeatureDistribution::fit(&rows).unwrap();
+        let inside: Vec<f32> = rows.iter().map(|r| dist.distance(r)).collect();
+        let q95 = quantile(&inside, 0.95);
+        // Along the cloud: familiar; across it (against the correlation): far.
+        assert!(dist.distance(&[0.3, 0.3, 0.0, 0.0, 1.0]) < q95);
+        assert!(dist.distance(&[0.3, -0.3, 0.0, 0.0, 1.0]) > 3.0 * q95);
+        let back = FeatureDistribution::from_bytes(&dist.to_bytes(), 5).unwrap();
+        assert_eq!(back, dist);
+        assert!(FeatureDistribution::from_bytes(&[0; 12], 5).is_err());
+    }
+
+    #[test]
+    fn temperature_softens_overconfident_logits() {
+        // Logits that always say 99.9% for the top class, which is right 70% of the time.
+        let logits: Vec<Vec<f32>> = (0..100).map(|_| vec![7.0, 0.0]).collect();
+        let targets: Vec<usize> = (0..100).map(|i| usize::from(i % 10 >= 7)).collect();
+        let t = fit_temperature(&logits, &targets);
+        let p = 1.0 / (1.0 + (-7.0 / t).exp());
+        assert!((p - 0.7).abs() < 0.03, "T = {t}, p = {p}");
+        // Well-calibrated logits keep a temperature near 1.
+        let logits: Vec<Vec<f32>> = (0..100).map(|_| vec![(0.7f32 / 0.3).ln(), 0.0]).collect();
+        let t = fit_temperature(&logits, &targets);
+        assert!((t - 1.0).abs() < 0.05, "T = {t}");
+    }
+
+    #[test]
+    fn judge_names_each_reason() {
+        let card = CalibrationCard {
+            reference: FrontEndReference {
+                look: crate::front_end::Look {
+                    background: [0.9; 3],
+                    dark_density: [1.0; 3],
+                },
+                scale: crate::front_end::ScaleReference {
+                    red_cell_diameter: 78.0,
+                    white_cell_diameter: (70.0, 120.0),
+                },
+            },
+            default_settings: FrontEndSettings::ALL,
+            temperatures: vec![1.0; 12],
+            feature_threshold: 10.0,
+            look_threshold: 0.5,
+            scale_threshold: 0.7,
+            feature_dim: 4,
+            record: serde_json::Value::Null,
+        };
+        assert!(!Familiarity::judge(&card, 5.0, 0.1, 1.2).is_unfamiliar());
+        let f = Familiarity::judge(&card, 12.0, 0.9, 0.3);
+        assert_eq!(
+            f.reasons,
+            vec![Unfamiliar::Features, Unfamiliar::Look, Unfamiliar::Scale]
+        );
+        assert!(f.warning().unwrap().contains("treat these results with caution"));
+        assert!(Familiarity::judge(&card, f32::NAN, 0.0, 1.0).is_unfamiliar());
+    }
+}
