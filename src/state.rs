@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasm_bindgen::JsCast;
 use wbc_core::cbm::Cbm;
+use wbc_core::confidence::Familiarity;
 use wbc_core::counterfactual::ReferenceIndex;
 use wbc_core::cross_check::Rule;
 use wbc_core::morphometry::Morphometry;
 use wbc_core::preprocess::MAX_FILE_BYTES;
 use wbc_core::CellPrediction;
-use wbc_messages::{CellReport, EngineReport, FromWorker, ToWorker};
+use wbc_messages::{CellReport, EngineReport, FromWorker, FrontEndSummary, ToWorker};
 use web_sys::File;
 
 /// One analysed cell as the page shows it.
@@ -20,8 +21,17 @@ use web_sys::File;
 pub struct CellView {
     pub id: u32,
     pub name: String,
-    /// Object URL of the cropped cell (PNG).
+    /// Object URL of the cropped cell (PNG), in the image's own colours.
     pub image_url: String,
+    /// Object URL of the square as the networks saw it (colours corrected), when it differs.
+    pub normalised_url: Option<String>,
+    /// What the front end did; `None` without a calibration card.
+    pub front_end: Option<FrontEndSummary>,
+    /// The familiarity check; `None` without a calibration card.
+    pub familiarity: Option<Familiarity>,
+    /// How many times this cell has been analysed again (the stain toggle): its panel is
+    /// rebuilt when this changes.
+    pub revision: u32,
     pub width: u32,
     pub height: u32,
     pub prediction: CellPrediction,
@@ -58,6 +68,8 @@ pub struct EngineInfo {
     pub seg_model_bytes: usize,
     /// Measurement-vs-attribute rules (thresholds from the segmentation card).
     pub rules: Vec<Rule>,
+    /// Whether the worker has a front end (a calibration card).
+    pub front_end: bool,
 }
 
 /// A class-activation map shown over a cell.
@@ -94,6 +106,10 @@ pub struct AppState {
     /// The activation map on show, and the one being computed.
     pub cam: RwSignal<Option<CamView>>,
     pub cam_pending: RwSignal<Option<(u32, usize, usize)>>,
+    /// Whether the front end normalises the stain (the user's toggle).
+    pub stain: RwSignal<bool>,
+    /// The files of the analysed cells, so a cell can be analysed again with another setting.
+    files: StoredValue<BTreeMap<u32, File>, LocalStorage>,
     next_id: StoredValue<u32>,
     /// When each request was made (page clock, ms), for the round-trip time.
     requested_at: StoredValue<BTreeMap<u32, f64>>,
@@ -123,6 +139,8 @@ impl AppState {
             in_flight: RwSignal::new(BTreeMap::new()),
             cam: RwSignal::new(None),
             cam_pending: RwSignal::new(None),
+            stain: RwSignal::new(true),
+            files: StoredValue::new_local(BTreeMap::new()),
             next_id: StoredValue::new(1),
             requested_at: StoredValue::new(BTreeMap::new()),
             client: StoredValue::new_local(None),
@@ -172,6 +190,9 @@ impl AppState {
         let bytes = |i: usize| attachments.get(i).map(|a| a.to_vec()).unwrap_or_default();
         match message {
             FromWorker::Ready(report) => {
+                if let Some(settings) = report.front_end {
+                    self.stain.set(settings.stain);
+                }
                 self.engine.set(Some(engine_info(report)));
                 self.flush();
             }
@@ -180,7 +201,12 @@ impl AppState {
                     .first()
                     .and_then(png_object_url)
                     .unwrap_or_default();
-                self.add_cell(report, image_url, bytes(1));
+                let normalised_url = if report.normalised_image {
+                    attachments.get(2).and_then(png_object_url)
+                } else {
+                    None
+                };
+                self.add_cell(report, image_url, normalised_url, bytes(1));
             }
             FromWorker::Explained {
                 id,
@@ -210,6 +236,12 @@ impl AppState {
             }
             FromWorker::Refused { id, name, reason } => {
                 self.finish(id);
+                // A file that never became a cell is not kept for re-analysis.
+                if self.cell_untracked(id).is_none() {
+                    self.files.update_value(|f| {
+                        f.remove(&id);
+                    });
+                }
                 self.error.set(Some(format!("{name}: {reason}")));
             }
             FromWorker::Fatal { message } => {
@@ -220,7 +252,13 @@ impl AppState {
         }
     }
 
-    fn add_cell(self, r: CellReport, image_url: String, labels: Vec<u8>) {
+    fn add_cell(
+        self,
+        r: CellReport,
+        image_url: String,
+        normalised_url: Option<String>,
+        labels: Vec<u8>,
+    ) {
         self.finish(r.id);
         let answered_at_ms = page_ms();
         let round_trip_ms = self
@@ -230,10 +268,14 @@ impl AppState {
             .map_or(0.0, |t| answered_at_ms - t);
         let id = r.id;
         self.cells.update(|cells| {
-            cells.push(CellView {
+            let view = CellView {
                 id,
                 name: r.name,
                 image_url,
+                normalised_url,
+                front_end: r.front_end,
+                familiarity: r.familiarity,
+                revision: 0,
                 width: r.width,
                 height: r.height,
                 prediction: r.prediction,
@@ -245,7 +287,23 @@ impl AppState {
                 segmentation_ms: r.segmentation_ms,
                 round_trip_ms,
                 answered_at_ms,
-            })
+            };
+            // A cell analysed again replaces itself where it stands; its edits stay.
+            match cells.iter_mut().find(|c| c.id == id) {
+                Some(old) => {
+                    for url in [Some(&old.image_url), old.normalised_url.as_ref()]
+                        .into_iter()
+                        .flatten()
+                    {
+                        let _ = web_sys::Url::revoke_object_url(url);
+                    }
+                    *old = CellView {
+                        revision: old.revision + 1,
+                        ..view
+                    };
+                }
+                None => cells.push(view),
+            }
         });
         if self.follow_new.get_untracked() || self.selected.get_untracked().is_none() {
             self.selected.set(Some(id));
@@ -340,6 +398,49 @@ impl AppState {
         });
     }
 
+    /// Switch stain normalisation on or off and analyse every cell again with it; what the
+    /// user did to the cells (edits, the selection) stays.
+    pub fn set_stain(self, on: bool) {
+        self.stain.set(on);
+        let files: Vec<(u32, File)> = self
+            .files
+            .with_value(|f| f.iter().map(|(id, f)| (*id, f.clone())).collect());
+        for (id, file) in files {
+            self.request(id, file);
+        }
+    }
+
+    /// Read a file and ask the worker to analyse it as cell `id`.
+    fn request(self, id: u32, file: File) {
+        let name = file.name();
+        self.requested_at.update_value(|m| {
+            m.insert(id, page_ms());
+        });
+        self.in_flight.update(|m| {
+            m.insert(id, name.clone());
+        });
+        let stain = self.stain.get_untracked();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await else {
+                self.finish(id);
+                self.error
+                    .set(Some(format!("{name}: the file could not be read")));
+                return;
+            };
+            let bytes = js_sys::Uint8Array::new(&buffer);
+            let request = ToWorker::Analyse {
+                id,
+                name: name.clone(),
+                stain,
+            };
+            if !self.send(request, vec![bytes]) {
+                self.finish(id);
+                self.error
+                    .set(Some(format!("{name}: the analysis worker is not running")));
+            }
+        });
+    }
+
     /// Take files from any source (picker, drop, paste). A refused file shows a message and
     /// nothing else changes: cells already analysed stay.
     pub fn add_files(self, files: Vec<File>) {
@@ -357,31 +458,10 @@ impl AppState {
             }
             let id = self.next_id.get_value();
             self.next_id.set_value(id + 1);
-            self.requested_at.update_value(|m| {
-                m.insert(id, page_ms());
+            self.files.update_value(|f| {
+                f.insert(id, file.clone());
             });
-            self.in_flight.update(|m| {
-                m.insert(id, name.clone());
-            });
-            wasm_bindgen_futures::spawn_local(async move {
-                let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await
-                else {
-                    self.finish(id);
-                    self.error
-                        .set(Some(format!("{name}: the file could not be read")));
-                    return;
-                };
-                let bytes = js_sys::Uint8Array::new(&buffer);
-                let request = ToWorker::Analyse {
-                    id,
-                    name: name.clone(),
-                };
-                if !self.send(request, vec![bytes]) {
-                    self.finish(id);
-                    self.error
-                        .set(Some(format!("{name}: the analysis worker is not running")));
-                }
-            });
+            self.request(id, file);
         }
     }
 }
@@ -398,6 +478,7 @@ fn engine_info(r: EngineReport) -> EngineInfo {
         segmenter: r.segmenter,
         seg_model_bytes: r.seg_model_bytes,
         rules: r.rules,
+        front_end: r.front_end.is_some(),
     }
 }
 

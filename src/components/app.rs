@@ -9,9 +9,15 @@ use leptos::prelude::*;
 pub fn App() -> impl IntoView {
     let state = AppState::start();
     provide_context(state);
-    // The panel is rebuilt only when another cell is selected, not when more cells arrive
-    // (which would reset its toggles and slider).
-    let selected = Memo::new(move |_| state.selected.get());
+    // The panel is rebuilt only when another cell is selected or the cell on show is analysed
+    // again, not when more cells arrive (which would reset its toggles and slider).
+    let selected = Memo::new(move |_| {
+        let id = state.selected.get();
+        let revision = state
+            .cells
+            .with(|cells| cells.iter().find(|c| Some(c.id) == id).map(|c| c.revision));
+        id.zip(revision)
+    });
     view! {
         <Header/>
         <main>
@@ -25,7 +31,7 @@ pub fn App() -> impl IntoView {
                 <button class="dismiss" on:click=move |_| state.error.set(None) aria-label="Dismiss">"×"</button>
             </p>
             <CellList/>
-            {move || selected.get().and_then(|id| state.cell_untracked(id)).map(|cell| view! { <CellPanel cell=cell/> })}
+            {move || selected.get().and_then(|(id, _)| state.cell_untracked(id)).map(|cell| view! { <CellPanel cell=cell/> })}
         </main>
     }
 }
@@ -36,7 +42,7 @@ fn CellList() -> impl IntoView {
     let state = expect_context::<AppState>();
     view! {
         <ul class="cell-list" data-testid="cell-list">
-            <For each=move || state.cells.get() key=|c| c.id let:cell>
+            <For each=move || state.cells.get() key=|c| (c.id, c.revision) let:cell>
                 {
                     let id = cell.id;
                     view! {

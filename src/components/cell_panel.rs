@@ -8,6 +8,7 @@ use crate::components::overlay::{Measurements, SegmentationOverlay};
 use crate::state::{AppState, CellView, Edits};
 use leptos::prelude::*;
 use wbc_core::cbm::intervene;
+use wbc_core::front_end::ScaleSource;
 use wbc_core::metrics::argmax;
 use wbc_core::schema::ATTRIBUTE_GROUPS;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
@@ -93,6 +94,79 @@ fn AttributeEditor(
     }
 }
 
+/// What the front end did to a cell, the warning when the cell is unlike the training
+/// images, and the controls: the stain-normalisation toggle and the image the networks saw.
+#[component]
+fn FrontEndNote(cell: CellView, show_normalised: RwSignal<bool>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let warning = cell.familiarity.as_ref().and_then(|f| f.warning());
+    let familiarity = cell.familiarity.clone();
+    let Some(fe) = cell.front_end.clone() else {
+        return view! {
+            <p class="front-end" data-testid="front-end">
+                "No calibration card loaded: the image went in as a plain centre crop, with no scale or colour correction and no check of how familiar it looks."
+            </p>
+        }
+        .into_any();
+    };
+    let source = match fe.scale.source {
+        ScaleSource::RedCells => "measured on the red cells",
+        ScaleSource::WhiteCell => "from the white cell's size, outside the training range",
+        ScaleSource::Unchanged => "no red cells to measure; the white cell's size is within the training range, so taken as it is",
+        ScaleSource::NoCell => "no cell found to measure",
+    };
+    let scale_text = if fe.settings.scale {
+        format!(
+            "Magnification ×{:.2} of the training images' ({source}); resampled to their scale.",
+            fe.scale.factor
+        )
+    } else {
+        "Scale not corrected.".to_string()
+    };
+    let colour_text = match (
+        fe.settings.white_balance || fe.settings.stain,
+        fe.settings.stain,
+    ) {
+        (false, _) => "Colours not corrected.".to_string(),
+        (true, false) => format!(
+            "White-balanced to the training background (correction {:.2}).",
+            fe.look_strength
+        ),
+        (true, true) => format!(
+            "White-balanced and stain-normalised to the training images (correction {:.2}).",
+            fe.look_strength
+        ),
+    };
+    let has_normalised = cell.normalised_url.is_some();
+    view! {
+        <div class="front-end" data-testid="front-end"
+            data-scale=format!("{:.3}", fe.scale.factor)
+            data-scale-source=format!("{:?}", fe.scale.source)
+            data-unfamiliar=familiarity.as_ref().is_some_and(|f| f.is_unfamiliar()).to_string()>
+            {warning.map(|w| view! { <p class="unfamiliar" role="alert" data-testid="unfamiliar-warning">{"⚠ "}{w}</p> })}
+            <p data-testid="scale">{scale_text}" "{colour_text}</p>
+            {familiarity.map(|f| view! {
+                <p class="familiarity">{format!("Feature distance to the training cells {:.1}; colour correction {:.2}; scale offset {:.2}.", f.feature_distance, f.look_strength, f.scale_offset)}</p>
+            })}
+            <label class="toggle">
+                <input type="checkbox" data-testid="stain-toggle"
+                    prop:checked=move || state.stain.get()
+                    on:change=move |_| state.set_stain(!state.stain.get_untracked())/>
+                " Stain normalisation (analyses every cell again)"
+            </label>
+            {has_normalised.then(|| view! {
+                <label class="toggle">
+                    <input type="checkbox" data-testid="show-normalised"
+                        prop:checked=move || show_normalised.get()
+                        on:change=move |_| show_normalised.update(|v| *v = !*v)/>
+                    " Show the image as the networks saw it"
+                </label>
+            })}
+        </div>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn CellPanel(cell: CellView) -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -118,10 +192,17 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
     });
     let n_edits = move || edits.get().iter().filter(|e| e.is_some()).count();
     let p_attrs = p.attributes.clone();
+    let show_normalised = RwSignal::new(false);
+    let (own, normalised) = (cell.image_url.clone(), cell.normalised_url.clone());
+    let image_url = Signal::derive(move || match (&normalised, show_normalised.get()) {
+        (Some(n), true) => n.clone(),
+        _ => own.clone(),
+    });
     view! {
         <article class="cell-panel" data-testid="cell-panel" data-raw-prediction=raw>
             <div class="left">
-                <SegmentationOverlay cell_id=id image_url=cell.image_url.clone() name=cell.name.clone() labels=cell.labels.clone() side=SEGMENTATION_SIDE/>
+                <SegmentationOverlay cell_id=id image_url=image_url name=cell.name.clone() labels=cell.labels.clone() side=SEGMENTATION_SIDE/>
+                <FrontEndNote cell=cell.clone() show_normalised=show_normalised/>
                 <h3>"Measured on the segmentation"</h3>
                 <Measurements m=cell.morphometry.clone() prediction=p.clone()/>
             </div>

@@ -81,7 +81,7 @@ fn heat_pixels(heat: &[u8]) -> Vec<u8> {
 #[component]
 pub fn SegmentationOverlay(
     cell_id: u32,
-    image_url: String,
+    #[prop(into)] image_url: Signal<String>,
     name: String,
     labels: Arc<Vec<u8>>,
     side: u32,
@@ -112,7 +112,7 @@ pub fn SegmentationOverlay(
     view! {
         <figure class="overlay-figure">
             <div class="stack">
-                <img src=image_url alt=format!("cell {name}") data-testid="cell-image"/>
+                <img src=move || image_url.get() alt=format!("cell {name}") data-testid="cell-image"/>
                 <canvas class="overlay" node_ref=overlay_ref aria-label="segmentation overlay" data-testid="overlay"
                     style:opacity=move || format!("{:.2}", opacity.get())
                     style:display=move || if cam.get().is_some() { "none" } else { "block" }></canvas>

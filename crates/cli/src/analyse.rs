@@ -25,6 +25,13 @@ pub struct AnalyseArgs {
     /// the map, as in the page.
     #[arg(long, default_value = "models/seg_net")]
     pub seg: PathBuf,
+    /// Calibration stem (front end, temperatures, familiarity check), as in the page; when
+    /// its files are missing cells go in as plain crops.
+    #[arg(long, default_value = "models/calibration")]
+    pub calibration: PathBuf,
+    /// Turn stain normalisation off (the page's toggle).
+    #[arg(long)]
+    pub no_stain: bool,
 }
 
 pub fn run(args: AnalyseArgs) -> Result<()> {
@@ -35,7 +42,19 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
         .exists()
         .then_some(args.seg.as_path());
     let t0 = Instant::now();
-    let analyzer = models::load_analyzer(&args.model, seg, &device)?;
+    let calibration = args
+        .calibration
+        .with_extension("json")
+        .exists()
+        .then_some(args.calibration.as_path());
+    let mut analyzer = models::load_analyzer_calibrated(&args.model, seg, calibration, &device)?;
+    if args.no_stain {
+        let settings = analyzer.settings();
+        analyzer.set_settings(wbc_core::front_end::FrontEndSettings {
+            stain: false,
+            ..settings
+        });
+    }
     block_on(analyzer.warm_up())?;
     eprintln!(
         "models loaded and warmed up in {:.0} ms; segmentation by the {}",
@@ -62,6 +81,12 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
             Ok((cell, decode_ms)) => {
                 obj.extend(prediction_json(&cell.prediction));
                 obj.insert("morphometry".into(), json!(cell.morphometry));
+                obj.insert("front_end".into(), json!(cell.front_end));
+                obj.insert("familiarity".into(), json!(cell.familiarity));
+                obj.insert(
+                    "warning".into(),
+                    json!(cell.familiarity.as_ref().and_then(|f| f.warning())),
+                );
                 let notes: Vec<String> = analyzer
                     .rules()
                     .iter()

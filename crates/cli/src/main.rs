@@ -4,10 +4,12 @@
 
 mod analyse;
 mod cache;
+mod calibrate;
 mod cbm;
 mod checkpoint;
 mod counterfactual;
 mod evaluate;
+mod external;
 mod models;
 mod predict;
 mod rng;
@@ -81,6 +83,13 @@ enum Command {
     /// map's morphometry and the measurement checks, with per-stage timings; one JSON object
     /// per line.
     Analyse(analyse::AnalyseArgs),
+    /// Fit the front end's reference (PBC's look and scale), choose its default steps on val
+    /// and shifted copies of val, fit temperatures and the familiarity check; writes
+    /// models/calibration.{json,bin}.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Score cell type and segmentation on the external sets (cellavision100, tecom300) with
+    /// and without each front-end step; prints a markdown table and writes a JSON report.
+    External(external::ExternalArgs),
 }
 
 fn main() -> Result<()> {
@@ -115,6 +124,8 @@ fn main() -> Result<()> {
         Command::Export(args) => evaluate::export(args)?,
         Command::Predict(args) => predict::run(args)?,
         Command::Analyse(args) => analyse::run(args)?,
+        Command::Calibrate(args) => calibrate::run(args)?,
+        Command::External(args) => external::run(args)?,
         Command::Cbm(args) => cbm::run(args)?,
         Command::Segment(args) => segment::segment(args)?,
         Command::Masks(args) => segment::masks(args)?,

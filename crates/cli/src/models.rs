@@ -79,6 +79,30 @@ pub fn today() -> String {
         .unwrap_or_default()
 }
 
+/// The calibration (`<stem>.json` card + `<stem>.bin` feature distribution).
+pub fn load_calibration(stem: &Path) -> Result<wbc_core::confidence::Calibration> {
+    let card = stem.with_extension("json");
+    let bin = stem.with_extension("bin");
+    let card = std::fs::read(&card).with_context(|| format!("reading {}", card.display()))?;
+    let bin = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
+    wbc_core::confidence::Calibration::from_bytes(&card, &bin).map_err(anyhow::Error::msg)
+}
+
+/// The cell pipeline as the page runs it: [`load_analyzer`] plus the calibration when
+/// `calibration` is given (front end, temperatures, familiarity check).
+pub fn load_analyzer_calibrated(
+    attribute: &Path,
+    seg: Option<&Path>,
+    calibration: Option<&Path>,
+    device: &Device,
+) -> Result<wbc_nets::Analyzer> {
+    let analyzer = load_analyzer(attribute, seg, device)?;
+    Ok(match calibration {
+        Some(stem) => analyzer.with_calibration(load_calibration(stem)?),
+        None => analyzer,
+    })
+}
+
 /// The cell pipeline from shipped models: the attribute network and, when `seg` is given and
 /// loads, the segmentation network (otherwise the classical labeller, as in the page).
 pub fn load_analyzer(

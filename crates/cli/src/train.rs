@@ -60,6 +60,12 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     pub init: Option<PathBuf>,
+    /// Augmentation for cells from other microscopes, after the front end has corrected
+    /// scale and stain: the residual errors of that correction (zoom 0.85–1.18×, lamp ±8%
+    /// per channel, stain density ×0.8–1.25 with ±8% per channel) plus blur and noise.
+    #[arg(long)]
+    #[serde(default)]
+    pub any_microscope: bool,
 }
 
 /// What the run folder remembers between epochs.
@@ -139,7 +145,17 @@ pub struct Augmentation {
     bias: f32,
     /// Per-channel optical-density scale (1 = unchanged): the pixel is raised to this power.
     density: [f32; 3],
+    /// Box-blur passes (3×3) after the colour change: 0 = sharp.
+    blur: usize,
+    /// Standard deviation of added Gaussian-like noise (0..1 scale).
+    noise: f32,
+    /// Seed of the noise.
+    noise_seed: u64,
 }
+
+/// Marks an output pixel that falls outside the source image (zoomed out): it gets the
+/// image's background colour and the label "other".
+const OUTSIDE: usize = usize::MAX;
 
 impl Augmentation {
     pub fn draw(size: usize, rng: &mut Rng) -> Self {
@@ -164,6 +180,49 @@ impl Augmentation {
             let strength = 1.5f32.powf(rng.symmetric());
             aug.density = [(); 3].map(|_| strength * (1.0 + 0.15 * rng.symmetric()));
         }
+        aug
+    }
+
+    /// For a segmentation network that must work on any microscope, before or after the
+    /// front end: zoom 0.5–2× (zoomed out, the frame is padded with the image's background),
+    /// a lamp colour per channel (0.7–1.1: yellow, grey or blue backgrounds as well as PBC's
+    /// pink), stain density ×0.6–1.6 with each channel ±25% (hue), and in some samples blur
+    /// (1–3 box passes, 40%) and noise (σ up to 0.04, 40%). None of these changes which pixel
+    /// is nucleus or cytoplasm.
+    pub fn draw_for_any_microscope(size: usize, rng: &mut Rng) -> Self {
+        let (turn, flip, shift, _, bias) = Self::draw_common(size, rng);
+        let zoom = 2f32.powf(rng.symmetric());
+        let lamp = [(); 3].map(|_| 0.9 + 0.2 * rng.symmetric());
+        let mut aug = Self::build(size, turn, flip, shift, zoom, lamp, bias);
+        let strength = 1.6f32.powf(rng.symmetric());
+        aug.density = [(); 3].map(|_| strength * (1.0 + 0.25 * rng.symmetric()));
+        if rng.below(5) < 2 {
+            aug.blur = 1 + rng.below(3);
+        }
+        if rng.below(5) < 2 {
+            aug.noise = 0.02 + 0.02 * rng.symmetric();
+        }
+        aug.noise_seed = rng.next_u64();
+        aug
+    }
+
+    /// For the attribute network behind the front end (see `TrainArgs::any_microscope`).
+    /// Colours are labels here (cytoplasm and granule colour), so the colour changes stay
+    /// within what the front end leaves uncorrected.
+    pub fn draw_for_attributes_any(size: usize, rng: &mut Rng) -> Self {
+        let (turn, flip, shift, _, bias) = Self::draw_common(size, rng);
+        let zoom = 1.18f32.powf(rng.symmetric());
+        let lamp = [(); 3].map(|_| 1.0 + 0.08 * rng.symmetric());
+        let mut aug = Self::build(size, turn, flip, shift, zoom, lamp, bias);
+        let strength = 1.25f32.powf(rng.symmetric());
+        aug.density = [(); 3].map(|_| strength * (1.0 + 0.08 * rng.symmetric()));
+        if rng.below(10) < 3 {
+            aug.blur = 1 + rng.below(2);
+        }
+        if rng.below(10) < 3 {
+            aug.noise = 0.02 + 0.01 * rng.symmetric();
+        }
+        aug.noise_seed = rng.next_u64();
         aug
     }
 
@@ -212,9 +271,15 @@ impl Augmentation {
                 if flip {
                     b = n - 1 - b;
                 }
-                a = (a + dy).clamp(0, n - 1);
-                b = (b + dx).clamp(0, n - 1);
-                source.push((a * n + b) as usize);
+                a += dy;
+                b += dx;
+                // Zoomed out beyond the image: background. Shifted past the edge at a zoom
+                // that still covers the frame: the edge pixel, as before.
+                if zoom < 1.0 && (a < 0 || b < 0 || a >= n || b >= n) {
+                    source.push(OUTSIDE);
+                    continue;
+                }
+                source.push((a.clamp(0, n - 1) * n + b.clamp(0, n - 1)) as usize);
             }
         }
         Self {
@@ -222,21 +287,54 @@ impl Augmentation {
             gain,
             bias,
             density: [1.0; 3],
+            blur: 0,
+            noise: 0.0,
+            noise_seed: 0,
         }
     }
 
     /// Normalised CHW input from HWC pixels.
     pub fn image(&self, hwc: &[u8]) -> Vec<f32> {
         let plane = self.source.len();
+        let side = (plane as f64).sqrt() as usize;
+        // Only a zoomed-out view needs the background colour.
+        let fill = if self.source.contains(&OUTSIDE) {
+            let img = image::RgbImage::from_raw(side as u32, side as u32, hwc.to_vec())
+                .expect("square HWC pixels");
+            wbc_core::front_end::measure_look(&img).background
+        } else {
+            [1.0; 3]
+        };
         let mut out = vec![0.0; 3 * plane];
         for (dst, &src) in self.source.iter().enumerate() {
             for c in 0..3 {
-                let mut v = hwc[src * 3 + c] as f32 / 255.0;
+                let mut v = if src == OUTSIDE {
+                    fill[c]
+                } else {
+                    hwc[src * 3 + c] as f32 / 255.0
+                };
                 if self.density[c] != 1.0 {
                     v = v.max(1.0 / 255.0).powf(self.density[c]);
                 }
-                let v = v * self.gain[c] + self.bias;
-                out[c * plane + dst] = (v - preprocess::MEAN[c]) / preprocess::STD[c];
+                out[c * plane + dst] = v * self.gain[c] + self.bias;
+            }
+        }
+        for _ in 0..self.blur {
+            for c in 0..3 {
+                box_blur(&mut out[c * plane..(c + 1) * plane], side);
+            }
+        }
+        if self.noise > 0.0 {
+            let mut rng = Rng::new(self.noise_seed);
+            for v in out.iter_mut() {
+                // Sum of three uniforms: close enough to Gaussian, σ = noise.
+                let u = rng.symmetric() + rng.symmetric() + rng.symmetric();
+                *v += u * self.noise;
+            }
+        }
+        for c in 0..3 {
+            for v in &mut out[c * plane..(c + 1) * plane] {
+                *v = (*v - preprocess::MEAN[c]) / preprocess::STD[c];
             }
         }
         out
@@ -244,7 +342,26 @@ impl Augmentation {
 
     /// The label map moved the same way (no photometric change).
     pub fn labels<'a>(&'a self, labels: &'a [u8]) -> impl Iterator<Item = u8> + 'a {
-        self.source.iter().map(move |&src| labels[src])
+        self.source
+            .iter()
+            .map(move |&src| if src == OUTSIDE { 0 } else { labels[src] })
+    }
+}
+
+/// One 3×3 box-blur pass over a square plane (edges use the pixels that exist).
+fn box_blur(plane: &mut [f32], side: usize) {
+    let src = plane.to_vec();
+    for y in 0..side {
+        for x in 0..side {
+            let (mut sum, mut n) = (0.0, 0.0);
+            for yy in y.saturating_sub(1)..(y + 2).min(side) {
+                for xx in x.saturating_sub(1)..(x + 2).min(side) {
+                    sum += src[yy * side + xx];
+                    n += 1.0;
+                }
+            }
+            plane[y * side + x] = sum / n;
+        }
     }
 }
 
@@ -370,7 +487,12 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
             let step = epoch * steps_per_epoch + step_in_epoch;
             let mut inputs = Vec::with_capacity(batch.len() * 3 * size * size);
             for &i in batch {
-                inputs.extend(augment(train.pixels.cell(i), size, &mut aug_rng));
+                let cell = train.pixels.cell(i);
+                inputs.extend(if args.any_microscope {
+                    Augmentation::draw_for_attributes_any(size, &mut aug_rng).image(cell)
+                } else {
+                    augment(cell, size, &mut aug_rng)
+                });
             }
             let images = Tensor::<4>::from_data(
                 TensorData::new(inputs, [batch.len(), 3, size, size]),

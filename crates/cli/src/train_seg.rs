@@ -57,6 +57,11 @@ pub struct TrainSegArgs {
     #[arg(long)]
     #[serde(default)]
     pub stain_jitter: bool,
+    /// Augmentation for any microscope (overrides --stain-jitter): zoom 0.5–2× with
+    /// background padding, lamp colours, stain hue and density, blur and noise.
+    #[arg(long)]
+    #[serde(default)]
+    pub any_microscope: bool,
 }
 
 /// Agreement of predicted and reference label maps, pixel by pixel.
@@ -222,8 +227,11 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
             let mut inputs = Vec::with_capacity(batch.len() * 3 * plane);
             let mut targets = Vec::with_capacity(batch.len() * plane);
             for &i in batch {
-                let aug =
-                    Augmentation::draw_for_segmentation(size, args.stain_jitter, &mut aug_rng);
+                let aug = if args.any_microscope {
+                    Augmentation::draw_for_any_microscope(size, &mut aug_rng)
+                } else {
+                    Augmentation::draw_for_segmentation(size, args.stain_jitter, &mut aug_rng)
+                };
                 inputs.extend(aug.image(train.pixels.cell(i)));
                 targets.extend(aug.labels(train_labels.cell(i)).map(|l| l as i64));
             }

@@ -308,7 +308,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     }
 
@@ -375,7 +377,10 @@ mod tests {
             f.reasons,
             vec![Unfamiliar::Features, Unfamiliar::Look, Unfamiliar::Scale]
         );
-        assert!(f.warning().unwrap().contains("treat these results with caution"));
+        assert!(f
+            .warning()
+            .unwrap()
+            .contains("treat these results with caution"));
         assert!(Familiarity::judge(&card, f32::NAN, 0.0, 1.0).is_unfamiliar());
     }
 }

@@ -414,7 +414,9 @@ pub fn resample(img: &RgbImage, factor: f32, side: u32, fill: Rgb<u8>) -> (RgbIm
 
 /// The fill colour of a look (its background as bytes).
 pub fn background_pixel(look: &Look) -> Rgb<u8> {
-    Rgb(look.background.map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8))
+    Rgb(look
+        .background
+        .map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8))
 }
 
 #[cfg(test)]
@@ -461,7 +463,11 @@ mod tests {
         for p in out.pixels_mut() {
             for c in 0..3 {
                 let ratio = p[c] as f32 / bg[c];
-                let ratio = if ratio >= 1.0 { ratio } else { ratio.powf(stain[c]) };
+                let ratio = if ratio >= 1.0 {
+                    ratio
+                } else {
+                    ratio.powf(stain[c])
+                };
                 p[c] = (bg[c] * lamp[c] * ratio).round().clamp(0.0, 255.0) as u8;
             }
         }
@@ -591,7 +597,10 @@ mod tests {
         // A map at another side (the 360² map of a smaller square) scales too.
         let small = Placement::centre_square(120, 130, 360);
         let back = small.labels_to_image(&labels, 120, 130);
-        assert_eq!((back.get_pixel(59, 10).0[0], back.get_pixel(60, 10).0[0]), (0, 1));
+        assert_eq!(
+            (back.get_pixel(59, 10).0[0], back.get_pixel(60, 10).0[0]),
+            (0, 1)
+        );
         assert_eq!(back.get_pixel(60, 129).0[0], 0);
         // A large field is cut to the square around its centre.
         let big = RgbImage::from_pixel(1000, 800, Rgb([9, 9, 9]));

@@ -9,7 +9,9 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
+use wbc_core::confidence::Familiarity;
 use wbc_core::cross_check::Rule;
+use wbc_core::front_end::{FrontEndSettings, ScaleEstimate};
 use wbc_core::morphometry::Morphometry;
 use wbc_core::CellPrediction;
 
@@ -41,10 +43,13 @@ impl ComputeDevice {
 pub enum ToWorker {
     /// Decode, crop and analyse the attached file bytes.
     Analyse {
-        /// Identifies the answer.
+        /// Identifies the answer (a cell analysed again keeps its id).
         id: u32,
         /// File name, for messages.
         name: String,
+        /// Whether the front end normalises the stain (the page's toggle); the other steps
+        /// follow the calibration card.
+        stain: bool,
     },
     /// A class-activation map of an analysed cell for one attribute value.
     Explain {
@@ -77,6 +82,19 @@ pub struct EngineReport {
     pub seg_model_bytes: usize,
     /// Measurement-vs-attribute rules with the thresholds from the segmentation card.
     pub rules: Vec<Rule>,
+    /// The front end's default steps; `None` without a calibration card (then there is no
+    /// front end and no familiarity check).
+    pub front_end: Option<FrontEndSettings>,
+}
+
+/// What the front end did to one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontEndSummary {
+    pub settings: FrontEndSettings,
+    /// The estimated magnification and the ruler it came from.
+    pub scale: ScaleEstimate,
+    /// How strongly the colours were corrected (0 = not at all).
+    pub look_strength: f32,
 }
 
 /// One analysed cell (the crop as PNG and the label map travel beside it as bytes).
@@ -98,6 +116,12 @@ pub struct CellReport {
     pub inference_ms: f64,
     /// Segmentation + morphometry (ms).
     pub segmentation_ms: f64,
+    /// What the front end did; `None` without a calibration card.
+    pub front_end: Option<FrontEndSummary>,
+    /// The familiarity check; `None` without a calibration card.
+    pub familiarity: Option<Familiarity>,
+    /// Whether a third attachment holds the square as the networks saw it (recoloured).
+    pub normalised_image: bool,
 }
 
 /// Worker → page.
@@ -106,7 +130,8 @@ pub enum FromWorker {
     /// The device is chosen and the models loaded and warmed up.
     Ready(EngineReport),
     /// A cell was analysed; the cropped image follows as PNG bytes, then the label map
-    /// (`SEGMENTATION_SIDE`² bytes, one label per pixel).
+    /// (`SEGMENTATION_SIDE`² bytes, one label per pixel), then, when the colours were
+    /// corrected, the image the networks saw as PNG.
     Analysed(CellReport),
     /// A class-activation map; `side`² bytes follow (0 = no evidence, 255 = the strongest).
     Explained {

@@ -15,7 +15,11 @@ use crate::seg_net::{resize_logits, SegNet, SegNetConfig};
 use burn::tensor::{Device, TensorData};
 use image::{imageops, GrayImage, RgbImage};
 use std::future::Future;
+use wbc_core::confidence::{Calibration, Familiarity};
 use wbc_core::cross_check::{rules_from_card, Rule};
+use wbc_core::front_end::{
+    self, FrontEndSettings, Look, Placement, Restain, ScaleEstimate, ScaleSource,
+};
 use wbc_core::morphometry::{self, Morphometry};
 use wbc_core::{preprocess, segmentation, CellPrediction, ATTRIBUTES, PBC_SIDE};
 
@@ -137,10 +141,33 @@ pub struct StageTimes {
     pub segmentation_ms: f64,
 }
 
+/// What the front end did to one image.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FrontEndReport {
+    pub settings: FrontEndSettings,
+    /// The image's own look before correction.
+    pub look: Look,
+    /// The colour correction applied (identity when colour correction is off).
+    pub restain: Restain,
+    /// The estimated magnification (factor 1, `Unchanged`, when scaling is off).
+    pub scale: ScaleEstimate,
+    /// Where the square (and so the label map) lies on the image.
+    pub placement: Placement,
+}
+
 /// Everything the pipeline says about one cell.
 pub struct CellAnalysis {
-    /// The square crop both networks saw (at the image's own resolution).
+    /// The square both networks saw: cropped, and with the front end on, rescaled to PBC's
+    /// scale and recoloured to PBC's look.
     pub square: RgbImage,
+    /// The same square in the image's own colours (equal to `square` without colour
+    /// correction): what the page shows unless the normalised image is asked for.
+    pub shown: RgbImage,
+    pub front_end: FrontEndReport,
+    /// The familiarity check; `None` without a calibration card.
+    pub familiarity: Option<Familiarity>,
+    /// The attribute network's raw logits (before temperature scaling).
+    pub logits: Vec<f32>,
     pub prediction: CellPrediction,
     /// Pooled encoder features, L2-normalised (the counterfactual tie-breaker).
     pub features: Vec<f32>,
@@ -159,6 +186,8 @@ pub struct Analyzer {
     attribute_size: usize,
     segmenter: Segmenter,
     rules: Vec<Rule>,
+    calibration: Option<Calibration>,
+    settings: FrontEndSettings,
 }
 
 impl Analyzer {
@@ -182,7 +211,34 @@ impl Analyzer {
             attribute_size: attribute_card.input_size,
             segmenter,
             rules,
+            calibration: None,
+            settings: FrontEndSettings::OFF,
         })
+    }
+
+    /// Add the front end's reference and the confidence calibration (`wbc calibrate`). The
+    /// front end then runs with the card's default settings.
+    pub fn with_calibration(mut self, calibration: Calibration) -> Self {
+        self.settings = calibration.card.default_settings;
+        self.calibration = Some(calibration);
+        self
+    }
+
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+
+    /// The front-end settings [`Analyzer::analyse`] uses.
+    pub fn settings(&self) -> FrontEndSettings {
+        self.settings
+    }
+
+    /// Change the default front-end settings (without a calibration card there is no
+    /// reference to correct towards, and the front end stays off).
+    pub fn set_settings(&mut self, settings: FrontEndSettings) {
+        if self.calibration.is_some() {
+            self.settings = settings;
+        }
     }
 
     pub fn segmenter(&self) -> &Segmenter {
@@ -200,14 +256,26 @@ impl Analyzer {
         self.analyse(&blank, || 0.0).await.map(|_| ())
     }
 
-    /// Analyse one decoded image. `now` is a millisecond clock for the stage times.
+    /// Analyse one decoded image with the default front-end settings. `now` is a
+    /// millisecond clock for the stage times.
     pub async fn analyse(
         &self,
         image: &RgbImage,
         now: impl Fn() -> f64,
     ) -> Result<CellAnalysis, LoadError> {
+        self.analyse_with(image, self.settings, now).await
+    }
+
+    /// Analyse one decoded image with these front-end settings (ignored without a
+    /// calibration card).
+    pub async fn analyse_with(
+        &self,
+        image: &RgbImage,
+        settings: FrontEndSettings,
+        now: impl Fn() -> f64,
+    ) -> Result<CellAnalysis, LoadError> {
         let t0 = now();
-        let square = preprocess::center_square(image);
+        let (square, shown, front_end) = self.front_end(image, settings).await?;
         let attribute_input = network_input(&square, self.attribute_size);
         // Both networks usually share an input size: then one resized crop feeds both.
         let own_seg_input = match self.segmenter.input_size() {
@@ -231,8 +299,19 @@ impl Analyzer {
                 "the attribute network returned nothing".into(),
             ));
         }
-        let prediction = CellPrediction::from_logits(&logits);
         let features = wbc_core::counterfactual::normalised(&features);
+        let (prediction, familiarity) = match &self.calibration {
+            Some(c) => (
+                CellPrediction::from_logits_tempered(&logits, &c.card.temperatures),
+                Some(Familiarity::judge(
+                    &c.card,
+                    c.features.distance(&features),
+                    front_end.restain.strength(),
+                    front_end.scale.factor,
+                )),
+            ),
+            None => (CellPrediction::from_logits(&logits), None),
+        };
         let t2 = now();
         let labels = self
             .segmenter
@@ -242,6 +321,10 @@ impl Analyzer {
         let t3 = now();
         Ok(CellAnalysis {
             square,
+            shown,
+            front_end,
+            familiarity,
+            logits,
             prediction,
             features,
             labels,
@@ -253,6 +336,92 @@ impl Analyzer {
                 segmentation_ms: t3 - t2,
             },
         })
+    }
+
+    /// The front end: the square the networks see, the same square in the image's own
+    /// colours, and what was done. Without a calibration card (no reference) or with every
+    /// step off, this is the plain centre crop.
+    async fn front_end(
+        &self,
+        image: &RgbImage,
+        settings: FrontEndSettings,
+    ) -> Result<(RgbImage, RgbImage, FrontEndReport), LoadError> {
+        let look = front_end::measure_look(image);
+        let unchanged = ScaleEstimate {
+            factor: 1.0,
+            source: ScaleSource::Unchanged,
+        };
+        let reference = match &self.calibration {
+            Some(c) if settings != FrontEndSettings::OFF => &c.card.reference,
+            _ => {
+                let square = preprocess::center_square(image);
+                let report = FrontEndReport {
+                    settings: FrontEndSettings::OFF,
+                    look,
+                    restain: Restain::IDENTITY,
+                    scale: unchanged,
+                    placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
+                };
+                return Ok((square.clone(), square, report));
+            }
+        };
+        let recolour = settings.white_balance || settings.stain;
+        let restain = if recolour {
+            Restain::between(&look, &reference.look, settings.stain)
+        } else {
+            Restain::IDENTITY
+        };
+        let coloured = if recolour {
+            restain.apply(image, &look)
+        } else {
+            image.clone()
+        };
+        if !settings.scale {
+            let square = preprocess::center_square(&coloured);
+            let shown = if recolour {
+                preprocess::center_square(image)
+            } else {
+                square.clone()
+            };
+            let report = FrontEndReport {
+                settings,
+                look,
+                restain,
+                scale: unchanged,
+                placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
+            };
+            return Ok((square, shown, report));
+        }
+        // A first look at the crop as it is finds the red cells (or the white cell) to
+        // measure; the networks then see the image at PBC's scale.
+        let provisional = preprocess::center_square(&coloured);
+        let labels = self
+            .segmenter
+            .label_square(&provisional, None, PBC_SIDE, &self.device)
+            .await?;
+        let measured = morphometry::measure(&labels);
+        let scale =
+            front_end::estimate_scale(&labels, &measured, provisional.width(), &reference.scale);
+        let fill = if recolour {
+            front_end::background_pixel(&reference.look)
+        } else {
+            front_end::background_pixel(&look)
+        };
+        let (square, placement) = front_end::resample(&coloured, scale.factor, PBC_SIDE, fill);
+        let shown = if recolour {
+            let own_fill = front_end::background_pixel(&look);
+            front_end::resample(image, scale.factor, PBC_SIDE, own_fill).0
+        } else {
+            square.clone()
+        };
+        let report = FrontEndReport {
+            settings,
+            look,
+            restain,
+            scale,
+            placement,
+        };
+        Ok((square, shown, report))
     }
 
     /// A class-activation map for `value` of `attribute` on a cell's attribute input: evidence

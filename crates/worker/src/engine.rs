@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use wbc_core::confidence::Calibration;
 use wbc_core::preprocess;
-use wbc_messages::{CellReport, ComputeDevice, EngineReport, FromWorker, SEGMENTATION_SIDE};
+use wbc_messages::{
+    CellReport, ComputeDevice, EngineReport, FromWorker, FrontEndSummary, SEGMENTATION_SIDE,
+};
 use wbc_nets::{Analyzer, AttributeNetConfig, ModelCard, SegNetConfig, Segmenter};
 use web_sys::WorkerGlobalScope;
 
@@ -18,6 +21,10 @@ const ATTRIBUTE_MODEL: &str = "models/attribute_net";
 
 /// Where the segmentation network lives; without it the classical labeller draws the overlay.
 const SEG_MODEL: &str = "models/seg_net";
+
+/// The calibration card (`.json`) and feature distribution (`.bin`): the front end's
+/// reference and the familiarity check. Optional: without it cells go in as plain crops.
+const CALIBRATION: &str = "models/calibration";
 
 /// Inputs kept for on-demand explanations (the most recent cells).
 const KEPT_INPUTS: usize = 64;
@@ -128,6 +135,13 @@ async fn load_segmenter(device: &Device) -> (Segmenter, Option<serde_json::Value
     }
 }
 
+/// The calibration when both its files load (`None` and the page carries on without it).
+async fn load_calibration() -> Option<Calibration> {
+    let card = fetch_bytes(&format!("{CALIBRATION}.json")).await.ok()?;
+    let bin = fetch_bytes(&format!("{CALIBRATION}.bin")).await.ok()?;
+    Calibration::from_bytes(&card, &bin).ok()
+}
+
 /// The loaded, warmed-up pipeline.
 pub struct Engine {
     analyzer: Analyzer,
@@ -147,8 +161,11 @@ impl Engine {
         // The segmentation network is optional: without it the overlay still comes, from the
         // classical labeller, and the page says why.
         let (segmenter, seg_metrics, seg_model_bytes) = load_segmenter(&device).await;
-        let analyzer = Analyzer::new(&card, weights, segmenter, seg_metrics.as_ref(), &device)
+        let mut analyzer = Analyzer::new(&card, weights, segmenter, seg_metrics.as_ref(), &device)
             .map_err(|e| format!("{ATTRIBUTE_MODEL}.bpk: {e}"))?;
+        if let Some(calibration) = load_calibration().await {
+            analyzer = analyzer.with_calibration(calibration);
+        }
         let t2 = now_ms();
         analyzer.warm_up().await.map_err(|e| e.to_string())?;
         let t3 = now_ms();
@@ -162,6 +179,7 @@ impl Engine {
             segmenter: analyzer.segmenter().describe(),
             seg_model_bytes,
             rules: analyzer.rules().to_vec(),
+            front_end: analyzer.calibration().map(|_| analyzer.settings()),
         };
         let engine = Engine {
             analyzer,
@@ -188,9 +206,16 @@ impl Engine {
             .await
     }
 
-    /// Analyse one uploaded file. Returns the message and its byte attachments (the cropped
-    /// cell as PNG, the label map).
-    pub async fn analyse(&self, id: u32, name: String, bytes: &[u8]) -> (FromWorker, Vec<Vec<u8>>) {
+    /// Analyse one uploaded file, with or without stain normalisation. Returns the message
+    /// and its byte attachments (the cropped cell as PNG, the label map, and the image the
+    /// networks saw when its colours were corrected).
+    pub async fn analyse(
+        &self,
+        id: u32,
+        name: String,
+        stain: bool,
+        bytes: &[u8],
+    ) -> (FromWorker, Vec<Vec<u8>>) {
         let t0 = now_ms();
         let image = match preprocess::decode(bytes) {
             Ok(img) => img,
@@ -201,14 +226,22 @@ impl Engine {
         };
         let decode_ms = now_ms() - t0;
         let (width, height) = image.dimensions();
-        let cell = match self.analyzer.analyse(&image, now_ms).await {
+        let settings = wbc_core::front_end::FrontEndSettings {
+            stain,
+            ..self.analyzer.settings()
+        };
+        let cell = match self.analyzer.analyse_with(&image, settings, now_ms).await {
             Ok(cell) => cell,
             Err(e) => {
                 let reason = e.to_string();
                 return (FromWorker::Refused { id, name, reason }, vec![]);
             }
         };
-        let png = display_png(&cell.square).unwrap_or_default();
+        let png = display_png(&cell.shown).unwrap_or_default();
+        let normalised = (cell.shown != cell.square)
+            .then(|| display_png(&cell.square))
+            .flatten();
+        let calibrated = self.analyzer.calibration().is_some();
         {
             let mut kept = self.inputs.borrow_mut();
             kept.insert(id, cell.attribute_input);
@@ -227,11 +260,17 @@ impl Engine {
             preprocess_ms: decode_ms + cell.times.preprocess_ms,
             inference_ms: cell.times.inference_ms,
             segmentation_ms: cell.times.segmentation_ms,
+            front_end: calibrated.then(|| FrontEndSummary {
+                settings: cell.front_end.settings,
+                scale: cell.front_end.scale,
+                look_strength: cell.front_end.restain.strength(),
+            }),
+            familiarity: cell.familiarity,
+            normalised_image: normalised.is_some(),
         };
-        (
-            FromWorker::Analysed(report),
-            vec![png, cell.labels.into_raw()],
-        )
+        let mut attachments = vec![png, cell.labels.into_raw()];
+        attachments.extend(normalised);
+        (FromWorker::Analysed(report), attachments)
     }
 }
 

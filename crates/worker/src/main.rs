@@ -27,7 +27,7 @@ fn post(message: &FromWorker, attachments: Vec<Vec<u8>>) {
 
 fn refuse(request: ToWorker, reason: String) {
     let message = match request {
-        ToWorker::Analyse { id, name } => FromWorker::Refused { id, name, reason },
+        ToWorker::Analyse { id, name, .. } => FromWorker::Refused { id, name, reason },
         ToWorker::Explain { id, .. } => FromWorker::ExplainFailed { id, reason },
     };
     post(&message, vec![]);
@@ -36,8 +36,8 @@ fn refuse(request: ToWorker, reason: String) {
 fn handle(engine: Rc<Engine>, request: ToWorker, bytes: Vec<u8>) {
     wasm_bindgen_futures::spawn_local(async move {
         match request {
-            ToWorker::Analyse { id, name } => {
-                let (message, attachments) = engine.analyse(id, name, &bytes).await;
+            ToWorker::Analyse { id, name, stain } => {
+                let (message, attachments) = engine.analyse(id, name, stain, &bytes).await;
                 post(&message, attachments);
             }
             ToWorker::Explain {

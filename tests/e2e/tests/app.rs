@@ -63,6 +63,91 @@ fn real_cells(n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The first cell of tecom300 (another microscope and stain: yellow background, the cell
+/// filling the frame) and its type from the set's labels.
+fn tecom_cell() -> (PathBuf, &'static str) {
+    let dir = root().join("../shared/data/tecom300");
+    let labels = std::fs::read_to_string(dir.join("labels.csv"))
+        .unwrap_or_else(|e| panic!("{}: {e} (the tecom300 set is needed)", dir.display()));
+    let class = labels
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .expect("a first labelled cell");
+    let name = [
+        "Neutrophil",
+        "Lymphocyte",
+        "Monocyte",
+        "Eosinophil",
+        "Basophil",
+    ][class - 1];
+    (dir.join("images/001.png"), name)
+}
+
+/// A cell from another microscope: the page says what the front end did (the estimated
+/// scale), shows the corrected image on request, and either names the right type or warns
+/// that the image is unlike the training images. Switching stain normalisation off analyses
+/// the cell again in place.
+fn other_microscope(s: &Session, name: &str) -> Result<()> {
+    let (file, truth) = tecom_cell();
+    let before = cell_count(s)?;
+    upload_and_wait(s, &file)?;
+    ensure!(
+        cell_count(s)? == before + 1 && !s.visible("error")?,
+        "{name}: the tecom300 cell was not analysed: {:?}",
+        s.text("error")
+    );
+    let scale = s.attr("front-end", "data-scale")?;
+    ensure!(
+        scale
+            .as_deref()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some(),
+        "{name}: no estimated scale shown ({scale:?}): is models/calibration.json built in?"
+    );
+    let said = s.text("cell-type")?;
+    let warned = s.find("unfamiliar-warning")?.is_some();
+    eprintln!(
+        "{name}: tecom300 001 ({truth}) called {said}, scale ×{}, warning: {warned}",
+        scale.unwrap_or_default()
+    );
+    ensure!(
+        said == truth || warned,
+        "{name}: a {truth} from another microscope called {said} with no warning"
+    );
+    ensure!(
+        s.text("scale")?.contains("Magnification"),
+        "{name}: the scale is not explained"
+    );
+    // The image as the networks saw it, on request.
+    let src = |s: &Session| s.attr("cell-image", "src");
+    let own = src(s)?;
+    if s.find("show-normalised")?.is_some() {
+        s.js("document.querySelector('[data-testid=show-normalised]').click(); return true;")?;
+        s.wait_for("normalised image", Duration::from_secs(10), |s| {
+            Ok(src(s)? != own)
+        })?;
+        s.screenshot(&format!("{name}-other-microscope-normalised"))?;
+    }
+    s.screenshot(&format!("{name}-other-microscope"))?;
+    // Stain normalisation off: the same cell comes back analysed again, nothing lost.
+    let stain_on = s.js("return document.querySelector('[data-testid=stain-toggle]').checked")?;
+    s.js("document.querySelector('[data-testid=stain-toggle]').click(); return true;")?;
+    s.wait_for("analysed again", LOAD, |s| {
+        Ok(s.text("status")? == "idle"
+            && s.js("return document.querySelector('[data-testid=stain-toggle]').checked")?
+                != stain_on)
+    })?;
+    ensure!(
+        cell_count(s)? == before + 1,
+        "{name}: the cell count changed when the stain setting changed"
+    );
+    s.js("document.querySelector('[data-testid=stain-toggle]').click(); return true;")?;
+    s.wait_for("analysed again", LOAD, |s| Ok(s.text("status")? == "idle"))?;
+    Ok(())
+}
+
 fn not_an_image() -> Result<PathBuf> {
     let path = artefacts().join("notes.jpg");
     std::fs::write(&path, b"these are lab notes, not a JPEG")?;
@@ -419,6 +504,7 @@ fn journey_in(session: &Session, server: &StaticServer, webgpu: bool) -> Result<
         );
         session.screenshot(&format!("{name}-real-cell"))?;
         explorer(&session, name)?;
+        other_microscope(&session, name)?;
     }
     Ok(output)
 }

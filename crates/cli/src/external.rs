@@ -1,0 +1,330 @@
+//! `wbc external`: how the cell pipeline holds up on cells from other microscopes. It scores
+//! cell type and segmentation (nucleus and whole-cell IoU against the hand-drawn masks) on
+//! `cellavision100` and `tecom300`, once per front-end variant, with how many answers carry
+//! the "unlike the training images" warning. These sets are for measuring only: nothing here
+//! feeds back into training or into a parameter.
+
+use crate::models;
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use wbc_core::front_end::FrontEndSettings;
+use wbc_core::metrics::argmax;
+use wbc_core::{segmentation, CELL_TYPES};
+use wbc_nets::{block_on, Analyzer};
+
+#[derive(clap::Args, Debug)]
+pub struct ExternalArgs {
+    /// Folder holding cellavision100/ and tecom300/.
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "models/attribute_net")]
+    pub model: PathBuf,
+    #[arg(long, default_value = "models/seg_net")]
+    pub seg: PathBuf,
+    /// Calibration card stem (front-end reference, temperatures, familiarity thresholds).
+    #[arg(long, default_value = "models/calibration")]
+    pub calibration: PathBuf,
+    /// Sets to score.
+    #[arg(long, value_delimiter = ',', default_value = "cellavision100,tecom300")]
+    pub sets: Vec<String>,
+    /// Only the first N images of each set (smoke tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Only the pipeline's default front end (no per-step variants).
+    #[arg(long)]
+    pub default_only: bool,
+    /// Also write, for every cell, the square the networks saw with the label map beside it
+    /// (PNG) into this folder, one file per cell and front end.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
+    /// Where the summary goes (shipped beside the model cards: one row per set and variant).
+    #[arg(long, default_value = "models/external.json")]
+    pub out: PathBuf,
+    /// Where one JSON line per cell and variant goes (git-ignored).
+    #[arg(long, default_value = "target/external_cells.jsonl")]
+    pub cells_out: PathBuf,
+}
+
+/// One image of an external set.
+struct ExternalCell {
+    name: String,
+    image: image::RgbImage,
+    truth: image::GrayImage,
+    cell_type: usize,
+}
+
+/// Scores of one front-end variant on one set.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantScores {
+    pub set: String,
+    pub variant: String,
+    pub settings: FrontEndSettings,
+    pub cells: usize,
+    /// Cell-type accuracy (%).
+    pub cell_type_accuracy: f64,
+    /// Mean nucleus IoU (%) against the hand-drawn masks.
+    pub nucleus_iou: f64,
+    /// Mean whole-cell IoU (%).
+    pub whole_cell_iou: f64,
+    /// Share of all cells carrying the warning (%); null without a calibration card.
+    pub flagged: Option<f64>,
+    /// Share of the wrong cell-type answers carrying the warning (%).
+    pub wrong_flagged: Option<f64>,
+    /// Mean top cell-type probability of the wrong answers (%).
+    pub wrong_confidence: f64,
+    /// Cells per true type → predicted type counts, in CELL_TYPES order.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// The front-end variants scored, in table order.
+pub fn variants() -> Vec<(&'static str, FrontEndSettings)> {
+    let s = |white_balance, stain, scale| FrontEndSettings {
+        white_balance,
+        stain,
+        scale,
+    };
+    vec![
+        ("none", FrontEndSettings::OFF),
+        ("white balance", s(true, false, false)),
+        ("white balance + stain", s(true, true, false)),
+        ("scale only", s(false, false, true)),
+        ("white balance + scale", s(true, false, true)),
+        ("all (white balance + stain + scale)", FrontEndSettings::ALL),
+    ]
+}
+
+/// Read a set: `images/NNN.png`, `masks/NNN.png`, `labels.csv` (image id, class 1–5:
+/// neutrophil, lymphocyte, monocyte, eosinophil, basophil).
+fn read_set(dir: &Path, limit: Option<usize>) -> Result<Vec<ExternalCell>> {
+    const CLASSES: [&str; 5] = [
+        "Neutrophil",
+        "Lymphocyte",
+        "Monocyte",
+        "Eosinophil",
+        "Basophil",
+    ];
+    let csv = dir.join("labels.csv");
+    let text = std::fs::read_to_string(&csv).with_context(|| {
+        format!(
+            "{} (the external sets live in ../shared/data)",
+            csv.display()
+        )
+    })?;
+    let mut cells = Vec::new();
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let mut parts = line.split(',');
+        let (Some(id), Some(class)) = (parts.next(), parts.next()) else {
+            anyhow::bail!("{}: bad line {line:?}", csv.display());
+        };
+        let id: usize = id.trim().parse()?;
+        let class: usize = class.trim().parse()?;
+        let name = CLASSES
+            .get(class.wrapping_sub(1))
+            .with_context(|| format!("{}: class {class}", csv.display()))?;
+        let file = format!("{id:03}.png");
+        let image = image::open(dir.join("images").join(&file))
+            .with_context(|| format!("{} image {file}", dir.display()))?
+            .to_rgb8();
+        let truth = image::open(dir.join("masks").join(&file))
+            .with_context(|| format!("{} mask {file}", dir.display()))?
+            .to_luma8();
+        cells.push(ExternalCell {
+            name: file,
+            image,
+            truth,
+            cell_type: CELL_TYPES.iter().position(|t| t == name).unwrap(),
+        });
+        if limit.is_some_and(|n| cells.len() >= n) {
+            break;
+        }
+    }
+    Ok(cells)
+}
+
+/// Score one variant on one set; also returns one JSON line per cell.
+fn score(
+    analyzer: &Analyzer,
+    set: &str,
+    variant: &str,
+    settings: FrontEndSettings,
+    cells: &[ExternalCell],
+    dump: Option<&Path>,
+) -> Result<(VariantScores, Vec<serde_json::Value>)> {
+    let n_types = CELL_TYPES.len();
+    let mut confusion = vec![vec![0usize; n_types]; n_types];
+    let (mut right, mut nucleus, mut whole) = (0usize, 0.0, 0.0);
+    let (mut flagged, mut wrong, mut wrong_flagged, mut wrong_conf) = (0usize, 0usize, 0usize, 0.0);
+    let mut lines = Vec::new();
+    for cell in cells {
+        let a = block_on(analyzer.analyse_with(&cell.image, settings, || 0.0))
+            .with_context(|| format!("{set}/{}", cell.name))?;
+        let predicted = argmax(&a.prediction.cell_type);
+        confusion[cell.cell_type][predicted] += 1;
+        let (w, h) = cell.image.dimensions();
+        let map = a.front_end.placement.labels_to_image(&a.labels, w, h);
+        let (n, c) = segmentation::cellavision_iou(&map, &cell.truth);
+        if let Some(dir) = dump {
+            let side = a.square.width();
+            let mut sheet = image::RgbImage::new(side * 2, side);
+            image::imageops::replace(&mut sheet, &a.square, 0, 0);
+            let labels = image::imageops::resize(
+                &a.labels,
+                side,
+                side,
+                image::imageops::FilterType::Nearest,
+            );
+            let overlay =
+                segmentation::overlay(&a.square, &labels, 0.5, &segmentation::SHOW_CELL_LABELS)?;
+            let overlay = image::DynamicImage::ImageRgba8(overlay).to_rgb8();
+            image::imageops::replace(&mut sheet, &overlay, side as i64, 0);
+            let file = format!(
+                "{set}_{}_{}.png",
+                cell.name.trim_end_matches(".png"),
+                variant.replace(' ', "_")
+            );
+            sheet.save(dir.join(file))?;
+        }
+        nucleus += n;
+        whole += c;
+        let unfamiliar = a.familiarity.as_ref().is_some_and(|f| f.is_unfamiliar());
+        flagged += unfamiliar as usize;
+        if predicted == cell.cell_type {
+            right += 1;
+        } else {
+            wrong += 1;
+            wrong_flagged += unfamiliar as usize;
+            wrong_conf += a.prediction.cell_type[predicted] as f64;
+        }
+        lines.push(serde_json::json!({
+            "set": set, "variant": variant, "image": cell.name,
+            "truth": CELL_TYPES[cell.cell_type], "predicted": CELL_TYPES[predicted],
+            "probability": a.prediction.cell_type[predicted],
+            "nucleus_iou": n, "whole_cell_iou": c,
+            "scale": a.front_end.scale, "restain": a.front_end.restain,
+            "familiarity": a.familiarity,
+        }));
+    }
+    let total = cells.len().max(1) as f64;
+    let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+    let calibrated = analyzer.calibration().is_some();
+    Ok((
+        VariantScores {
+            set: set.into(),
+            variant: variant.into(),
+            settings,
+            cells: cells.len(),
+            cell_type_accuracy: pct(right, cells.len()),
+            nucleus_iou: nucleus / total,
+            whole_cell_iou: whole / total,
+            flagged: calibrated.then(|| pct(flagged, cells.len())),
+            wrong_flagged: calibrated.then(|| pct(wrong_flagged, wrong)),
+            wrong_confidence: 100.0 * wrong_conf / wrong.max(1) as f64,
+            confusion,
+        },
+        lines,
+    ))
+}
+
+/// The markdown table of a run.
+pub fn table(rows: &[VariantScores]) -> String {
+    let mut out = String::from(
+        "| set | front end | cell type % | nucleus IoU | whole-cell IoU | flagged % | wrong answers flagged % | mean confidence of wrong answers % |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let opt = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.1}"));
+    for r in rows {
+        out += &format!(
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} |\n",
+            r.set,
+            r.variant,
+            r.cell_type_accuracy,
+            r.nucleus_iou,
+            r.whole_cell_iou,
+            opt(r.flagged),
+            opt(r.wrong_flagged),
+            r.wrong_confidence
+        );
+    }
+    out
+}
+
+pub fn run(args: ExternalArgs) -> Result<()> {
+    let device = Device::flex();
+    let seg = args
+        .seg
+        .with_extension("bpk")
+        .exists()
+        .then_some(args.seg.as_path());
+    let calibration = args
+        .calibration
+        .with_extension("json")
+        .exists()
+        .then_some(args.calibration.as_path());
+    let analyzer = models::load_analyzer_calibrated(&args.model, seg, calibration, &device)?;
+    if analyzer.calibration().is_none() {
+        eprintln!(
+            "no calibration card at {}.json: only the plain crop is scored (run `wbc calibrate`)",
+            args.calibration.display()
+        );
+    }
+    let variants: Vec<(&str, FrontEndSettings)> = if args.default_only {
+        vec![("default", analyzer.settings())]
+    } else if analyzer.calibration().is_none() {
+        vec![("none", FrontEndSettings::OFF)]
+    } else {
+        variants()
+    };
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for set in &args.sets {
+        let cells = read_set(&args.data.join(set), args.limit)?;
+        for (variant, settings) in &variants {
+            let t = std::time::Instant::now();
+            if let Some(dir) = &args.dump {
+                std::fs::create_dir_all(dir)?;
+            }
+            let (row, mut cell_lines) = score(
+                &analyzer,
+                set,
+                variant,
+                *settings,
+                &cells,
+                args.dump.as_deref(),
+            )?;
+            eprintln!(
+                "{set} / {variant}: type {:.1}%, nucleus {:.1}, whole cell {:.1}, flagged {:?} ({:.0} s)",
+                row.cell_type_accuracy,
+                row.nucleus_iou,
+                row.whole_cell_iou,
+                row.flagged,
+                t.elapsed().as_secs_f64()
+            );
+            rows.push(row);
+            lines.append(&mut cell_lines);
+        }
+    }
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let report = serde_json::json!({
+        "what": "cell type and segmentation on external sets (never used for training or choosing parameters), per front-end variant",
+        "command": command,
+        "commit": models::git_commit(),
+        "date": models::today(),
+        "rows": rows,
+    });
+    for path in [&args.out, &args.cells_out] {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
+    let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&args.cells_out, jsonl)?;
+    print!("{}", table(&rows));
+    eprintln!(
+        "summary: {}; per cell: {}",
+        args.out.display(),
+        args.cells_out.display()
+    );
+    Ok(())
+}
