@@ -115,14 +115,15 @@ fn FrontEndNote(cell: CellView, show_normalised: RwSignal<bool>) -> impl IntoVie
         ScaleSource::Unchanged => "no red cells to measure; the white cell's size is within the training range, so taken as it is",
         ScaleSource::NoCell => "no cell found to measure",
     };
-    let scale_text = if fe.settings.scale {
-        format!(
-            "Magnification ×{:.2} of the training images' ({source}); resampled to their scale.",
-            fe.scale.factor
-        )
-    } else {
-        "Scale not corrected.".to_string()
-    };
+    let scale_text = format!(
+        "Magnification ×{:.2} of the training images' ({source}); {}",
+        fe.scale.factor,
+        if fe.settings.scale {
+            "resampled to their scale."
+        } else {
+            "not resampled (scale correction is off in this calibration)."
+        }
+    );
     let colour_text = match (
         fe.settings.white_balance || fe.settings.stain,
         fe.settings.stain,
@@ -138,11 +139,12 @@ fn FrontEndNote(cell: CellView, show_normalised: RwSignal<bool>) -> impl IntoVie
         ),
     };
     let has_normalised = cell.normalised_url.is_some();
+    let unfamiliar = familiarity.as_ref().is_some_and(|f| f.is_unfamiliar());
     view! {
         <div class="front-end" data-testid="front-end"
             data-scale=format!("{:.3}", fe.scale.factor)
             data-scale-source=format!("{:?}", fe.scale.source)
-            data-unfamiliar=familiarity.as_ref().is_some_and(|f| f.is_unfamiliar()).to_string()>
+            data-unfamiliar=unfamiliar.to_string()>
             {warning.map(|w| view! { <p class="unfamiliar" role="alert" data-testid="unfamiliar-warning">{"⚠ "}{w}</p> })}
             <p data-testid="scale">{scale_text}" "{colour_text}</p>
             {familiarity.map(|f| view! {

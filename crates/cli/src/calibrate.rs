@@ -6,8 +6,7 @@
 //! 2. The default front-end steps, chosen on val and on synthetic shifts of val (rescaled,
 //!    recoloured, blurred, JPEG-compressed copies) by a rule fixed before any external image
 //!    was scored: the variant with the highest mean cell-type accuracy over the shifted
-//!    copies among those whose clean-val accuracy is within 0.5 points (or one cell, when
-//!    one cell is worth more) of no front end.
+//!    copies among those whose clean-val accuracy is within 0.5 points of no front end.
 //! 3. The training feature distribution (mean, shrunk covariance) on train cells; per-head
 //!    temperatures and the familiarity thresholds on val (features: 98th percentile of val
 //!    distances; look correction and scale offset: 99.5th percentile).
@@ -329,10 +328,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         let clean = pct(correct[v][0]);
         let shifted: f64 =
             correct[v][1..].iter().map(|&c| pct(c)).sum::<f64>() / SHIFTS.len() as f64;
-        // One cell of the choice set can be worth more than 0.5 points: the rule cannot ask
-        // for more precision than the sample has.
-        let tolerance = 0.5f64.max(pct(1)) + 1e-9;
-        let eligible = clean >= clean_none - tolerance;
+        let eligible = clean >= clean_none - 0.5;
         if eligible && shifted > best.1 {
             best = (v, shifted);
         }
@@ -460,7 +456,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         "feature_cells": features.len(),
         "shrinkage": wbc_core::confidence::SHRINKAGE,
         "front_end_choice": {
-            "rule": "highest mean val cell-type accuracy over the shifted copies (0.6x, 1.6x, recoloured, blurred, JPEG q20) among front ends whose clean val accuracy is within 0.5 points (or one cell, when one cell is worth more) of none",
+            "rule": "highest mean val cell-type accuracy over the shifted copies (0.6x, 1.6x, recoloured, blurred, JPEG q20) among front ends whose clean val accuracy is within 0.5 points of none",
             "val_cells": choice.len(),
             "candidates": choice_record,
             "chosen": chosen_name,

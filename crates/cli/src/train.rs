@@ -446,9 +446,23 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
     let device = Device::flex().autodiff();
     let mut model: AttributeNet = config.init(&device);
     if let Some(init) = &args.init {
-        model
-            .load_from(&mut BurnpackStore::from_file(init))
-            .with_context(|| format!("loading the starting weights {}", init.display()))?;
+        // A run's f32 checkpoint, or a shipped model's f16 weights (models/*.bpk, whose
+        // card beside it says f16): those are widened to f32 as they load.
+        let shipped_half = std::fs::read(init.with_extension("json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|card| card["weights_dtype"].as_str().map(|d| d.starts_with("f16")))
+            .unwrap_or(false);
+        if shipped_half {
+            let bytes = std::fs::read(init)
+                .with_context(|| format!("reading the starting weights {}", init.display()))?;
+            wbc_nets::predict::load_half(&mut model, bytes)
+                .with_context(|| format!("loading the starting weights {}", init.display()))?;
+        } else {
+            model
+                .load_from(&mut BurnpackStore::from_file(init))
+                .with_context(|| format!("loading the starting weights {}", init.display()))?;
+        }
         eprintln!("starting from {}", init.display());
     }
     let optim = AdamWConfig::new()

@@ -402,3 +402,125 @@ fn masks_segmenter_structure_and_counterfactuals_on_a_subset() {
     let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert!(r["crossing_changes"].as_u64().unwrap() > 0, "{r}");
 }
+
+/// The front end and the familiarity check with the shipped calibration: generated noise is
+/// flagged and a PBC cell gets the front end's report; `wbc external` scores a few cells of
+/// both external sets and writes its summary; `wbc calibrate` runs end to end on a handful of
+/// cells and writes a card and a feature distribution of the right size.
+#[test]
+fn front_end_familiarity_external_and_calibrate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let data = data();
+    for set in ["cellavision100", "tecom300"] {
+        assert!(
+            data.join(set).join("labels.csv").exists(),
+            "{set} is needed in {}",
+            data.display()
+        );
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("front_end");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Uniform noise: not a cell, and it must say so.
+    let mut state = 12345u64;
+    let noise = image::RgbImage::from_fn(300, 300, |_, _| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let v = (state >> 33) as u32;
+        image::Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+    });
+    let noise_path = dir.join("noise.png");
+    noise.save(&noise_path).unwrap();
+    let cell = data.join("pbc/PBC_dataset_normal_DIB/neutrophil");
+    let mut cells: Vec<_> = std::fs::read_dir(&cell)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cells.sort();
+    let (ok, out, err) = wbc(
+        &[
+            "analyse",
+            &noise_path.display().to_string(),
+            &cells[0].display().to_string(),
+        ],
+        &root,
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines[0]["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("Unlike the training images")),
+        "noise not flagged: {}",
+        lines[0]
+    );
+    assert!(
+        lines[1]["front_end"]["scale"]["factor"].as_f64().is_some(),
+        "no front-end report: {}",
+        lines[1]
+    );
+
+    let summary = dir.join("external.json");
+    let (ok, out, err) = wbc(
+        &[
+            "external",
+            "--limit",
+            "4",
+            "--default-only",
+            "--out",
+            &summary.display().to_string(),
+            "--cells-out",
+            &dir.join("cells.jsonl").display().to_string(),
+        ],
+        &root,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("| tecom300 |"), "{out}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    for row in rows {
+        assert_eq!(row["cells"], 4, "{row}");
+        for key in ["nucleus_iou", "whole_cell_iou", "cell_type_accuracy"] {
+            let v = row[key].as_f64().unwrap();
+            assert!((0.0..=100.0).contains(&v), "{key} {v}");
+        }
+        assert!(row["flagged"].as_f64().is_some(), "{row}");
+    }
+    // Nucleus IoU on a few cells is far from zero: the map was put back onto the image.
+    assert!(rows[0]["nucleus_iou"].as_f64().unwrap() > 50.0, "{report}");
+
+    let stem = dir.join("calibration");
+    let (ok, _, err) = wbc(
+        &[
+            "calibrate",
+            "--reference-cells",
+            "8",
+            "--choice-cells",
+            "2",
+            "--feature-cells",
+            "30",
+            "--limit",
+            "6",
+            "--out",
+            &stem.display().to_string(),
+        ],
+        &root,
+    );
+    assert!(ok, "{err}");
+    let card: Value =
+        serde_json::from_slice(&std::fs::read(stem.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(card["temperatures"].as_array().unwrap().len(), 12, "{card}");
+    let d = card["feature_dim"].as_u64().unwrap() as usize;
+    let bin = std::fs::metadata(stem.with_extension("bin")).unwrap().len() as usize;
+    assert_eq!(bin, 4 * (d + d * d));
+    assert!(
+        card["reference"]["scale"]["red_cell_diameter"]
+            .as_f64()
+            .unwrap()
+            > 20.0
+    );
+}

@@ -265,6 +265,10 @@ pub struct ScaleEstimate {
 
 /// Fewest whole red cells that make a ruler.
 const MIN_RED_CELLS: usize = 2;
+/// Red-cell diameter over white-cell diameter for red cells to count as a ruler: a white cell
+/// is one to three red cells across (haematology texts: red cell 7–8 µm, white cells
+/// 7–20 µm), with room for segmentation error.
+const RED_TO_WHITE: (f32, f32) = (0.3, 1.2);
 /// Factors are kept within this range: beyond it the measurement is more likely wrong than
 /// the microscope that different.
 pub const FACTOR_RANGE: (f32, f32) = (0.25, 4.0);
@@ -308,11 +312,17 @@ pub fn estimate_scale(
     let clamp = |f: f32| f.clamp(FACTOR_RANGE.0, FACTOR_RANGE.1);
     if reds.len() >= MIN_RED_CELLS {
         reds.sort_by(f32::total_cmp);
-        let median = reds[reds.len() / 2] * to_image;
-        return ScaleEstimate {
-            factor: clamp(median / reference.red_cell_diameter),
-            source: ScaleSource::RedCells,
-        };
+        let median = reds[reds.len() / 2];
+        // A white cell spans one to three red-cell diameters. Red "cells" much smaller than
+        // that are fragments (red cells cut by a tight crop, pale rings): not a ruler.
+        let plausible = measured.cell_area == 0
+            || (RED_TO_WHITE.0..=RED_TO_WHITE.1).contains(&(median / measured.cell_diameter));
+        if plausible {
+            return ScaleEstimate {
+                factor: clamp(median * to_image / reference.red_cell_diameter),
+                source: ScaleSource::RedCells,
+            };
+        }
     }
     if measured.cell_area == 0 {
         return ScaleEstimate {
@@ -557,6 +567,31 @@ mod tests {
             let d = m.cell_diameter;
             assert!((d / 90.0 - 1.0).abs() < 0.07, "zoom {zoom}: diameter {d}");
         }
+    }
+
+    #[test]
+    fn red_fragments_far_smaller_than_the_white_cell_are_no_ruler() {
+        let reference = ScaleReference {
+            red_cell_diameter: 78.0,
+            white_cell_diameter: (70.0, 120.0),
+        };
+        // Red cells a fifth of the white cell's diameter: fragments, so the white cell
+        // (270 px, above the range) sets the scale instead.
+        let mut img = field(360, 3.0, 0.0);
+        for (cx, cy) in [(15.0f32, 15.0f32), (345.0, 15.0), (15.0, 345.0)] {
+            for y in 0..360 {
+                for x in 0..360 {
+                    if ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt() < 12.0 {
+                        img.put_pixel(x, y, Rgb([215, 150, 150]));
+                    }
+                }
+            }
+        }
+        let labels = labels_of(&img);
+        let m = crate::morphometry::measure(&labels);
+        assert!(red_cell_diameters(&labels).len() >= 2);
+        let est = estimate_scale(&labels, &m, 360, &reference);
+        assert_eq!(est.source, ScaleSource::WhiteCell, "{est:?}");
     }
 
     #[test]

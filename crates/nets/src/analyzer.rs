@@ -376,22 +376,6 @@ impl Analyzer {
         } else {
             image.clone()
         };
-        if !settings.scale {
-            let square = preprocess::center_square(&coloured);
-            let shown = if recolour {
-                preprocess::center_square(image)
-            } else {
-                square.clone()
-            };
-            let report = FrontEndReport {
-                settings,
-                look,
-                restain,
-                scale: unchanged,
-                placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
-            };
-            return Ok((square, shown, report));
-        }
         // A first look at the crop as it is finds the red cells (or the white cell) to
         // measure; the networks then see the image at PBC's scale.
         let provisional = preprocess::center_square(&coloured);
@@ -402,6 +386,23 @@ impl Analyzer {
         let measured = morphometry::measure(&labels);
         let scale =
             front_end::estimate_scale(&labels, &measured, provisional.width(), &reference.scale);
+        // The scale is always estimated (the page reports it and the familiarity check weighs
+        // it); only with scaling on do the networks see the image resampled to PBC's scale.
+        if !settings.scale {
+            let shown = if recolour {
+                preprocess::center_square(image)
+            } else {
+                provisional.clone()
+            };
+            let report = FrontEndReport {
+                settings,
+                look,
+                restain,
+                scale,
+                placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
+            };
+            return Ok((provisional, shown, report));
+        }
         let fill = if recolour {
             front_end::background_pixel(&reference.look)
         } else {
