@@ -18,17 +18,8 @@ pub struct AnalyseArgs {
     /// Image files or folders (JPEG, PNG, BMP, TIFF); folders are read recursively.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Attribute network stem (reads <stem>.bpk and <stem>.json).
-    #[arg(long, default_value = "models/attribute_net")]
-    pub model: PathBuf,
-    /// Segmentation network stem; when its files are missing the classical labeller draws
-    /// the map, as in the page.
-    #[arg(long, default_value = "models/seg_net")]
-    pub seg: PathBuf,
-    /// Calibration stem (front end, temperatures, familiarity check), as in the page; when
-    /// its files are missing cells go in as plain crops.
-    #[arg(long, default_value = "models/calibration")]
-    pub calibration: PathBuf,
+    #[command(flatten)]
+    pub pipeline: models::PipelineArgs,
     /// Turn stain normalisation off (the page's toggle).
     #[arg(long)]
     pub no_stain: bool,
@@ -36,18 +27,8 @@ pub struct AnalyseArgs {
 
 pub fn run(args: AnalyseArgs) -> Result<()> {
     let device = Device::flex();
-    let seg = args
-        .seg
-        .with_extension("bpk")
-        .exists()
-        .then_some(args.seg.as_path());
     let t0 = Instant::now();
-    let calibration = args
-        .calibration
-        .with_extension("json")
-        .exists()
-        .then_some(args.calibration.as_path());
-    let mut analyzer = models::load_analyzer_calibrated(&args.model, seg, calibration, &device)?;
+    let mut analyzer = args.pipeline.load(&device)?;
     if args.no_stain {
         let settings = analyzer.settings();
         analyzer.set_settings(wbc_core::front_end::FrontEndSettings {

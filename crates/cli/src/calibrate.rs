@@ -34,13 +34,10 @@ pub struct CalibrateArgs {
     /// Folder holding pbc/ and wbcatt/.
     #[arg(long, default_value = "../shared/data")]
     pub data: PathBuf,
-    #[arg(long, default_value = "models/attribute_net")]
-    pub model: PathBuf,
-    #[arg(long, default_value = "models/seg_net")]
-    pub seg: PathBuf,
-    /// Output stem: writes <stem>.json and <stem>.bin.
-    #[arg(long, default_value = "models/calibration")]
-    pub out: PathBuf,
+    /// The models to calibrate; the calibration stem is where the card and the feature
+    /// distribution are written.
+    #[command(flatten)]
+    pub pipeline: models::PipelineArgs,
     /// Train cells measured for PBC's look and scale.
     #[arg(long, default_value_t = 300)]
     pub reference_cells: usize,
@@ -245,12 +242,7 @@ fn softmax_t(logits: &[f32], t: f32) -> Vec<f32> {
 
 pub fn run(args: CalibrateArgs) -> Result<()> {
     let device = Device::flex();
-    let seg = args
-        .seg
-        .with_extension("bpk")
-        .exists()
-        .then_some(args.seg.as_path());
-    let analyzer = models::load_analyzer(&args.model, seg, &device)?;
+    let analyzer = args.pipeline.load_uncalibrated(&device)?;
     let train = read_csv(&split_csv(&args.data, "train"))?;
     let mut val = read_csv(&split_csv(&args.data, "val"))?;
     let mut test = read_csv(&split_csv(&args.data, "test"))?;
@@ -450,7 +442,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "commit": models::git_commit(),
         "date": models::today(),
-        "attribute_model": args.model.display().to_string(),
+        "attribute_model": args.pipeline.model.display().to_string(),
         "segmenter": analyzer.segmenter().describe(),
         "reference_cells": args.reference_cells,
         "feature_cells": features.len(),
@@ -476,15 +468,21 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     eprintln!("{}", serde_json::to_string_pretty(&record["test"])?);
     eprintln!("non-cell images flagged: {noise_flagged}/{}", noise.len());
     card.record = record;
-    if let Some(dir) = args.out.parent() {
+    if let Some(dir) = args.pipeline.calibration.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(
-        args.out.with_extension("json"),
+        args.pipeline.calibration.with_extension("json"),
         serde_json::to_vec_pretty(&card)?,
     )?;
-    std::fs::write(args.out.with_extension("bin"), distribution.to_bytes())?;
-    eprintln!("wrote {}.json and .bin", args.out.display());
+    std::fs::write(
+        args.pipeline.calibration.with_extension("bin"),
+        distribution.to_bytes(),
+    )?;
+    eprintln!(
+        "wrote {}.json and .bin",
+        args.pipeline.calibration.display()
+    );
     Ok(())
 }
 

@@ -19,13 +19,8 @@ pub struct ExternalArgs {
     /// Folder holding cellavision100/ and tecom300/.
     #[arg(long, default_value = "../shared/data")]
     pub data: PathBuf,
-    #[arg(long, default_value = "models/attribute_net")]
-    pub model: PathBuf,
-    #[arg(long, default_value = "models/seg_net")]
-    pub seg: PathBuf,
-    /// Calibration card stem (front-end reference, temperatures, familiarity thresholds).
-    #[arg(long, default_value = "models/calibration")]
-    pub calibration: PathBuf,
+    #[command(flatten)]
+    pub pipeline: models::PipelineArgs,
     /// Sets to score.
     #[arg(long, value_delimiter = ',', default_value = "cellavision100,tecom300")]
     pub sets: Vec<String>,
@@ -251,21 +246,11 @@ pub fn table(rows: &[VariantScores]) -> String {
 
 pub fn run(args: ExternalArgs) -> Result<()> {
     let device = Device::flex();
-    let seg = args
-        .seg
-        .with_extension("bpk")
-        .exists()
-        .then_some(args.seg.as_path());
-    let calibration = args
-        .calibration
-        .with_extension("json")
-        .exists()
-        .then_some(args.calibration.as_path());
-    let analyzer = models::load_analyzer_calibrated(&args.model, seg, calibration, &device)?;
+    let analyzer = args.pipeline.load(&device)?;
     if analyzer.calibration().is_none() {
         eprintln!(
             "no calibration card at {}.json: only the plain crop is scored (run `wbc calibrate`)",
-            args.calibration.display()
+            args.pipeline.calibration.display()
         );
     }
     let variants: Vec<(&str, FrontEndSettings)> = if args.default_only {

@@ -79,6 +79,48 @@ pub fn today() -> String {
         .unwrap_or_default()
 }
 
+/// The model files the cell pipeline runs, as the page loads them (the options of `wbc
+/// analyse`, `wbc external` and `wbc calibrate`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct PipelineArgs {
+    /// Attribute network stem (reads <stem>.bpk and <stem>.json).
+    #[arg(long, default_value = "models/attribute_net")]
+    pub model: PathBuf,
+    /// Segmentation network stem; when its files are missing the classical labeller draws
+    /// the map, as in the page.
+    #[arg(long, default_value = "models/seg_net")]
+    pub seg: PathBuf,
+    /// Calibration stem (<stem>.json card, <stem>.bin feature distribution: the front end,
+    /// temperatures and familiarity check); when missing, cells go in as plain crops.
+    /// `wbc calibrate` writes it.
+    #[arg(long, default_value = "models/calibration")]
+    pub calibration: PathBuf,
+}
+
+impl PipelineArgs {
+    fn seg(&self) -> Option<&Path> {
+        self.seg
+            .with_extension("bpk")
+            .exists()
+            .then_some(self.seg.as_path())
+    }
+
+    /// The pipeline with the calibration when its card exists.
+    pub fn load(&self, device: &Device) -> Result<wbc_nets::Analyzer> {
+        let calibration = self
+            .calibration
+            .with_extension("json")
+            .exists()
+            .then_some(self.calibration.as_path());
+        load_analyzer_calibrated(&self.model, self.seg(), calibration, device)
+    }
+
+    /// The pipeline without any calibration (what `wbc calibrate` starts from).
+    pub fn load_uncalibrated(&self, device: &Device) -> Result<wbc_nets::Analyzer> {
+        load_analyzer(&self.model, self.seg(), device)
+    }
+}
+
 /// The calibration (`<stem>.json` card + `<stem>.bin` feature distribution).
 pub fn load_calibration(stem: &Path) -> Result<wbc_core::confidence::Calibration> {
     let card = stem.with_extension("json");

@@ -160,7 +160,7 @@ const OUTSIDE: usize = usize::MAX;
 impl Augmentation {
     pub fn draw(size: usize, rng: &mut Rng) -> Self {
         let (turn, flip, shift, gain, bias) = Self::draw_common(size, rng);
-        Self::build(size, turn, flip, shift, 1.0, [gain; 3], bias)
+        Self::build(size, turn, flip, shift, 1.0, [gain; 3], bias, false)
     }
 
     /// For the segmentation network, which must also work on other microscopes and stains:
@@ -175,7 +175,7 @@ impl Augmentation {
         let zoom_range: f32 = if stain_jitter { 1.43 } else { 1.25 };
         let zoom = zoom_range.powf(rng.symmetric());
         let tint = [(); 3].map(|_| gain * (1.0 + 0.1 * rng.symmetric()));
-        let mut aug = Self::build(size, turn, flip, shift, zoom, tint, bias);
+        let mut aug = Self::build(size, turn, flip, shift, zoom, tint, bias, false);
         if stain_jitter {
             let strength = 1.5f32.powf(rng.symmetric());
             aug.density = [(); 3].map(|_| strength * (1.0 + 0.15 * rng.symmetric()));
@@ -193,7 +193,7 @@ impl Augmentation {
         let (turn, flip, shift, _, bias) = Self::draw_common(size, rng);
         let zoom = 2f32.powf(rng.symmetric());
         let lamp = [(); 3].map(|_| 0.9 + 0.2 * rng.symmetric());
-        let mut aug = Self::build(size, turn, flip, shift, zoom, lamp, bias);
+        let mut aug = Self::build(size, turn, flip, shift, zoom, lamp, bias, true);
         let strength = 1.6f32.powf(rng.symmetric());
         aug.density = [(); 3].map(|_| strength * (1.0 + 0.25 * rng.symmetric()));
         if rng.below(5) < 2 {
@@ -213,7 +213,7 @@ impl Augmentation {
         let (turn, flip, shift, _, bias) = Self::draw_common(size, rng);
         let zoom = 1.18f32.powf(rng.symmetric());
         let lamp = [(); 3].map(|_| 1.0 + 0.08 * rng.symmetric());
-        let mut aug = Self::build(size, turn, flip, shift, zoom, lamp, bias);
+        let mut aug = Self::build(size, turn, flip, shift, zoom, lamp, bias, true);
         let strength = 1.25f32.powf(rng.symmetric());
         aug.density = [(); 3].map(|_| strength * (1.0 + 0.08 * rng.symmetric()));
         if rng.below(10) < 3 {
@@ -247,6 +247,7 @@ impl Augmentation {
         zoom: f32,
         gain: [f32; 3],
         bias: f32,
+        pad: bool,
     ) -> Self {
         let n = size as isize;
         let centre = (n - 1) as f32 / 2.0;
@@ -273,9 +274,9 @@ impl Augmentation {
                 }
                 a += dy;
                 b += dx;
-                // Zoomed out beyond the image: background. Shifted past the edge at a zoom
-                // that still covers the frame: the edge pixel, as before.
-                if zoom < 1.0 && (a < 0 || b < 0 || a >= n || b >= n) {
+                // Zoomed out beyond the image: background when padding (as another
+                // microscope's wider field would show), else the edge pixel.
+                if pad && (a < 0 || b < 0 || a >= n || b >= n) {
                     source.push(OUTSIDE);
                     continue;
                 }
@@ -560,15 +561,36 @@ mod tests {
     #[test]
     fn zoom_is_about_the_centre_and_moves_labels_too() {
         let size = 41;
-        let aug = Augmentation::build(size, 0, false, (0, 0), 2.0, [1.0; 3], 0.0);
+        let aug = Augmentation::build(size, 0, false, (0, 0), 2.0, [1.0; 3], 0.0, false);
         assert_eq!(aug.source[0], 10 * size + 10);
         assert_eq!(aug.source[20 * size + 20], 20 * size + 20);
         let labels: Vec<u8> = (0..size * size).map(|i| (i % 251) as u8).collect();
         let moved: Vec<u8> = aug.labels(&labels).collect();
         assert_eq!(moved[0], labels[10 * size + 10]);
-        // Zooming out clamps to the border instead of reading outside the image.
-        let out = Augmentation::build(size, 1, true, (2, -2), 0.8, [1.0; 3], 0.0);
+        // Zooming out clamps to the border instead of reading outside the image…
+        let out = Augmentation::build(size, 1, true, (2, -2), 0.8, [1.0; 3], 0.0, false);
         assert!(out.source.iter().all(|&s| s < size * size));
+        // …or, padding, shows background labelled "other" there.
+        let padded = Augmentation::build(size, 0, false, (0, 0), 0.5, [1.0; 3], 0.0, true);
+        assert_eq!(padded.source[0], OUTSIDE);
+        assert_eq!(padded.source[20 * size + 20], 20 * size + 20);
+        let moved: Vec<u8> = padded.labels(&vec![2u8; size * size]).collect();
+        assert_eq!((moved[0], moved[20 * size + 20]), (0, 2));
+        let hwc: Vec<u8> = (0..size * size)
+            .flat_map(|i| {
+                if i % 7 == 0 {
+                    [90, 50, 120]
+                } else {
+                    [235, 215, 205]
+                }
+            })
+            .collect();
+        let img = padded.image(&hwc);
+        let back = img[0] * preprocess::STD[0] + preprocess::MEAN[0];
+        assert!(
+            (back - 235.0 / 255.0).abs() < 0.01,
+            "padding is the background, not {back}"
+        );
     }
 
     /// Segmentation draws tint the channels separately, within ±15%.

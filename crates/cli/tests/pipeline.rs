@@ -505,7 +505,7 @@ fn front_end_familiarity_external_and_calibrate() {
             "30",
             "--limit",
             "6",
-            "--out",
+            "--calibration",
             &stem.display().to_string(),
         ],
         &root,
