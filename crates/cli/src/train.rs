@@ -620,7 +620,7 @@ mod tests {
             darker |= aug.density.iter().all(|&k| k > 1.0);
         }
         assert!(paler && darker);
-        let mut aug = Augmentation::build(1, 0, false, (0, 0), 1.0, [1.0; 3], 0.0);
+        let mut aug = Augmentation::build(1, 0, false, (0, 0), 1.0, [1.0; 3], 0.0, false);
         let value = |aug: &Augmentation, px: [u8; 3]| {
             let out = aug.image(&px);
             (0..3)
