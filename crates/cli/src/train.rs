@@ -153,6 +153,47 @@ pub struct Augmentation {
     noise_seed: u64,
 }
 
+/// How strongly [`Augmentation::draw_shifted`] imitates another microscope.
+struct MicroscopeShift {
+    /// Zoom between 1/zoom and zoom.
+    zoom: f32,
+    /// Lamp gain per channel: centre ± spread.
+    lamp: (f32, f32),
+    /// Stain density between 1/density and density…
+    density: f32,
+    /// …and each channel ± this share on top (a hue change).
+    hue: f32,
+    /// Samples in ten that are blurred, and up to how many box passes.
+    blur_in_10: usize,
+    blur_passes: usize,
+    /// Samples in ten with noise, and its σ: centre ± spread.
+    noise_in_10: usize,
+    noise: (f32, f32),
+}
+
+impl MicroscopeShift {
+    const SEGMENTATION: Self = Self {
+        zoom: 2.0,
+        lamp: (0.9, 0.2),
+        density: 1.6,
+        hue: 0.25,
+        blur_in_10: 4,
+        blur_passes: 3,
+        noise_in_10: 4,
+        noise: (0.02, 0.02),
+    };
+    const ATTRIBUTES: Self = Self {
+        zoom: 1.18,
+        lamp: (1.0, 0.08),
+        density: 1.25,
+        hue: 0.08,
+        blur_in_10: 3,
+        blur_passes: 2,
+        noise_in_10: 3,
+        noise: (0.02, 0.01),
+    };
+}
+
 /// Marks an output pixel that falls outside the source image (zoomed out): it gets the
 /// image's background colour and the label "other".
 const OUTSIDE: usize = usize::MAX;
@@ -190,37 +231,28 @@ impl Augmentation {
     /// (1–3 box passes, 40%) and noise (σ up to 0.04, 40%). None of these changes which pixel
     /// is nucleus or cytoplasm.
     pub fn draw_for_any_microscope(size: usize, rng: &mut Rng) -> Self {
-        let (turn, flip, shift, _, bias) = Self::draw_common(size, rng);
-        let zoom = 2f32.powf(rng.symmetric());
-        let lamp = [(); 3].map(|_| 0.9 + 0.2 * rng.symmetric());
-        let mut aug = Self::build(size, turn, flip, shift, zoom, lamp, bias, true);
-        let strength = 1.6f32.powf(rng.symmetric());
-        aug.density = [(); 3].map(|_| strength * (1.0 + 0.25 * rng.symmetric()));
-        if rng.below(5) < 2 {
-            aug.blur = 1 + rng.below(3);
-        }
-        if rng.below(5) < 2 {
-            aug.noise = 0.02 + 0.02 * rng.symmetric();
-        }
-        aug.noise_seed = rng.next_u64();
-        aug
+        Self::draw_shifted(size, &MicroscopeShift::SEGMENTATION, rng)
     }
 
     /// For the attribute network behind the front end (see `TrainArgs::any_microscope`).
     /// Colours are labels here (cytoplasm and granule colour), so the colour changes stay
     /// within what the front end leaves uncorrected.
     pub fn draw_for_attributes_any(size: usize, rng: &mut Rng) -> Self {
+        Self::draw_shifted(size, &MicroscopeShift::ATTRIBUTES, rng)
+    }
+
+    fn draw_shifted(size: usize, m: &MicroscopeShift, rng: &mut Rng) -> Self {
         let (turn, flip, shift, _, bias) = Self::draw_common(size, rng);
-        let zoom = 1.18f32.powf(rng.symmetric());
-        let lamp = [(); 3].map(|_| 1.0 + 0.08 * rng.symmetric());
+        let zoom = m.zoom.powf(rng.symmetric());
+        let lamp = [(); 3].map(|_| m.lamp.0 + m.lamp.1 * rng.symmetric());
         let mut aug = Self::build(size, turn, flip, shift, zoom, lamp, bias, true);
-        let strength = 1.25f32.powf(rng.symmetric());
-        aug.density = [(); 3].map(|_| strength * (1.0 + 0.08 * rng.symmetric()));
-        if rng.below(10) < 3 {
-            aug.blur = 1 + rng.below(2);
+        let strength = m.density.powf(rng.symmetric());
+        aug.density = [(); 3].map(|_| strength * (1.0 + m.hue * rng.symmetric()));
+        if rng.below(10) < m.blur_in_10 {
+            aug.blur = 1 + rng.below(m.blur_passes);
         }
-        if rng.below(10) < 3 {
-            aug.noise = 0.02 + 0.01 * rng.symmetric();
+        if rng.below(10) < m.noise_in_10 {
+            aug.noise = m.noise.0 + m.noise.1 * rng.symmetric();
         }
         aug.noise_seed = rng.next_u64();
         aug
@@ -591,6 +623,32 @@ mod tests {
             (back - 235.0 / 255.0).abs() < 0.01,
             "padding is the background, not {back}"
         );
+    }
+
+    /// The any-microscope draws stay within their stated ranges.
+    #[test]
+    fn any_microscope_draws_stay_in_their_ranges() {
+        let mut rng = Rng::new(5);
+        let (mut padded, mut blurred) = (false, false);
+        for _ in 0..50 {
+            let a = Augmentation::draw_for_any_microscope(32, &mut rng);
+            assert!(
+                a.gain.iter().all(|g| (0.7..=1.1).contains(g)),
+                "{:?}",
+                a.gain
+            );
+            assert!(a.blur <= 3 && a.noise <= 0.04 + 1e-6);
+            padded |= a.source.contains(&OUTSIDE);
+            blurred |= a.blur > 0;
+            let b = Augmentation::draw_for_attributes_any(32, &mut rng);
+            assert!(
+                b.gain.iter().all(|g| (0.92..=1.08).contains(g)),
+                "{:?}",
+                b.gain
+            );
+            assert!(b.blur <= 2);
+        }
+        assert!(padded && blurred);
     }
 
     /// Segmentation draws tint the channels separately, within ±15%.

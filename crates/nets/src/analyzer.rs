@@ -153,6 +153,9 @@ pub struct FrontEndReport {
     pub scale: ScaleEstimate,
     /// Where the square (and so the label map) lies on the image.
     pub placement: Placement,
+    /// The scale is measured on the main label map (scaling off, calibrated): set until then.
+    #[serde(skip)]
+    scale_pending: bool,
 }
 
 /// Everything the pipeline says about one cell.
@@ -275,7 +278,7 @@ impl Analyzer {
         now: impl Fn() -> f64,
     ) -> Result<CellAnalysis, LoadError> {
         let t0 = now();
-        let (square, shown, front_end) = self.front_end(image, settings).await?;
+        let (square, shown, mut front_end) = self.front_end(image, settings).await?;
         let attribute_input = network_input(&square, self.attribute_size);
         // Both networks usually share an input size: then one resized crop feeds both.
         let own_seg_input = match self.segmenter.input_size() {
@@ -300,17 +303,9 @@ impl Analyzer {
             ));
         }
         let features = wbc_core::counterfactual::normalised(&features);
-        let (prediction, familiarity) = match &self.calibration {
-            Some(c) => (
-                CellPrediction::from_logits_tempered(&logits, &c.card.temperatures),
-                Some(Familiarity::judge(
-                    &c.card,
-                    c.features.distance(&features),
-                    front_end.restain.strength(),
-                    front_end.scale.factor,
-                )),
-            ),
-            None => (CellPrediction::from_logits(&logits), None),
+        let prediction = match &self.calibration {
+            Some(c) => CellPrediction::from_logits_tempered(&logits, &c.card.temperatures),
+            None => CellPrediction::from_logits(&logits),
         };
         let t2 = now();
         let labels = self
@@ -318,6 +313,25 @@ impl Analyzer {
             .label_square(&square, seg_input, PBC_SIDE, &self.device)
             .await?;
         let morphometry = morphometry::measure(&labels);
+        // Without resampling the networks saw the plain crop, so its label map measures the
+        // scale (no second segmentation pass).
+        if let (Some(c), true) = (&self.calibration, front_end.scale_pending) {
+            front_end.scale = front_end::estimate_scale(
+                &labels,
+                &morphometry,
+                square.width(),
+                &c.card.reference.scale,
+            );
+            front_end.scale_pending = false;
+        }
+        let familiarity = self.calibration.as_ref().map(|c| {
+            Familiarity::judge(
+                &c.card,
+                c.features.distance(&features),
+                front_end.restain.strength(),
+                front_end.scale.factor,
+            )
+        });
         let t3 = now();
         Ok(CellAnalysis {
             square,
@@ -361,6 +375,7 @@ impl Analyzer {
                     restain: Restain::IDENTITY,
                     scale: unchanged,
                     placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
+                    scale_pending: false,
                 };
                 return Ok((square.clone(), square, report));
             }
@@ -376,6 +391,25 @@ impl Analyzer {
         } else {
             image.clone()
         };
+        if !settings.scale {
+            // The scale is still measured, on the main pass's label map (see `analyse_with`):
+            // the page reports it and the familiarity check weighs it.
+            let square = preprocess::center_square(&coloured);
+            let shown = if recolour {
+                preprocess::center_square(image)
+            } else {
+                square.clone()
+            };
+            let report = FrontEndReport {
+                settings,
+                look,
+                restain,
+                scale: unchanged,
+                placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
+                scale_pending: true,
+            };
+            return Ok((square, shown, report));
+        }
         // A first look at the crop as it is finds the red cells (or the white cell) to
         // measure; the networks then see the image at PBC's scale.
         let provisional = preprocess::center_square(&coloured);
@@ -386,23 +420,6 @@ impl Analyzer {
         let measured = morphometry::measure(&labels);
         let scale =
             front_end::estimate_scale(&labels, &measured, provisional.width(), &reference.scale);
-        // The scale is always estimated (the page reports it and the familiarity check weighs
-        // it); only with scaling on do the networks see the image resampled to PBC's scale.
-        if !settings.scale {
-            let shown = if recolour {
-                preprocess::center_square(image)
-            } else {
-                provisional.clone()
-            };
-            let report = FrontEndReport {
-                settings,
-                look,
-                restain,
-                scale,
-                placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
-            };
-            return Ok((provisional, shown, report));
-        }
         let fill = if recolour {
             front_end::background_pixel(&reference.look)
         } else {
@@ -421,6 +438,7 @@ impl Analyzer {
             restain,
             scale,
             placement,
+            scale_pending: false,
         };
         Ok((square, shown, report))
     }
