@@ -264,7 +264,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     eprintln!("{reference:?}");
 
     // A provisional card: the reference is all the front end needs.
-    let dim = analyzer_feature_dim(&analyzer, &device)?;
+    let dim = analyzer_feature_dim(&analyzer)?;
     let mut card = CalibrationCard {
         reference,
         default_settings: FrontEndSettings::ALL,
@@ -495,7 +495,7 @@ fn tick(i: usize, n: usize) {
 }
 
 /// Length of the attribute network's pooled feature vector.
-fn analyzer_feature_dim(analyzer: &Analyzer, _device: &Device) -> Result<usize> {
+fn analyzer_feature_dim(analyzer: &Analyzer) -> Result<usize> {
     let blank = RgbImage::from_pixel(PBC_SIDE, PBC_SIDE, Rgb([230, 210, 200]));
     Ok(analyse(analyzer, &blank, FrontEndSettings::OFF)?
         .features

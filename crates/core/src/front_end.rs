@@ -57,6 +57,11 @@ impl FrontEndSettings {
         stain: true,
         scale: true,
     };
+
+    /// Whether the colours are corrected (the stain step white-balances too).
+    pub fn recolours(&self) -> bool {
+        self.white_balance || self.stain
+    }
 }
 
 /// PBC's look and scale: what the front end corrects towards (measured on PBC train by

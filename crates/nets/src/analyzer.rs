@@ -153,9 +153,6 @@ pub struct FrontEndReport {
     pub scale: ScaleEstimate,
     /// Where the square (and so the label map) lies on the image.
     pub placement: Placement,
-    /// The scale is measured on the main label map (scaling off, calibrated): set until then.
-    #[serde(skip)]
-    scale_pending: bool,
 }
 
 /// Everything the pipeline says about one cell.
@@ -315,14 +312,17 @@ impl Analyzer {
         let morphometry = morphometry::measure(&labels);
         // Without resampling the networks saw the plain crop, so its label map measures the
         // scale (no second segmentation pass).
-        if let (Some(c), true) = (&self.calibration, front_end.scale_pending) {
+        let settings = front_end.settings;
+        if let (Some(c), false) = (
+            &self.calibration,
+            settings.scale || settings == FrontEndSettings::OFF,
+        ) {
             front_end.scale = front_end::estimate_scale(
                 &labels,
                 &morphometry,
                 square.width(),
                 &c.card.reference.scale,
             );
-            front_end.scale_pending = false;
         }
         let familiarity = self.calibration.as_ref().map(|c| {
             Familiarity::judge(
@@ -361,84 +361,66 @@ impl Analyzer {
         settings: FrontEndSettings,
     ) -> Result<(RgbImage, RgbImage, FrontEndReport), LoadError> {
         let look = front_end::measure_look(image);
-        let unchanged = ScaleEstimate {
-            factor: 1.0,
-            source: ScaleSource::Unchanged,
+        let mut report = FrontEndReport {
+            settings: FrontEndSettings::OFF,
+            look,
+            restain: Restain::IDENTITY,
+            // Measured below when scaling, else on the main label map (see `analyse_with`).
+            scale: ScaleEstimate {
+                factor: 1.0,
+                source: ScaleSource::Unchanged,
+            },
+            placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
         };
         let reference = match &self.calibration {
             Some(c) if settings != FrontEndSettings::OFF => &c.card.reference,
             _ => {
                 let square = preprocess::center_square(image);
-                let report = FrontEndReport {
-                    settings: FrontEndSettings::OFF,
-                    look,
-                    restain: Restain::IDENTITY,
-                    scale: unchanged,
-                    placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
-                    scale_pending: false,
-                };
                 return Ok((square.clone(), square, report));
             }
         };
-        let recolour = settings.white_balance || settings.stain;
-        let restain = if recolour {
-            Restain::between(&look, &reference.look, settings.stain)
-        } else {
-            Restain::IDENTITY
-        };
-        let coloured = if recolour {
-            restain.apply(image, &look)
+        report.settings = settings;
+        let coloured = if settings.recolours() {
+            report.restain = Restain::between(&look, &reference.look, settings.stain);
+            report.restain.apply(image, &look)
         } else {
             image.clone()
         };
-        if !settings.scale {
-            // The scale is still measured, on the main pass's label map (see `analyse_with`):
-            // the page reports it and the familiarity check weighs it.
-            let square = preprocess::center_square(&coloured);
-            let shown = if recolour {
-                preprocess::center_square(image)
+        let square = if settings.scale {
+            // A first look at the crop as it is finds the red cells (or the white cell) to
+            // measure; the networks then see the image at PBC's scale.
+            let provisional = preprocess::center_square(&coloured);
+            let labels = self
+                .segmenter
+                .label_square(&provisional, None, PBC_SIDE, &self.device)
+                .await?;
+            let measured = morphometry::measure(&labels);
+            report.scale = front_end::estimate_scale(
+                &labels,
+                &measured,
+                provisional.width(),
+                &reference.scale,
+            );
+            let fill = front_end::background_pixel(if settings.recolours() {
+                &reference.look
             } else {
-                square.clone()
-            };
-            let report = FrontEndReport {
-                settings,
-                look,
-                restain,
-                scale: unchanged,
-                placement: Placement::centre_square(image.width(), image.height(), PBC_SIDE),
-                scale_pending: true,
-            };
-            return Ok((square, shown, report));
-        }
-        // A first look at the crop as it is finds the red cells (or the white cell) to
-        // measure; the networks then see the image at PBC's scale.
-        let provisional = preprocess::center_square(&coloured);
-        let labels = self
-            .segmenter
-            .label_square(&provisional, None, PBC_SIDE, &self.device)
-            .await?;
-        let measured = morphometry::measure(&labels);
-        let scale =
-            front_end::estimate_scale(&labels, &measured, provisional.width(), &reference.scale);
-        let fill = if recolour {
-            front_end::background_pixel(&reference.look)
+                &look
+            });
+            let (square, placement) =
+                front_end::resample(&coloured, report.scale.factor, PBC_SIDE, fill);
+            report.placement = placement;
+            square
         } else {
-            front_end::background_pixel(&look)
+            preprocess::center_square(&coloured)
         };
-        let (square, placement) = front_end::resample(&coloured, scale.factor, PBC_SIDE, fill);
-        let shown = if recolour {
-            let own_fill = front_end::background_pixel(&look);
-            front_end::resample(image, scale.factor, PBC_SIDE, own_fill).0
-        } else {
-            square.clone()
-        };
-        let report = FrontEndReport {
-            settings,
-            look,
-            restain,
-            scale,
-            placement,
-            scale_pending: false,
+        // The same square in the image's own colours, for the page.
+        let shown = match (settings.recolours(), settings.scale) {
+            (false, _) => square.clone(),
+            (true, false) => preprocess::center_square(image),
+            (true, true) => {
+                let fill = front_end::background_pixel(&look);
+                front_end::resample(image, report.scale.factor, PBC_SIDE, fill).0
+            }
         };
         Ok((square, shown, report))
     }

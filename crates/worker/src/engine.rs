@@ -238,7 +238,10 @@ impl Engine {
             }
         };
         let png = display_png(&cell.shown).unwrap_or_default();
-        let normalised = (cell.shown != cell.square)
+        let normalised = cell
+            .front_end
+            .settings
+            .recolours()
             .then(|| display_png(&cell.square))
             .flatten();
         let calibrated = self.analyzer.calibration().is_some();
