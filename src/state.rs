@@ -3,16 +3,17 @@
 
 use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wbc_core::cbm::Cbm;
 use wbc_core::confidence::Familiarity;
 use wbc_core::counterfactual::ReferenceIndex;
 use wbc_core::cross_check::Rule;
+use wbc_core::metrics::argmax;
 use wbc_core::morphometry::Morphometry;
 use wbc_core::preprocess::MAX_FILE_BYTES;
-use wbc_core::CellPrediction;
+use wbc_core::{table, CellPrediction};
 use wbc_messages::{CellReport, EngineReport, FromWorker, FrontEndSummary, ToWorker};
 use web_sys::File;
 
@@ -84,6 +85,45 @@ pub struct CamView {
     pub ms: f64,
 }
 
+/// Which of the page's two views is on show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageView {
+    /// One cell explained: overlay, attributes, CBM, counterfactuals.
+    Explorer,
+    /// Every loaded cell as a row of the analyser's table.
+    Table,
+}
+
+/// Progress of the files taken in since the page last went idle.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// Files taken in (queued, in flight or answered).
+    pub total: usize,
+    /// Files answered (a cell or a refusal).
+    pub done: usize,
+    /// Page clock when the batch began (ms).
+    pub started_ms: f64,
+}
+
+impl Batch {
+    pub fn running(&self) -> bool {
+        self.done < self.total
+    }
+
+    /// Cells per second so far, and seconds left at that rate.
+    pub fn rate(&self, now_ms: f64) -> Option<(f64, f64)> {
+        let seconds = (now_ms - self.started_ms) / 1e3;
+        (self.done > 0 && seconds > 0.0).then(|| {
+            let rate = self.done as f64 / seconds;
+            (rate, (self.total - self.done) as f64 / rate)
+        })
+    }
+}
+
+/// Requests in the worker's hands at once: enough to keep it busy, few enough that a large
+/// folder is not read into memory all at once and a cancel takes effect quickly.
+const MAX_IN_FLIGHT: usize = 4;
+
 /// Everything the page state holds; signals are `Copy`, so this is passed around freely.
 #[derive(Clone, Copy)]
 pub struct AppState {
@@ -108,6 +148,13 @@ pub struct AppState {
     pub cam_pending: RwSignal<Option<(u32, usize, usize)>>,
     /// Whether the front end normalises the stain (the user's toggle).
     pub stain: RwSignal<bool>,
+    pub view: RwSignal<PageView>,
+    /// The analyser table's filter and sort order (kept while the user looks at a cell).
+    pub table_filter: RwSignal<table::Filter>,
+    pub table_sort: RwSignal<(table::SortKey, bool)>,
+    pub batch: RwSignal<Batch>,
+    /// Files waiting for a place in flight (see [`MAX_IN_FLIGHT`]).
+    queue: StoredValue<VecDeque<(u32, File)>, LocalStorage>,
     /// The files of the analysed cells, so a cell can be analysed again with another setting.
     files: StoredValue<BTreeMap<u32, File>, LocalStorage>,
     next_id: StoredValue<u32>,
@@ -140,6 +187,11 @@ impl AppState {
             cam: RwSignal::new(None),
             cam_pending: RwSignal::new(None),
             stain: RwSignal::new(true),
+            view: RwSignal::new(PageView::Explorer),
+            table_filter: RwSignal::new(table::Filter::default()),
+            table_sort: RwSignal::new((table::SortKey::Loaded, false)),
+            batch: RwSignal::new(Batch::default()),
+            queue: StoredValue::new_local(VecDeque::new()),
             files: StoredValue::new_local(BTreeMap::new()),
             next_id: StoredValue::new(1),
             requested_at: StoredValue::new(BTreeMap::new()),
@@ -311,9 +363,133 @@ impl AppState {
         self.error.set(None);
     }
 
+    /// Request `id` is answered (or failed before reaching the worker): count it and let
+    /// the next queued file in.
     fn finish(self, id: u32) {
+        let mut was_in_flight = false;
         self.in_flight.update(|m| {
-            m.remove(&id);
+            was_in_flight = m.remove(&id).is_some();
+        });
+        if was_in_flight {
+            self.batch.update(|b| b.done = (b.done + 1).min(b.total));
+        }
+        self.pump();
+    }
+
+    /// Send queued files while fewer than [`MAX_IN_FLIGHT`] are in flight.
+    fn pump(self) {
+        while self.in_flight.with_untracked(|m| m.len()) < MAX_IN_FLIGHT {
+            let Some((id, file)) = self.queue.try_update_value(|q| q.pop_front()).flatten() else {
+                break;
+            };
+            self.request(id, file);
+        }
+    }
+
+    /// Queue files for analysis as cells `id`; a new batch starts when the last one is done.
+    fn enqueue(self, files: Vec<(u32, File)>) {
+        if files.is_empty() {
+            return;
+        }
+        let now = page_ms();
+        self.batch.update(|b| {
+            if !b.running() {
+                *b = Batch {
+                    started_ms: now,
+                    ..Batch::default()
+                };
+            }
+            b.total += files.len();
+        });
+        self.queue.update_value(|q| q.extend(files));
+        self.pump();
+    }
+
+    /// Drop the files not sent yet; cells already analysed, and those in flight, stay.
+    pub fn cancel(self) {
+        let dropped: Vec<u32> = self
+            .queue
+            .try_update_value(|q| q.drain(..).map(|(id, _)| id).collect())
+            .unwrap_or_default();
+        self.files.update_value(|f| {
+            for id in &dropped {
+                if self
+                    .cells
+                    .with_untracked(|c| !c.iter().any(|c| c.id == *id))
+                {
+                    f.remove(id);
+                }
+            }
+        });
+        self.batch
+            .update(|b| b.total = b.total.saturating_sub(dropped.len()));
+    }
+
+    /// Show cell `id` in the explorer (from the table: back returns to it).
+    pub fn open(self, id: u32) {
+        self.select(id);
+        self.view.set(PageView::Explorer);
+    }
+
+    /// The table's rows: every loaded cell, with the CBM's type when a CBM is loaded.
+    pub fn rows(self) -> Vec<(u32, String, table::Row)> {
+        let cbm = self.cbm.get();
+        self.cells.with(|cells| {
+            cells
+                .iter()
+                .map(|c| {
+                    let cbm = cbm.as_ref().map(|cbm| {
+                        let p = cbm.probabilities(&c.prediction.concepts());
+                        let t = argmax(&p);
+                        (t, p[t])
+                    });
+                    let row = table::Row {
+                        name: c.name.clone(),
+                        prediction: c.prediction.clone(),
+                        cbm,
+                        morphometry: Some(c.morphometry.clone()),
+                        warning: c.familiarity.as_ref().and_then(|f| f.warning()),
+                    };
+                    (c.id, c.image_url.clone(), row)
+                })
+                .collect()
+        })
+    }
+
+    /// Load the built-in sample cells (`samples/index.json`) through the same path as the
+    /// user's own files.
+    pub fn load_samples(self) {
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some(index) = fetch_text("samples/index.json").await else {
+                self.error
+                    .set(Some("the sample cells are not part of this build".into()));
+                return;
+            };
+            let names: Vec<String> = match serde_json::from_str::<serde_json::Value>(&index) {
+                Ok(v) => v["cells"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|n| n.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                Err(e) => {
+                    self.error
+                        .set(Some(format!("samples/index.json could not be read: {e}")));
+                    return;
+                }
+            };
+            let mut files = Vec::new();
+            for name in names {
+                match fetch_file(&format!("samples/{name}"), &name).await {
+                    Some(file) => files.push(file),
+                    None => self
+                        .error
+                        .set(Some(format!("{name}: the sample cell could not be loaded"))),
+                }
+            }
+            self.add_files(files);
         });
     }
 
@@ -405,9 +581,7 @@ impl AppState {
         let files: Vec<(u32, File)> = self
             .files
             .with_value(|f| f.iter().map(|(id, f)| (*id, f.clone())).collect());
-        for (id, file) in files {
-            self.request(id, file);
-        }
+        self.enqueue(files);
     }
 
     /// Read a file and ask the worker to analyse it as cell `id`.
@@ -445,6 +619,7 @@ impl AppState {
     /// nothing else changes: cells already analysed stay.
     pub fn add_files(self, files: Vec<File>) {
         self.follow_new.set(true);
+        let mut accepted = Vec::new();
         for file in files {
             let name = file.name();
             let size = file.size() as usize;
@@ -461,8 +636,9 @@ impl AppState {
             self.files.update_value(|f| {
                 f.insert(id, file.clone());
             });
-            self.request(id, file);
+            accepted.push((id, file));
         }
+        self.enqueue(accepted);
     }
 }
 
@@ -497,6 +673,43 @@ async fn fetch_text(url: &str) -> Option<String> {
         .await
         .ok()?
         .as_string()
+}
+
+/// A same-origin file as a `File` named `name`, or `None` when it is missing.
+async fn fetch_file(url: &str, name: &str) -> Option<File> {
+    let window = web_sys::window()?;
+    let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+        .await
+        .ok()?
+        .dyn_into::<web_sys::Response>()
+        .ok()?;
+    if !response.ok() {
+        return None;
+    }
+    let blob: web_sys::Blob = wasm_bindgen_futures::JsFuture::from(response.blob().ok()?)
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let options = web_sys::FilePropertyBag::new();
+    options.set_type(&blob.type_());
+    File::new_with_blob_sequence_and_options(&js_sys::Array::of1(&blob), name, &options).ok()
+}
+
+/// Offer `text` as a download named `name` (nothing leaves the computer: the browser saves
+/// it from memory). Returns the object URL, which stays valid for the page's life.
+pub fn download(name: &str, mime: &str, text: &str) -> Option<String> {
+    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).ok()?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
+    let document = web_sys::window()?.document()?;
+    let a: web_sys::HtmlAnchorElement = document.create_element("a").ok()?.dyn_into().ok()?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    Some(url)
 }
 
 /// An object URL for PNG bytes (shown by an `<img>`; nothing leaves the page).

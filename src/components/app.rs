@@ -1,8 +1,9 @@
 //! The whole page: header, drop zone, messages, the list of analysed cells and the panel of
 //! the cell on show.
 
+use crate::components::table::{AnalyserTable, BatchProgress};
 use crate::components::{cell_panel::CellPanel, drop_zone::DropZone, header::Header};
-use crate::state::AppState;
+use crate::state::{AppState, PageView};
 use leptos::prelude::*;
 
 #[component]
@@ -30,8 +31,24 @@ pub fn App() -> impl IntoView {
                 {move || state.error.get()}
                 <button class="dismiss" on:click=move |_| state.error.set(None) aria-label="Dismiss">"×"</button>
             </p>
-            <CellList/>
-            {move || selected.get().and_then(|(id, _)| state.cell_untracked(id)).map(|cell| view! { <CellPanel cell=cell/> })}
+            <BatchProgress/>
+            <Show when=move || state.cells.with(|c| !c.is_empty())>
+                <nav class="views" aria-label="Views">
+                    <button data-testid="view-explorer" aria-pressed=move || (state.view.get() == PageView::Explorer).to_string()
+                        on:click=move |_| state.view.set(PageView::Explorer)>"Explorer: one cell"</button>
+                    <button data-testid="view-table" aria-pressed=move || (state.view.get() == PageView::Table).to_string()
+                        on:click=move |_| state.view.set(PageView::Table)>
+                        {move || format!("Table: all {} cells", state.cells.with(Vec::len))}
+                    </button>
+                </nav>
+            </Show>
+            <Show when=move || state.view.get() == PageView::Table
+                fallback=move || view! {
+                    <CellList/>
+                    {move || selected.get().and_then(|(id, _)| state.cell_untracked(id)).map(|cell| view! { <CellPanel cell=cell/> })}
+                }>
+                <AnalyserTable/>
+            </Show>
         </main>
     }
 }

@@ -44,6 +44,12 @@ pub fn DropZone() -> impl IntoView {
                     }/>
             </label>
             <p class="hint">"JPEG, PNG, BMP or TIFF; a single white cell near the centre, as from a CellaVision analyser. Images never leave this computer."</p>
+            <p class="samples">
+                <button data-testid="sample-cells" on:click=move |_| state.load_samples()>"try sample cells"</button>
+                <span class="hint">" 50 real cells from the PBC dataset (Acevedo et al. 2020, "
+                    <a href="https://creativecommons.org/licenses/by/4.0/" rel="license">"CC BY 4.0"</a>
+                    "), with WBCAtt labels"</span>
+            </p>
         </section>
     }
 }

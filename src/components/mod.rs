@@ -5,3 +5,4 @@ pub mod drop_zone;
 pub mod explain;
 pub mod header;
 pub mod overlay;
+pub mod table;

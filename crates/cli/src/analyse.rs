@@ -10,7 +10,9 @@ use burn::tensor::Device;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Instant;
-use wbc_core::preprocess;
+use wbc_core::cbm::Cbm;
+use wbc_core::metrics::argmax;
+use wbc_core::{preprocess, table};
 use wbc_nets::block_on;
 
 #[derive(clap::Args, Debug)]
@@ -23,6 +25,13 @@ pub struct AnalyseArgs {
     /// Turn stain normalisation off (the page's toggle).
     #[arg(long)]
     pub no_stain: bool,
+    /// Also write the analyser's table (as the page exports it): CSV, or JSON when the name
+    /// ends in .json. The first 13 CSV columns are WBCAtt's.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The concept-bottleneck model for the table's CBM column (skipped when missing).
+    #[arg(long, default_value = "models/cbm.json")]
+    pub cbm: PathBuf,
 }
 
 pub fn run(args: AnalyseArgs) -> Result<()> {
@@ -44,6 +53,10 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
     );
     let clock = Instant::now();
     let now = || clock.elapsed().as_secs_f64() * 1e3;
+    let cbm: Option<Cbm> = std::fs::read(&args.cbm)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let mut rows = Vec::new();
     let (mut cells, mut total_ms) = (0usize, 0.0f64);
     for path in expand(&args.paths) {
         let started = now();
@@ -88,12 +101,35 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
                 );
                 cells += 1;
                 total_ms += ms;
+                rows.push(table::Row {
+                    name: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    cbm: cbm.as_ref().map(|cbm| {
+                        let p = cbm.probabilities(&cell.prediction.concepts());
+                        let t = argmax(&p);
+                        (t, p[t])
+                    }),
+                    warning: cell.familiarity.as_ref().and_then(|f| f.warning()),
+                    morphometry: Some(cell.morphometry),
+                    prediction: cell.prediction,
+                });
             }
             Err(e) => {
                 obj.insert("error".into(), json!(e));
             }
         }
         println!("{}", Value::Object(obj));
+    }
+    if let Some(out) = &args.out {
+        let text = if out.extension().is_some_and(|e| e == "json") {
+            serde_json::to_string_pretty(&table::to_json(&rows))?
+        } else {
+            table::to_csv(&rows)
+        };
+        std::fs::write(out, text)?;
+        eprintln!("table of {} cell(s): {}", rows.len(), out.display());
     }
     if cells > 0 {
         eprintln!(

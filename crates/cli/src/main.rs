@@ -13,6 +13,7 @@ mod external;
 mod models;
 mod predict;
 mod rng;
+mod samples;
 mod scoring;
 mod seg_export;
 mod segment;
@@ -90,6 +91,9 @@ enum Command {
     /// Score cell type and segmentation on the external sets (cellavision100, tecom300) with
     /// and without each front-end step; prints a markdown table and writes a JSON report.
     External(external::ExternalArgs),
+    /// Write the page's built-in sample cells (public/samples): real PBC test cells, balanced
+    /// over the types, re-encoded small, with their WBCAtt labels and attribution.
+    Samples(samples::SamplesArgs),
 }
 
 fn main() -> Result<()> {
@@ -126,6 +130,7 @@ fn main() -> Result<()> {
         Command::Analyse(args) => analyse::run(args)?,
         Command::Calibrate(args) => calibrate::run(args)?,
         Command::External(args) => external::run(args)?,
+        Command::Samples(args) => samples::run(args)?,
         Command::Cbm(args) => cbm::run(args)?,
         Command::Segment(args) => segment::segment(args)?,
         Command::Masks(args) => segment::masks(args)?,

@@ -16,6 +16,7 @@ pub mod prediction;
 pub mod preprocess;
 pub mod schema;
 pub mod segmentation;
+pub mod table;
 
 pub use prediction::CellPrediction;
 pub use schema::{Attribute, ATTRIBUTES, CELL_TYPES, HEAD_WIDTH, NUM_ATTRIBUTE_VALUES, PBC_SIDE};

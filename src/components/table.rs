@@ -1,0 +1,245 @@
+//! The morphology analyser: every loaded cell as a row (types, the 11 attributes with their
+//! probabilities, measurements, flags), sortable by any column, filtered by type, attribute
+//! values, file name and flags, with a differential count of what is shown and CSV/JSON
+//! export (`wbc_core::table`, the same format as `wbc analyse --out`). A row opens the cell in
+//! the explorer; the filters stay for the way back.
+
+use crate::state::{download, AppState};
+use leptos::ev;
+use leptos::prelude::*;
+use wbc_core::table::{self, Row, SortKey};
+use wbc_core::{ATTRIBUTES, CELL_TYPES};
+
+fn percent(p: f32) -> String {
+    format!("{:.0}%", p * 100.0)
+}
+
+fn measured<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "–".into())
+}
+
+/// A column heading that sorts by `key` (a second click reverses).
+#[component]
+fn SortHeader(key: SortKey, label: String) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let sort = state.table_sort;
+    let mark = move || match sort.get() {
+        (k, false) if k == key => " ▲",
+        (k, true) if k == key => " ▼",
+        _ => "",
+    };
+    let aria = move || match sort.get() {
+        (k, false) if k == key => "ascending",
+        (k, true) if k == key => "descending",
+        _ => "none",
+    };
+    view! {
+        <th aria-sort=aria>
+            <button class="sort" on:click=move |_| sort.update(|(k, d)| {
+                if *k == key { *d = !*d } else { *k = key; *d = false }
+            })>{label}{mark}</button>
+        </th>
+    }
+}
+
+/// A `<select>` filter: "any" or one of `options` (index into it).
+#[component]
+fn FilterSelect(
+    testid: String,
+    label: String,
+    options: Vec<&'static str>,
+    get: Signal<Option<usize>>,
+    set: Callback<Option<usize>>,
+) -> impl IntoView {
+    view! {
+        <label class="filter">
+            <span>{label}</span>
+            <select data-testid=testid
+                prop:value=move || get.get().map(|v| v.to_string()).unwrap_or_default()
+                on:change=move |e| set.run(event_target_value(&e).parse().ok())>
+                <option value="">"any"</option>
+                {options.into_iter().enumerate().map(|(i, o)| view! {
+                    <option value=i.to_string() selected=move || get.get() == Some(i)>{o}</option>
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
+#[component]
+pub fn AnalyserTable() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let filter = state.table_filter;
+    let rows = Memo::new(move |_| state.rows());
+    let shown = Memo::new(move |_| {
+        let (key, descending) = state.table_sort.get();
+        rows.with(|rows| {
+            let plain: Vec<Row> = rows.iter().map(|(_, _, r)| r.clone()).collect();
+            table::view(&plain, &filter.get(), key, descending)
+        })
+    });
+    // The keyboard cursor: a position in `shown`.
+    let cursor = RwSignal::new(0usize);
+    let counts = move || rows.with(|rows| table::counts(shown.get().iter().map(|&i| &rows[i].2)));
+    let export = move |json: bool| {
+        rows.with(|rows| {
+            let picked: Vec<&Row> = shown.get_untracked().iter().map(|&i| &rows[i].2).collect();
+            let result = if json {
+                serde_json::to_string_pretty(&table::to_json(picked))
+                    .ok()
+                    .and_then(|t| download("wbc-cells.json", "application/json", &t))
+            } else {
+                download("wbc-cells.csv", "text/csv", &table::to_csv(picked))
+            };
+            if result.is_none() {
+                state.error.set(Some("the export could not be made".into()));
+            }
+        })
+    };
+    let on_key = move |e: ev::KeyboardEvent| {
+        let n = shown.with_untracked(Vec::len);
+        if n == 0 {
+            return;
+        }
+        match e.key().as_str() {
+            "ArrowDown" => cursor.update(|c| *c = (*c + 1).min(n - 1)),
+            "ArrowUp" => cursor.update(|c| *c = c.saturating_sub(1)),
+            "Home" => cursor.set(0),
+            "End" => cursor.set(n - 1),
+            "Enter" => {
+                let i = shown.with_untracked(|s| s[cursor.get_untracked().min(n - 1)]);
+                state.open(rows.with_untracked(|r| r[i].0));
+            }
+            _ => return,
+        }
+        e.prevent_default();
+    };
+    let type_filter = Signal::derive(move || filter.get().cell_type);
+    view! {
+        <section class="analyser" data-testid="analyser">
+            <div class="filters">
+                <FilterSelect testid="filter-type".into() label="type".into() options=CELL_TYPES.to_vec()
+                    get=type_filter set=Callback::new(move |v| filter.update(|f| f.cell_type = v))/>
+                {ATTRIBUTES.iter().enumerate().map(|(k, a)| {
+                    let get = Signal::derive(move || filter.get().attributes[k]);
+                    view! {
+                        <FilterSelect testid=format!("filter-{}", a.name) label=a.name.replace('_', " ") options=a.values.to_vec()
+                            get=get set=Callback::new(move |v| filter.update(|f| f.attributes[k] = v))/>
+                    }
+                }).collect_view()}
+                <label class="filter">
+                    <span>"file name"</span>
+                    <input type="search" data-testid="filter-text" placeholder="part of a name"
+                        prop:value=move || filter.get().text
+                        on:input=move |e| filter.update(|f| f.text = event_target_value(&e))/>
+                </label>
+                <label class="filter check">
+                    <input type="checkbox" data-testid="filter-flagged"
+                        prop:checked=move || filter.get().flagged_only
+                        on:change=move |e| filter.update(|f| f.flagged_only = event_target_checked(&e))/>
+                    <span>"flagged only"</span>
+                </label>
+                <button on:click=move |_| filter.set(Default::default())
+                    disabled=move || filter.with(table::Filter::is_empty)>"clear filters"</button>
+            </div>
+            <div class="table-summary">
+                <p data-testid="differential" aria-live="polite">
+                    <b>{move || format!("{} of {} cells", shown.with(Vec::len), rows.with(Vec::len))}</b>
+                    {move || counts().iter().zip(CELL_TYPES).filter(|(n, _)| **n > 0)
+                        .map(|(n, t)| format!(" · {t} {n}")).collect::<String>()}
+                </p>
+                <button data-testid="export-csv" on:click=move |_| export(false)>"export CSV"</button>
+                <button data-testid="export-json" on:click=move |_| export(true)>"export JSON"</button>
+            </div>
+            <div class="table-scroll">
+            <table data-testid="batch-table" tabindex="0" on:keydown=on_key
+                aria-label="Analysed cells: arrow keys move, Enter opens a cell">
+                <thead>
+                    <tr>
+                        <th>"cell"</th>
+                        <SortHeader key=SortKey::Name label="file".into()/>
+                        <SortHeader key=SortKey::CellType label="type".into()/>
+                        <SortHeader key=SortKey::CbmType label="CBM type".into()/>
+                        {ATTRIBUTES.iter().enumerate().map(|(k, a)| view! {
+                            <SortHeader key=SortKey::Attribute(k) label=a.name.replace('_', " ")/>
+                        }).collect_view()}
+                        <SortHeader key=SortKey::NcRatio label="N:C".into()/>
+                        <SortHeader key=SortKey::Size label="size (red cells)".into()/>
+                        <SortHeader key=SortKey::Lobes label="lobes".into()/>
+                        <SortHeader key=SortKey::Vacuoles label="vacuoles".into()/>
+                        <SortHeader key=SortKey::Flag label="flags".into()/>
+                    </tr>
+                </thead>
+                <tbody>
+                    {move || {
+                        let at = cursor.get();
+                        rows.with(|rows| shown.get().iter().enumerate().map(|(pos, &i)| {
+                            let (id, url, r) = rows[i].clone();
+                            let (t, p) = r.cell_type();
+                            let disagree = r.disagree();
+                            let cbm = r.cbm.map(|(c, p)| format!("{} {}", CELL_TYPES[c], percent(p))).unwrap_or_else(|| "–".into());
+                            let flags = [
+                                r.warning.as_ref().map(|_| "unfamiliar"),
+                                r.low_confidence().then_some("low confidence"),
+                            ].into_iter().flatten().collect::<Vec<_>>().join(", ");
+                            let flagged = !flags.is_empty();
+                            view! {
+                                <tr data-path=r.name.clone() class:cursor=pos == at class:flagged=flagged
+                                    on:click=move |_| state.open(id) title="open in the explorer">
+                                    <td><img src=url alt="" width="40" height="40"/></td>
+                                    <td class="name">{r.name.clone()}</td>
+                                    <td>{CELL_TYPES[t]}" "<small>{percent(p)}</small></td>
+                                    <td class:disagree=disagree title=move || disagree.then_some("the CBM disagrees with the direct type")>
+                                        {cbm}{disagree.then_some(" ≠")}
+                                    </td>
+                                    {(0..ATTRIBUTES.len()).map(|k| {
+                                        let (v, p) = r.attribute(k);
+                                        view! { <td>{ATTRIBUTES[k].values[v]}" "<small>{percent(p)}</small></td> }
+                                    }).collect_view()}
+                                    <td>{measured(r.nc_ratio().map(|v| format!("{v:.2}")))}</td>
+                                    <td>{measured(r.size_in_red_cells().map(|v| format!("{v:.2}")))}</td>
+                                    <td>{measured(r.lobes())}</td>
+                                    <td>{measured(r.vacuoles())}</td>
+                                    <td class="flags" title=r.warning.clone()>{flags}</td>
+                                </tr>
+                            }
+                        }).collect_view())
+                    }}
+                </tbody>
+            </table>
+            </div>
+        </section>
+    }
+}
+
+/// Files taken in: done / total, cells per second, time left, and a cancel button.
+#[component]
+pub fn BatchProgress() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let batch = state.batch;
+    let text = move || {
+        let b = batch.get();
+        let now = web_sys::window()
+            .and_then(|w| w.performance())
+            .map_or(0.0, |p| p.now());
+        let rate = match b.rate(now) {
+            Some((rate, left)) if b.running() => {
+                format!(" · {rate:.1} cells/s · {left:.0} s left")
+            }
+            Some((rate, _)) => format!(" · {rate:.1} cells/s"),
+            None => String::new(),
+        };
+        format!("{} / {} analysed{rate}", b.done, b.total)
+    };
+    view! {
+        <Show when=move || { batch.get().total > 1 }>
+            <div class="batch-progress" data-testid="batch-progress" role="status">
+                <progress max=move || batch.get().total value=move || batch.get().done></progress>
+                <span>{text}</span>
+                <Show when=move || batch.get().running()>
+                    <button data-testid="cancel-batch" on:click=move |_| state.cancel()>"cancel"</button>
+                </Show>
+            </div>
+        </Show>
+    }
+}

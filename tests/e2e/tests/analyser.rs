@@ -1,0 +1,227 @@
+//! The morphology analyser in headless Chromium on the CPU path: the built-in sample cells
+//! and 150 more real PBC test cells (200 in all) go through the page; the table has one row
+//! per cell, a combined filter and a sort work, the keyboard opens a cell and back keeps the
+//! filters, and the CSV export equals `wbc analyse --out` on the same files (types and
+//! attribute values). Screenshots go to target/e2e/.
+
+use anyhow::{ensure, Context, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+use wbc_e2e::{artefacts, root, Driver, Session, StaticServer};
+
+const LOAD: Duration = Duration::from_secs(600);
+
+/// `n` real PBC cells from the official test split that are not among the sample cells.
+fn more_test_cells(n: usize) -> Result<Vec<PathBuf>> {
+    let data = root().join("../shared/data");
+    let csv = data.join("wbcatt/pbc_attr_v1_test.csv");
+    let text = std::fs::read_to_string(&csv)
+        .with_context(|| format!("{} (the WBCAtt labels are needed)", csv.display()))?;
+    let samples = std::fs::read_to_string(root().join("public/samples/labels.csv"))?;
+    let files: Vec<PathBuf> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let name = l.split(',').next()?;
+            let path = l.rsplit(',').next()?;
+            (!samples.contains(name)).then(|| data.join("pbc").join(path))
+        })
+        // Every 7th row: a spread over the five types.
+        .step_by(7)
+        .take(n)
+        .collect();
+    ensure!(files.len() == n && files.iter().all(|f| f.exists()));
+    Ok(files)
+}
+
+fn rows(s: &Session) -> Result<Vec<String>> {
+    let v = s.js("return [...document.querySelectorAll('[data-testid=batch-table] tbody tr')].map(r => r.dataset.path)")?;
+    Ok(serde_json::from_value(v)?)
+}
+
+/// Column `col` (0-based) of every shown row, as text.
+fn column(s: &Session, col: usize) -> Result<Vec<String>> {
+    let v = s.js(&format!("return [...document.querySelectorAll('[data-testid=batch-table] tbody tr')].map(r => r.children[{col}].innerText.split(' ')[0])"))?;
+    Ok(serde_json::from_value(v)?)
+}
+
+fn choose(s: &Session, testid: &str, value: &str) -> Result<()> {
+    s.js(&format!("const e=document.querySelector('[data-testid=\"{testid}\"]'); e.value='{value}'; e.dispatchEvent(new Event('change', {{bubbles: true}}));"))?;
+    Ok(())
+}
+
+/// A CSV as maps from column name to field, keyed by `img_name`.
+fn parse_csv(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    lines
+        .map(|l| {
+            let fields: BTreeMap<String, String> = header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, f)| (h.to_string(), f.to_string()))
+                .collect();
+            (fields["img_name"].clone(), fields)
+        })
+        .collect()
+}
+
+#[test]
+fn analyser_table_on_200_real_cells() -> Result<()> {
+    let dist = root().join("dist");
+    ensure!(
+        dist.join("samples/index.json").exists(),
+        "build the app first: cargo xtask build (dist/samples is missing)"
+    );
+    let server = StaticServer::start(dist)?;
+    let driver = Driver::start()?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    s.wait_for("sample button", LOAD, |s| {
+        Ok(s.find("sample-cells")?.is_some())
+    })?;
+
+    // The sample cells alone, then 150 more through the file input: 200 cells.
+    s.js("document.querySelector('[data-testid=sample-cells]').click()")?;
+    s.wait_for("batch progress", LOAD, |s| {
+        Ok(s.find("batch-progress")?.is_some())
+    })?;
+    s.wait_for("the 50 sample cells", LOAD, |s| {
+        Ok(s.text("batch-progress")?.starts_with("50 / 50"))
+    })?;
+    let extra = more_test_cells(150)?;
+    s.upload_many("file-input", &extra)?;
+    s.wait_for("progress with a rate", LOAD, |s| {
+        Ok(s.text("batch-progress")?.contains("cells/s"))
+    })?;
+    s.screenshot("analyser-progress")?;
+    let started = std::time::Instant::now();
+    s.wait_for("200 cells", LOAD, |s| {
+        Ok(s.text("batch-progress")?.starts_with("150 / 150") || s.visible("fatal")?)
+    })?;
+    ensure!(
+        !s.visible("fatal")?,
+        "the worker stopped: {:?}",
+        s.text("fatal")
+    );
+    let progress = s.text("batch-progress")?;
+    eprintln!(
+        "150 cells in {:.1} s on the CPU path ({progress})",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The table: one row per cell.
+    s.js("document.querySelector('[data-testid=view-table]').click()")?;
+    s.wait_for("the table", LOAD, |s| Ok(s.find("batch-table")?.is_some()))?;
+    let all = rows(&s)?;
+    ensure!(all.len() == 200, "{} rows for 200 cells", all.len());
+    s.screenshot("analyser-table")?;
+
+    // Sort by file name, and back the other way.
+    s.js("[...document.querySelectorAll('[data-testid=batch-table] th button')].find(b => b.innerText.startsWith('file')).click()")?;
+    let sorted = rows(&s)?;
+    let mut expected = all.clone();
+    expected.sort_by_key(|n| n.to_lowercase());
+    ensure!(sorted == expected, "rows not sorted by name");
+    s.js("[...document.querySelectorAll('[data-testid=batch-table] th button')].find(b => b.innerText.startsWith('file')).click()")?;
+    expected.reverse();
+    ensure!(rows(&s)? == expected, "second click does not reverse");
+
+    // Filters: neutrophils, then big neutrophils; the differential count follows.
+    choose(&s, "filter-type", "4")?;
+    let neutrophils = rows(&s)?;
+    ensure!(
+        !neutrophils.is_empty() && column(&s, 2)?.iter().all(|t| t == "Neutrophil"),
+        "type filter"
+    );
+    let diff = s.text("differential")?;
+    ensure!(
+        diff.starts_with(&format!("{} of 200 cells", neutrophils.len())),
+        "differential count: {diff}"
+    );
+    choose(&s, "filter-cell_size", "0")?;
+    let big = rows(&s)?;
+    ensure!(
+        big.len() < neutrophils.len() && column(&s, 4)?.iter().all(|v| v == "big"),
+        "combined filter: {} of {} neutrophils big",
+        big.len(),
+        neutrophils.len()
+    );
+    s.screenshot("analyser-filtered")?;
+
+    // Keyboard: the second row opens with ArrowDown, Enter; back keeps the filters.
+    s.js("const t=document.querySelector('[data-testid=batch-table]'); t.focus(); for (const k of ['ArrowDown','Enter']) t.dispatchEvent(new KeyboardEvent('keydown', {key: k, bubbles: true}));")?;
+    s.wait_for("the explorer", LOAD, |s| {
+        Ok(s.find("cell-panel")?.is_some())
+    })?;
+    s.js("document.querySelector('[data-testid=view-table]').click()")?;
+    s.wait_for("the table again", LOAD, |s| {
+        Ok(s.find("batch-table")?.is_some())
+    })?;
+    ensure!(rows(&s)? == big, "the filters were lost on the way back");
+
+    // Export the whole table as CSV and compare it with the CLI on the same files.
+    choose(&s, "filter-type", "")?;
+    choose(&s, "filter-cell_size", "")?;
+    ensure!(rows(&s)?.len() == 200);
+    s.js("window.__exported = null; const click = HTMLAnchorElement.prototype.click; HTMLAnchorElement.prototype.click = function() { window.__exported = this.href; }; document.querySelector('[data-testid=export-csv]').click(); HTMLAnchorElement.prototype.click = click;")?;
+    let page_csv = s
+        .js("const x = new XMLHttpRequest(); x.open('GET', window.__exported, false); x.send(); return x.responseText;")?
+        .as_str()
+        .context("no CSV exported")?
+        .to_string();
+    std::fs::write(artefacts().join("analyser-page.csv"), &page_csv)?;
+    let wbc = std::env::var("WBC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target/debug/wbc"));
+    let cli_out = artefacts().join("analyser-cli.csv");
+    let status = Command::new(&wbc)
+        .arg("analyse")
+        .arg(root().join("public/samples"))
+        .args(&extra)
+        .arg("--out")
+        .arg(&cli_out)
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", wbc.display()))?;
+    ensure!(status.success(), "wbc analyse failed");
+    let page = parse_csv(&page_csv);
+    let cli = parse_csv(&std::fs::read_to_string(&cli_out)?);
+    ensure!(
+        page.len() == 200 && cli.len() == 200,
+        "{} page rows, {} CLI rows",
+        page.len(),
+        cli.len()
+    );
+    let columns = [
+        "label",
+        "cell_size",
+        "cell_shape",
+        "nucleus_shape",
+        "nuclear_cytoplasmic_ratio",
+        "chromatin_density",
+        "cytoplasm_vacuole",
+        "cytoplasm_texture",
+        "cytoplasm_colour",
+        "granule_type",
+        "granule_colour",
+        "granularity",
+    ];
+    let mut differ = Vec::new();
+    for (name, row) in &page {
+        let other = cli
+            .get(name)
+            .with_context(|| format!("{name} missing from the CLI table"))?;
+        for c in columns {
+            if row[c] != other[c] {
+                differ.push(format!("{name} {c}: page {} CLI {}", row[c], other[c]));
+            }
+        }
+    }
+    ensure!(differ.is_empty(), "page and CLI tables differ: {differ:?}");
+    eprintln!("page CSV export equals wbc analyse --out on 200 cells (type and 11 attributes)");
+    Ok(())
+}
