@@ -13,7 +13,7 @@ use wbc_core::cross_check::Rule;
 use wbc_core::metrics::argmax;
 use wbc_core::morphometry::Morphometry;
 use wbc_core::preprocess::MAX_FILE_BYTES;
-use wbc_core::{table, CellPrediction};
+use wbc_core::{audit, table, CellPrediction};
 use wbc_messages::{CellReport, EngineReport, FromWorker, FrontEndSummary, ToWorker};
 use web_sys::File;
 
@@ -92,6 +92,8 @@ pub enum PageView {
     Explorer,
     /// Every loaded cell as a row of the analyser's table.
     Table,
+    /// The loaded set as a whole: attribute values per type, and errors against labels.
+    Dataset,
 }
 
 /// Progress of the files taken in since the page last went idle.
@@ -153,6 +155,9 @@ pub struct AppState {
     pub table_filter: RwSignal<table::Filter>,
     pub table_sort: RwSignal<(table::SortKey, bool)>,
     pub batch: RwSignal<Batch>,
+    /// A labels file the user loaded for the dataset view: its name and the labels by
+    /// file name.
+    pub labels: RwSignal<Option<(String, Arc<BTreeMap<String, audit::Labels>>)>>,
     /// Files waiting for a place in flight (see [`MAX_IN_FLIGHT`]).
     queue: StoredValue<VecDeque<(u32, File)>, LocalStorage>,
     /// The files of the analysed cells, so a cell can be analysed again with another setting.
@@ -191,6 +196,7 @@ impl AppState {
             table_filter: RwSignal::new(table::Filter::default()),
             table_sort: RwSignal::new((table::SortKey::Loaded, false)),
             batch: RwSignal::new(Batch::default()),
+            labels: RwSignal::new(None),
             queue: StoredValue::new_local(VecDeque::new()),
             files: StoredValue::new_local(BTreeMap::new()),
             next_id: StoredValue::new(1),
@@ -454,6 +460,27 @@ impl AppState {
                 })
                 .collect()
         })
+    }
+
+    /// Read a labels CSV for the dataset view; a bad file leaves the loaded labels as
+    /// they were and says what is wrong.
+    pub fn load_labels(self, file: File) {
+        let name = file.name();
+        wasm_bindgen_futures::spawn_local(async move {
+            let text = wasm_bindgen_futures::JsFuture::from(file.text())
+                .await
+                .ok()
+                .and_then(|t| t.as_string());
+            let Some(text) = text else {
+                self.error
+                    .set(Some(format!("{name}: the file could not be read")));
+                return;
+            };
+            match audit::parse_labels(&text) {
+                Ok(labels) => self.labels.set(Some((name, Arc::new(labels)))),
+                Err(e) => self.error.set(Some(format!("{name}: {e}"))),
+            }
+        });
     }
 
     /// Load the built-in sample cells (`samples/index.json`) through the same path as the

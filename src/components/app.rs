@@ -1,6 +1,7 @@
 //! The whole page: header, drop zone, messages, the list of analysed cells and the panel of
 //! the cell on show.
 
+use crate::components::dataset::DatasetView;
 use crate::components::table::{AnalyserTable, BatchProgress};
 use crate::components::{cell_panel::CellPanel, drop_zone::DropZone, header::Header};
 use crate::state::{AppState, PageView};
@@ -40,15 +41,18 @@ pub fn App() -> impl IntoView {
                         on:click=move |_| state.view.set(PageView::Table)>
                         {move || format!("Table: all {} cells", state.cells.with(Vec::len))}
                     </button>
+                    <button data-testid="view-dataset" aria-pressed=move || (state.view.get() == PageView::Dataset).to_string()
+                        on:click=move |_| state.view.set(PageView::Dataset)>"Dataset view"</button>
                 </nav>
             </Show>
-            <Show when=move || state.view.get() == PageView::Table
-                fallback=move || view! {
+            {move || match state.view.get() {
+                PageView::Table => view! { <AnalyserTable/> }.into_any(),
+                PageView::Dataset => view! { <DatasetView/> }.into_any(),
+                PageView::Explorer => view! {
                     <CellList/>
                     {move || selected.get().and_then(|(id, _)| state.cell_untracked(id)).map(|cell| view! { <CellPanel cell=cell/> })}
-                }>
-                <AnalyserTable/>
-            </Show>
+                }.into_any(),
+            }}
         </main>
     }
 }

@@ -223,5 +223,59 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
     }
     ensure!(differ.is_empty(), "page and CLI tables differ: {differ:?}");
     eprintln!("page CSV export equals wbc analyse --out on 200 cells (type and 11 attributes)");
+
+    // Dataset view: WBCAtt labels for these 200 cells give accuracy, confusion and the error
+    // rate per attribute value; a bad labels file is refused and the loaded labels stay.
+    let mut labels = std::fs::read_to_string(root().join("public/samples/labels.csv"))?;
+    let test_csv =
+        std::fs::read_to_string(root().join("../shared/data/wbcatt/pbc_attr_v1_test.csv"))?;
+    for f in &extra {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("file name")?;
+        let line = test_csv
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .context("label line")?;
+        labels.push_str(line);
+        labels.push('\n');
+    }
+    let labels_file = artefacts().join("analyser-labels.csv");
+    std::fs::write(&labels_file, labels)?;
+    s.js("document.querySelector('[data-testid=view-dataset]').click()")?;
+    s.wait_for("the dataset view", LOAD, |s| {
+        Ok(s.find("labels-input")?.is_some())
+    })?;
+    s.upload("labels-input", &labels_file)?;
+    s.wait_for("the audit", LOAD, |s| {
+        Ok(s.find("audit-summary")?.is_some())
+    })?;
+    let summary = s.text("audit-summary")?;
+    ensure!(
+        summary.starts_with("200 labelled cells: direct type"),
+        "{summary}"
+    );
+    let value_rows = s
+        .js("return document.querySelectorAll('[data-testid=errors-by-value] tr').length")?
+        .as_u64()
+        .unwrap_or(0);
+    ensure!(
+        value_rows > 20,
+        "{value_rows} rows of error rates per value"
+    );
+    let agreement = s.text("attribute-agreement")?;
+    ensure!(agreement.contains("nucleus shape"), "{agreement}");
+    eprintln!("dataset view: {summary}");
+    s.screenshot("analyser-dataset")?;
+    let bad = artefacts().join("analyser-bad-labels.csv");
+    std::fs::write(&bad, "img_name,label\nx.jpg,Promyelocyte\n")?;
+    s.upload("labels-input", &bad)?;
+    s.wait_for("the refusal", LOAD, |s| s.visible("error"))?;
+    ensure!(s.text("error")?.contains("Promyelocyte"));
+    ensure!(
+        s.text("audit-summary")? == summary,
+        "the loaded labels were lost"
+    );
     Ok(())
 }
