@@ -3,11 +3,107 @@
 use crate::state::AppState;
 use leptos::ev;
 use leptos::prelude::*;
-use web_sys::{File, FileList};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{File, FileList, FileSystemDirectoryEntry, FileSystemEntry, FileSystemFileEntry};
 
 fn files_of(list: Option<FileList>) -> Vec<File> {
     let Some(list) = list else { return Vec::new() };
     (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
+/// From a folder, only what may be an image (a folder from an analyser also holds reports,
+/// thumbnails databases and hidden files; a single file chosen by hand is always tried).
+fn looks_like_image(file: &File) -> bool {
+    let name = file.name().to_lowercase();
+    !name.starts_with('.')
+        && (file.type_().starts_with("image/")
+            || [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"]
+                .iter()
+                .any(|e| name.ends_with(e)))
+}
+
+/// Call a callback-style file-system API once and await what it passes back.
+async fn callback_value(
+    call: impl FnOnce(&js_sys::Function) -> Result<(), JsValue>,
+) -> Option<JsValue> {
+    let mut call = Some(call);
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        if let Some(call) = call.take() {
+            if let Err(e) = call(&resolve) {
+                let _ = reject.call1(&JsValue::NULL, &e);
+            }
+        }
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.ok()
+}
+
+/// Every file under a dropped entry, folders read recursively (`readEntries` answers in
+/// chunks: it is called until it returns none).
+async fn files_under(root: FileSystemEntry) -> Vec<File> {
+    let mut files = Vec::new();
+    let mut stack = vec![root];
+    while let Some(entry) = stack.pop() {
+        if entry.is_file() {
+            let entry: FileSystemFileEntry = entry.unchecked_into();
+            if let Some(file) = callback_value(|cb| {
+                entry.file_with_callback(cb);
+                Ok(())
+            })
+            .await
+            .and_then(|f| f.dyn_into::<File>().ok())
+            {
+                files.push(file);
+            }
+        } else if entry.is_directory() {
+            let dir: FileSystemDirectoryEntry = entry.unchecked_into();
+            let reader = dir.create_reader();
+            loop {
+                let Some(chunk) = callback_value(|cb| reader.read_entries_with_callback(cb)).await
+                else {
+                    break;
+                };
+                let chunk: js_sys::Array = chunk.unchecked_into();
+                if chunk.length() == 0 {
+                    break;
+                }
+                stack.extend(chunk.iter().map(|e| e.unchecked_into::<FileSystemEntry>()));
+            }
+        }
+    }
+    files
+}
+
+/// What was dropped: plain files as they are, folders read recursively for their images.
+fn take_drop(state: AppState, transfer: Option<web_sys::DataTransfer>) {
+    let Some(transfer) = transfer else { return };
+    // Entries must be taken during the event; reading them may wait.
+    let items = transfer.items();
+    let entries: Vec<FileSystemEntry> = (0..items.length())
+        .filter_map(|i| items.get(i))
+        .filter_map(|item| item.webkit_get_as_entry().ok().flatten())
+        .collect();
+    if entries.is_empty() || entries.iter().all(|e| e.is_file()) {
+        state.add_files(files_of(transfer.files()));
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async move {
+        let mut files = Vec::new();
+        for entry in entries {
+            let from_folder = entry.is_directory();
+            files.extend(
+                files_under(entry)
+                    .await
+                    .into_iter()
+                    .filter(|f| !from_folder || looks_like_image(f)),
+            );
+        }
+        if files.is_empty() {
+            state
+                .error
+                .set(Some("no images were found in the dropped folder".into()));
+        }
+        state.add_files(files);
+    });
 }
 
 #[component]
@@ -23,6 +119,14 @@ pub fn DropZone() -> impl IntoView {
         }
     });
     on_cleanup(move || paste.remove());
+    // `webkitdirectory` (a folder picker in every current browser) is not among Leptos's
+    // typed attributes: set it once the input exists.
+    let folder = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = folder.get() {
+            let _ = input.set_attribute("webkitdirectory", "");
+        }
+    });
     view! {
         <section class="drop-zone" class:dragging=move || dragging.get() data-testid="drop-zone"
             on:dragover=move |e: ev::DragEvent| { e.prevent_default(); dragging.set(true); }
@@ -30,7 +134,7 @@ pub fn DropZone() -> impl IntoView {
             on:drop=move |e: ev::DragEvent| {
                 e.prevent_default();
                 dragging.set(false);
-                state.add_files(files_of(e.data_transfer().and_then(|d| d.files())));
+                take_drop(state, e.data_transfer());
             }>
             <label>
                 <span class="drop-title">"Drop white-cell images here, paste one (Ctrl+V), or "</span>
@@ -40,6 +144,19 @@ pub fn DropZone() -> impl IntoView {
                         let input: web_sys::HtmlInputElement = event_target(&e);
                         state.add_files(files_of(input.files()));
                         // Let the same file be chosen again.
+                        input.set_value("");
+                    }/>
+            </label>
+            <label class="folder">
+                <span class="pick">"or a whole folder"</span>
+                <input type="file" multiple data-testid="folder-input" node_ref=folder
+                    on:change=move |e: ev::Event| {
+                        let input: web_sys::HtmlInputElement = event_target(&e);
+                        let files: Vec<File> = files_of(input.files()).into_iter().filter(looks_like_image).collect();
+                        if files.is_empty() {
+                            state.error.set(Some("no images were found in that folder".into()));
+                        }
+                        state.add_files(files);
                         input.set_value("");
                     }/>
             </label>

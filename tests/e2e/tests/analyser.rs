@@ -277,5 +277,35 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
         s.text("audit-summary")? == summary,
         "the loaded labels were lost"
     );
+
+    // A folder through the folder picker: its images are taken (sub-folders too), other
+    // files skipped.
+    let folder = artefacts().join("analyser-folder");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(folder.join("nested"))?;
+    for (i, f) in extra.iter().take(3).enumerate() {
+        let into = if i == 2 {
+            folder.join("nested")
+        } else {
+            folder.clone()
+        };
+        std::fs::copy(f, into.join(format!("folder-{i}.jpg")))?;
+    }
+    std::fs::write(folder.join("report.txt"), "not an image")?;
+    std::fs::write(folder.join(".DS_Store"), [0u8; 16])?;
+    s.js("const b=document.querySelector('[data-testid=error] .dismiss'); if (b) b.click();")?;
+    s.upload("folder-input", &folder)?;
+    s.wait_for("the folder's cells", LOAD, |s| {
+        Ok(s.text("batch-progress")?.starts_with("3 / 3"))
+    })?;
+    s.js("document.querySelector('[data-testid=view-table]').click()")?;
+    s.wait_for("the table with the folder", LOAD, |s| {
+        Ok(rows(s)?.len() == 203)
+    })?;
+    ensure!(
+        !s.visible("error")?,
+        "a file from the folder was refused: {:?}",
+        s.text("error")
+    );
     Ok(())
 }
