@@ -22,8 +22,14 @@ use web_sys::File;
 pub struct CellView {
     pub id: u32,
     pub name: String,
-    /// Object URL of the cropped cell (PNG), in the image's own colours.
+    /// Object URL of the cropped cell (PNG), in the image's own colours; empty while the
+    /// cell holds no detail.
     pub image_url: String,
+    /// Object URL of a small thumbnail (PNG), kept for every cell.
+    pub thumb_url: String,
+    /// Whether the full crop and label map are held: only for the cell on show and the
+    /// latest few, so memory stays flat in the number of cells (see [`KEEP_DETAIL`]).
+    pub detail: bool,
     /// Object URL of the square as the networks saw it (colours corrected), when it differs.
     pub normalised_url: Option<String>,
     /// What the front end did; `None` without a calibration card.
@@ -122,6 +128,10 @@ impl Batch {
     }
 }
 
+/// Cells besides the one on show that keep their full crop and label map; the others keep
+/// a thumbnail and their results, and are analysed again when opened.
+const KEEP_DETAIL: usize = 8;
+
 /// Requests in the worker's hands at once: enough to keep it busy, few enough that a large
 /// folder is not read into memory all at once and a cancel takes effect quickly.
 const MAX_IN_FLIGHT: usize = 4;
@@ -160,6 +170,8 @@ pub struct AppState {
     pub labels: RwSignal<Option<(String, Arc<BTreeMap<String, audit::Labels>>)>>,
     /// Files waiting for a place in flight (see [`MAX_IN_FLIGHT`]).
     queue: StoredValue<VecDeque<(u32, File)>, LocalStorage>,
+    /// Cells in the order they were last answered, latest last (for [`KEEP_DETAIL`]).
+    recent: StoredValue<VecDeque<u32>>,
     /// The files of the analysed cells, so a cell can be analysed again with another setting.
     files: StoredValue<BTreeMap<u32, File>, LocalStorage>,
     next_id: StoredValue<u32>,
@@ -198,6 +210,7 @@ impl AppState {
             batch: RwSignal::new(Batch::default()),
             labels: RwSignal::new(None),
             queue: StoredValue::new_local(VecDeque::new()),
+            recent: StoredValue::new(VecDeque::new()),
             files: StoredValue::new_local(BTreeMap::new()),
             next_id: StoredValue::new(1),
             requested_at: StoredValue::new(BTreeMap::new()),
@@ -259,12 +272,16 @@ impl AppState {
                     .first()
                     .and_then(png_object_url)
                     .unwrap_or_default();
+                let thumb_url = attachments
+                    .get(2)
+                    .and_then(png_object_url)
+                    .unwrap_or_default();
                 let normalised_url = if report.normalised_image {
-                    attachments.get(2).and_then(png_object_url)
+                    attachments.get(3).and_then(png_object_url)
                 } else {
                     None
                 };
-                self.add_cell(report, image_url, normalised_url, bytes(1));
+                self.add_cell(report, image_url, thumb_url, normalised_url, bytes(1));
             }
             FromWorker::Explained {
                 id,
@@ -314,6 +331,7 @@ impl AppState {
         self,
         r: CellReport,
         image_url: String,
+        thumb_url: String,
         normalised_url: Option<String>,
         labels: Vec<u8>,
     ) {
@@ -330,6 +348,8 @@ impl AppState {
                 id,
                 name: r.name,
                 image_url,
+                thumb_url,
+                detail: true,
                 normalised_url,
                 front_end: r.front_end,
                 familiarity: r.familiarity,
@@ -349,12 +369,8 @@ impl AppState {
             // A cell analysed again replaces itself where it stands; its edits stay.
             match cells.iter_mut().find(|c| c.id == id) {
                 Some(old) => {
-                    for url in [Some(&old.image_url), old.normalised_url.as_ref()]
-                        .into_iter()
-                        .flatten()
-                    {
-                        let _ = web_sys::Url::revoke_object_url(url);
-                    }
+                    release(old);
+                    let _ = web_sys::Url::revoke_object_url(&old.thumb_url);
                     *old = CellView {
                         revision: old.revision + 1,
                         ..view
@@ -367,6 +383,46 @@ impl AppState {
             self.selected.set(Some(id));
         }
         self.error.set(None);
+        self.recent.update_value(|r| {
+            r.retain(|&x| x != id);
+            r.push_back(id);
+        });
+        self.keep_detail_bounded();
+    }
+
+    /// Drop the crop and label map of cells that are neither on show nor among the latest
+    /// [`KEEP_DETAIL`] answered.
+    fn keep_detail_bounded(self) {
+        let shown = self.selected.get_untracked();
+        let drop: Vec<u32> = self
+            .recent
+            .try_update_value(|r| {
+                let mut drop = Vec::new();
+                while r.len() > KEEP_DETAIL {
+                    drop.extend(r.pop_front());
+                }
+                drop
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&id| Some(id) != shown)
+            .collect();
+        if drop.is_empty() {
+            return;
+        }
+        // Untracked: the list and table read thumbnails and results, which stay.
+        self.cells.update_untracked(|cells| {
+            for c in cells
+                .iter_mut()
+                .filter(|c| drop.contains(&c.id) && c.detail)
+            {
+                release(c);
+                c.image_url.clear();
+                c.normalised_url = None;
+                c.labels = Arc::new(Vec::new());
+                c.detail = false;
+            }
+        });
     }
 
     /// Request `id` is answered (or failed before reaching the worker): count it and let
@@ -456,7 +512,7 @@ impl AppState {
                         morphometry: Some(c.morphometry.clone()),
                         warning: c.familiarity.as_ref().and_then(|f| f.warning()),
                     };
-                    (c.id, c.image_url.clone(), row)
+                    (c.id, c.thumb_url.clone(), row)
                 })
                 .collect()
         })
@@ -527,10 +583,30 @@ impl AppState {
             .with_untracked(|cells| cells.iter().find(|c| c.id == id).cloned())
     }
 
-    /// Show cell `id`; the user chose it, so new cells no longer take over the view.
+    /// Show cell `id`; the user chose it, so new cells no longer take over the view. A cell
+    /// whose crop and label map were let go is analysed again first (ahead of any queue).
     pub fn select(self, id: u32) {
         self.follow_new.set(false);
         self.selected.set(Some(id));
+        let lacks_detail = self
+            .cells
+            .with_untracked(|c| c.iter().any(|c| c.id == id && !c.detail));
+        let waiting = self.in_flight.with_untracked(|m| m.contains_key(&id));
+        if lacks_detail && !waiting {
+            if let Some(file) = self.files.with_value(|f| f.get(&id).cloned()) {
+                self.queue.update_value(|q| q.push_front((id, file)));
+                self.batch.update(|b| {
+                    if !b.running() {
+                        *b = Batch {
+                            started_ms: page_ms(),
+                            ..Batch::default()
+                        };
+                    }
+                    b.total += 1;
+                });
+                self.pump();
+            }
+        }
     }
 
     /// The edits of cell `id` (none edited when it has none).
@@ -737,6 +813,17 @@ pub fn download(name: &str, mime: &str, text: &str) -> Option<String> {
     a.set_download(name);
     a.click();
     Some(url)
+}
+
+/// Let go of a cell's full crop (and its recoloured twin); the thumbnail stays.
+fn release(cell: &CellView) {
+    for url in [Some(&cell.image_url), cell.normalised_url.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter(|u| !u.is_empty())
+    {
+        let _ = web_sys::Url::revoke_object_url(url);
+    }
 }
 
 /// An object URL for PNG bytes (shown by an `<img>`; nothing leaves the page).

@@ -50,7 +50,11 @@ pub fn App() -> impl IntoView {
                 PageView::Dataset => view! { <DatasetView/> }.into_any(),
                 PageView::Explorer => view! {
                     <CellList/>
-                    {move || selected.get().and_then(|(id, _)| state.cell_untracked(id)).map(|cell| view! { <CellPanel cell=cell/> })}
+                    {move || selected.get().and_then(|(id, _)| state.cell_untracked(id)).map(|cell| if cell.detail {
+                        view! { <CellPanel cell=cell/> }.into_any()
+                    } else {
+                        view! { <p class="reloading" data-testid="reloading">{format!("Analysing {} again to show its overlay…", cell.name)}</p> }.into_any()
+                    })}
                 }.into_any(),
             }}
         </main>
@@ -69,7 +73,7 @@ fn CellList() -> impl IntoView {
                     view! {
                         <li class:selected=move || state.selected.get() == Some(id)>
                             <button on:click=move |_| state.select(id) title=cell.name.clone()>
-                                <img src=cell.image_url.clone() alt=cell.name.clone()/>
+                                <img src=cell.thumb_url.clone() alt=cell.name.clone()/>
                             </button>
                         </li>
                     }

@@ -194,7 +194,12 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
         .map(|(i, d)| Match {
             distance: d,
             path: others[i].name.clone(),
-            image: others[i].image_url.clone(),
+            // The full crop when the cell still holds it, else its thumbnail.
+            image: if others[i].detail {
+                others[i].image_url.clone()
+            } else {
+                others[i].thumb_url.clone()
+            },
             cell_type: CELL_TYPES[argmax(&others[i].prediction.cell_type)].to_string(),
             loaded: Some(others[i].id),
         })

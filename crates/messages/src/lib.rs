@@ -120,7 +120,8 @@ pub struct CellReport {
     pub front_end: Option<FrontEndSummary>,
     /// The familiarity check; `None` without a calibration card.
     pub familiarity: Option<Familiarity>,
-    /// Whether a third attachment holds the square as the networks saw it (recoloured).
+    /// Whether a fourth attachment holds the square as the networks saw it (recoloured);
+    /// the first three are the crop (PNG), the label map and a thumbnail (PNG).
     pub normalised_image: bool,
 }
 
@@ -130,8 +131,8 @@ pub enum FromWorker {
     /// The device is chosen and the models loaded and warmed up.
     Ready(EngineReport),
     /// A cell was analysed; the cropped image follows as PNG bytes, then the label map
-    /// (`SEGMENTATION_SIDE`² bytes, one label per pixel), then, when the colours were
-    /// corrected, the image the networks saw as PNG.
+    /// (`SEGMENTATION_SIDE`² bytes, one label per pixel), a thumbnail (PNG), then, when the
+    /// colours were corrected, the image the networks saw as PNG.
     Analysed(CellReport),
     /// A class-activation map; `side`² bytes follow (0 = no evidence, 255 = the strongest).
     Explained {

@@ -31,6 +31,9 @@ const KEPT_INPUTS: usize = 64;
 
 /// Largest side of the cropped image sent back for display.
 const DISPLAY_MAX_SIDE: u32 = 720;
+/// The page keeps only this small picture of a cell it is not showing (a table of 1,000
+/// cells stays small); the full crop and the label map come again when the cell is opened.
+const THUMBNAIL_SIDE: u32 = 64;
 
 fn scope() -> WorkerGlobalScope {
     js_sys::global().unchecked_into()
@@ -207,8 +210,8 @@ impl Engine {
     }
 
     /// Analyse one uploaded file, with or without stain normalisation. Returns the message
-    /// and its byte attachments (the cropped cell as PNG, the label map, and the image the
-    /// networks saw when its colours were corrected).
+    /// and its byte attachments (the cropped cell as PNG, the label map, a thumbnail PNG, and
+    /// the image the networks saw when its colours were corrected).
     pub async fn analyse(
         &self,
         id: u32,
@@ -237,12 +240,13 @@ impl Engine {
                 return (FromWorker::Refused { id, name, reason }, vec![]);
             }
         };
-        let png = display_png(&cell.shown).unwrap_or_default();
+        let png = display_png(&cell.shown, DISPLAY_MAX_SIDE).unwrap_or_default();
+        let thumbnail = display_png(&cell.shown, THUMBNAIL_SIDE).unwrap_or_default();
         let normalised = cell
             .front_end
             .settings
             .recolours()
-            .then(|| display_png(&cell.square))
+            .then(|| display_png(&cell.square, DISPLAY_MAX_SIDE))
             .flatten();
         let calibrated = self.analyzer.calibration().is_some();
         {
@@ -271,21 +275,16 @@ impl Engine {
             familiarity: cell.familiarity,
             normalised_image: normalised.is_some(),
         };
-        let mut attachments = vec![png, cell.labels.into_raw()];
+        let mut attachments = vec![png, cell.labels.into_raw(), thumbnail];
         attachments.extend(normalised);
         (FromWorker::Analysed(report), attachments)
     }
 }
 
-/// The square crop as PNG, shrunk when very large so the page does not hold huge images.
-fn display_png(square: &RgbImage) -> Option<Vec<u8>> {
-    let shown = if square.width() > DISPLAY_MAX_SIDE {
-        imageops::resize(
-            square,
-            DISPLAY_MAX_SIDE,
-            DISPLAY_MAX_SIDE,
-            imageops::FilterType::Triangle,
-        )
+/// The square crop as PNG, shrunk to at most `side` so the page does not hold huge images.
+fn display_png(square: &RgbImage, side: u32) -> Option<Vec<u8>> {
+    let shown = if square.width() > side {
+        imageops::resize(square, side, side, imageops::FilterType::Triangle)
     } else {
         square.clone()
     };
