@@ -7,6 +7,7 @@
 use crate::state::{download, AppState};
 use leptos::ev;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 use wbc_core::table::{self, Row, SortKey};
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
 
@@ -231,9 +232,22 @@ pub fn BatchProgress() -> impl IntoView {
         };
         format!("{} / {} analysed{rate}", b.done, b.total)
     };
+    // The page's wasm memory, for outside measurements (the batch benchmark): read when the
+    // progress changes.
+    let wasm_bytes = move || {
+        batch.track();
+        wasm_bindgen::memory()
+            .dyn_into::<js_sys::WebAssembly::Memory>()
+            .map(|m| {
+                m.buffer()
+                    .unchecked_into::<js_sys::ArrayBuffer>()
+                    .byte_length()
+            })
+            .unwrap_or(0)
+    };
     view! {
         <Show when=move || { batch.get().total > 1 }>
-            <div class="batch-progress" data-testid="batch-progress" role="status">
+            <div class="batch-progress" data-testid="batch-progress" role="status" data-wasm-memory=wasm_bytes>
                 <progress max=move || batch.get().total value=move || batch.get().done></progress>
                 <span>{text}</span>
                 <Show when=move || batch.get().running()>

@@ -110,3 +110,77 @@ fn cold_start_to_first_prediction() -> Result<()> {
     )?;
     Ok(())
 }
+
+/// `n` PBC cells (train split images: here only timed, never scored).
+fn many_cells(n: usize) -> Result<Vec<std::path::PathBuf>> {
+    let base = root().join("../shared/data/pbc/PBC_dataset_normal_DIB");
+    let mut files = Vec::new();
+    for class in [
+        "neutrophil",
+        "eosinophil",
+        "lymphocyte",
+        "monocyte",
+        "basophil",
+    ] {
+        let mut f: Vec<_> = std::fs::read_dir(base.join(class))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        f.sort();
+        files.extend(f.into_iter().take(n.div_ceil(5)));
+    }
+    files.truncate(n);
+    anyhow::ensure!(files.len() == n, "only {} cells", files.len());
+    Ok(files)
+}
+
+/// The analyser at scale: 100 then 900 more cells (1,000) through the file input on each
+/// device; cells per second, the page's JS heap and wasm memory after each step.
+#[test]
+#[ignore = "benchmark: run with cargo xtask bench"]
+fn analyser_batch_rate_and_memory() -> Result<()> {
+    let server = StaticServer::start(root().join("dist"))?;
+    let driver = Driver::start()?;
+    let cells = many_cells(1000)?;
+    let mut results = Vec::new();
+    // SwiftShader's WebGPU is far slower than a real GPU: 100 cells there.
+    for (webgpu, steps) in [(false, vec![100, 900]), (true, vec![100])] {
+        let s = driver.session(webgpu)?;
+        s.goto(&server.url)?;
+        s.wait_for("ready", Duration::from_secs(240), |s| {
+            Ok(s.text("status").map(|t| t == "idle").unwrap_or(false))
+        })?;
+        let mut offset = 0;
+        for n in steps {
+            let batch = &cells[offset..offset + n];
+            offset += n;
+            let t0 = Instant::now();
+            s.upload_many("file-input", batch)?;
+            s.wait_for("batch done", Duration::from_secs(1800), |s| {
+                Ok(s.text("batch-progress")
+                    .map(|t| t.starts_with(&format!("{n} / {n}")))
+                    .unwrap_or(false))
+            })?;
+            let seconds = t0.elapsed().as_secs_f64();
+            let heap =
+                s.js("return performance.memory ? performance.memory.usedJSHeapSize : null")?;
+            let wasm = s.attr("batch-progress", "data-wasm-memory")?;
+            let row = json!({
+                "device": if webgpu { "WebGPU (SwiftShader)" } else { "CPU" },
+                "cells_loaded": offset,
+                "batch": n,
+                "seconds": seconds,
+                "cells_per_second": n as f64 / seconds,
+                "js_heap_bytes": heap,
+                "page_wasm_bytes": wasm,
+            });
+            eprintln!("{row}");
+            results.push(row);
+        }
+    }
+    std::fs::write(
+        artefacts().join("bench_batch.json"),
+        serde_json::to_vec_pretty(&json!({ "runs": results }))?,
+    )?;
+    Ok(())
+}
