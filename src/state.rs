@@ -761,17 +761,20 @@ fn engine_info(r: EngineReport) -> EngineInfo {
     }
 }
 
-/// The text of a same-origin file, or `None` when it is missing or unreadable.
-async fn fetch_text(url: &str) -> Option<String> {
+/// A same-origin file's response, or `None` when it is missing (or the fetch failed).
+async fn fetch_ok(url: &str) -> Option<web_sys::Response> {
     let window = web_sys::window()?;
     let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
         .await
         .ok()?
         .dyn_into::<web_sys::Response>()
         .ok()?;
-    if !response.ok() {
-        return None;
-    }
+    response.ok().then_some(response)
+}
+
+/// The text of a same-origin file, or `None` when it is missing or unreadable.
+async fn fetch_text(url: &str) -> Option<String> {
+    let response = fetch_ok(url).await?;
     wasm_bindgen_futures::JsFuture::from(response.text().ok()?)
         .await
         .ok()?
@@ -780,15 +783,7 @@ async fn fetch_text(url: &str) -> Option<String> {
 
 /// A same-origin file as a `File` named `name`, or `None` when it is missing.
 async fn fetch_file(url: &str, name: &str) -> Option<File> {
-    let window = web_sys::window()?;
-    let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
-        .await
-        .ok()?
-        .dyn_into::<web_sys::Response>()
-        .ok()?;
-    if !response.ok() {
-        return None;
-    }
+    let response = fetch_ok(url).await?;
     let blob: web_sys::Blob = wasm_bindgen_futures::JsFuture::from(response.blob().ok()?)
         .await
         .ok()?

@@ -436,13 +436,7 @@ pub fn multitask_loss(
     cells: &[LabelledCell],
     device: &Device,
 ) -> Tensor<1> {
-    let group_sizes = ATTRIBUTES
-        .iter()
-        .map(|a| a.values.len())
-        .chain([CELL_TYPES.len()]);
-    let mut offset = 0;
-    let mut loss: Option<Tensor<1>> = None;
-    for (g, n) in group_sizes.enumerate() {
+    sum_over_groups(|g, offset, n| {
         let targets: Vec<i64> = batch
             .iter()
             .map(|&i| {
@@ -451,38 +445,40 @@ pub fn multitask_loss(
             })
             .collect();
         let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), device);
-        let l = losses[g].forward(logits.clone().narrow(1, offset, n), targets);
-        loss = Some(match loss {
+        losses[g].forward(logits.clone().narrow(1, offset, n), targets)
+    })
+}
+
+/// Sum of `loss(group, offset, width)` over the 12 softmax groups of the head (11
+/// attributes, then the cell type).
+fn sum_over_groups(mut loss: impl FnMut(usize, usize, usize) -> Tensor<1>) -> Tensor<1> {
+    let widths = ATTRIBUTES
+        .iter()
+        .map(|a| a.values.len())
+        .chain([CELL_TYPES.len()]);
+    let mut offset = 0;
+    let mut total: Option<Tensor<1>> = None;
+    for (g, n) in widths.enumerate() {
+        let l = loss(g, offset, n);
+        total = Some(match total {
             Some(acc) => acc + l,
             None => l,
         });
         offset += n;
     }
-    loss.expect("at least one group")
+    total.expect("at least one group")
 }
 
 /// Cross-entropy of each softmax group against soft targets (the teacher's probabilities,
 /// `[batch, HEAD_WIDTH]`), summed over the 12 groups as [`multitask_loss`] is.
 pub fn distillation_loss(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
-    let group_sizes = ATTRIBUTES
-        .iter()
-        .map(|a| a.values.len())
-        .chain([CELL_TYPES.len()]);
-    let mut offset = 0;
-    let mut loss: Option<Tensor<1>> = None;
-    for n in group_sizes {
+    sum_over_groups(|_, offset, n| {
         let log_p = log_softmax(logits.clone().narrow(1, offset, n), 1);
-        let l = (targets.clone().narrow(1, offset, n) * log_p)
+        (targets.clone().narrow(1, offset, n) * log_p)
             .sum_dim(1)
             .mean()
-            .neg();
-        loss = Some(match loss {
-            Some(acc) => acc + l,
-            None => l,
-        });
-        offset += n;
-    }
-    loss.expect("at least one group")
+            .neg()
+    })
 }
 
 /// The teacher's probabilities for every cell of a cache, flattened to `HEAD_WIDTH` a cell.

@@ -215,31 +215,11 @@ pub fn audit(rows: &[Row], labels: &BTreeMap<String, Labels>) -> Audit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CellPrediction;
 
     fn row(name: &str, cell_type: usize, colour: usize, cbm: usize) -> Row {
-        let mut attributes: Vec<Vec<f32>> = ATTRIBUTES
-            .iter()
-            .map(|a| {
-                let mut v = vec![0.0; a.values.len()];
-                v[0] = 1.0;
-                v
-            })
-            .collect();
-        attributes[7] = vec![0.0; 3];
-        attributes[7][colour] = 1.0;
-        let mut types = vec![0.0; 5];
-        types[cell_type] = 1.0;
-        Row {
-            name: name.into(),
-            prediction: CellPrediction {
-                attributes,
-                cell_type: types,
-            },
-            cbm: Some((cbm, 0.9)),
-            morphometry: None,
-            warning: None,
-        }
+        let mut r = crate::table::test_row(name, cell_type, &[(7, colour)]);
+        r.cbm = Some((cbm, 0.9));
+        r
     }
 
     #[test]

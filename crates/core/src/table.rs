@@ -67,6 +67,36 @@ impl Row {
     }
 }
 
+/// A row for tests: certain of `cell_type`, of the given `(attribute, value)`s and of the
+/// first value of every other attribute.
+#[cfg(test)]
+pub(crate) fn test_row(name: &str, cell_type: usize, values: &[(usize, usize)]) -> Row {
+    let mut attributes: Vec<Vec<f32>> = ATTRIBUTES
+        .iter()
+        .map(|a| {
+            let mut v = vec![0.0; a.values.len()];
+            v[0] = 1.0;
+            v
+        })
+        .collect();
+    for &(k, v) in values {
+        attributes[k].fill(0.0);
+        attributes[k][v] = 1.0;
+    }
+    let mut types = vec![0.0; 5];
+    types[cell_type] = 1.0;
+    Row {
+        name: name.into(),
+        prediction: CellPrediction {
+            attributes,
+            cell_type: types,
+        },
+        cbm: None,
+        morphometry: None,
+        warning: None,
+    }
+}
+
 fn top(p: &[f32]) -> (usize, f32) {
     let i = argmax(p);
     (i, p[i])
@@ -290,30 +320,12 @@ mod tests {
     use super::*;
 
     fn row(name: &str, cell_type: usize, size: usize, vacuole: usize, p: f32) -> Row {
-        let mut attributes: Vec<Vec<f32>> = ATTRIBUTES
-            .iter()
-            .map(|a| {
-                let mut v = vec![0.0; a.values.len()];
-                v[0] = 1.0;
-                v
-            })
-            .collect();
-        attributes[0] = vec![0.0; 2];
-        attributes[0][size] = 0.9;
-        attributes[5] = vec![0.0; 2];
-        attributes[5][vacuole] = 1.0;
-        let mut types = vec![(1.0 - p) / 4.0; 5];
-        types[cell_type] = p;
-        Row {
-            name: name.into(),
-            prediction: CellPrediction {
-                attributes,
-                cell_type: types,
-            },
-            cbm: Some((cell_type, 0.8)),
-            morphometry: None,
-            warning: None,
-        }
+        let mut r = test_row(name, cell_type, &[(0, size), (5, vacuole)]);
+        r.prediction.attributes[0][size] = 0.9;
+        r.prediction.cell_type = vec![(1.0 - p) / 4.0; 5];
+        r.prediction.cell_type[cell_type] = p;
+        r.cbm = Some((cell_type, 0.8));
+        r
     }
 
     #[test]
