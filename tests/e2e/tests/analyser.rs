@@ -2,7 +2,9 @@
 //! and 150 more real PBC test cells (200 in all) go through the page; the table has one row
 //! per cell, a combined filter and a sort work, the keyboard opens a cell and back keeps the
 //! filters, and the CSV export equals `wbc analyse --out` on the same files (types and
-//! attribute values). Screenshots go to target/e2e/.
+//! attribute values), as it does for 10 cells on WebGPU; the dataset view audits the 200 cells
+//! against their WBCAtt labels; a folder is taken through the folder picker. Screenshots go
+//! to target/e2e/.
 
 use anyhow::{ensure, Context, Result};
 use std::collections::BTreeMap;
@@ -66,6 +68,52 @@ fn parse_csv(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
             (fields["img_name"].clone(), fields)
         })
         .collect()
+}
+
+/// Every row of `page` has the same cell type and attribute values as the CLI's row of the
+/// same file.
+fn same_types_and_attributes(
+    page: &BTreeMap<String, BTreeMap<String, String>>,
+    cli: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<()> {
+    let columns = [
+        "label",
+        "cell_size",
+        "cell_shape",
+        "nucleus_shape",
+        "nuclear_cytoplasmic_ratio",
+        "chromatin_density",
+        "cytoplasm_vacuole",
+        "cytoplasm_texture",
+        "cytoplasm_colour",
+        "granule_type",
+        "granule_colour",
+        "granularity",
+    ];
+    let mut differ = Vec::new();
+    for (name, row) in page {
+        let other = cli
+            .get(name)
+            .with_context(|| format!("{name} missing from the CLI table"))?;
+        for c in columns {
+            if row[c] != other[c] {
+                differ.push(format!("{name} {c}: page {} CLI {}", row[c], other[c]));
+            }
+        }
+    }
+    ensure!(differ.is_empty(), "page and CLI tables differ: {differ:?}");
+    Ok(())
+}
+
+/// Press "export CSV" and read what would have been downloaded (the anchor's click is caught,
+/// the blob read back).
+fn exported_csv(s: &Session) -> Result<String> {
+    s.js("window.__exported = null; const click = HTMLAnchorElement.prototype.click; HTMLAnchorElement.prototype.click = function() { window.__exported = this.href; }; document.querySelector('[data-testid=export-csv]').click(); HTMLAnchorElement.prototype.click = click;")?;
+    Ok(s
+        .js("const x = new XMLHttpRequest(); x.open('GET', window.__exported, false); x.send(); return x.responseText;")?
+        .as_str()
+        .context("no CSV exported")?
+        .to_string())
 }
 
 #[test]
@@ -166,12 +214,7 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
     choose(&s, "filter-type", "")?;
     choose(&s, "filter-cell_size", "")?;
     ensure!(rows(&s)?.len() == 200);
-    s.js("window.__exported = null; const click = HTMLAnchorElement.prototype.click; HTMLAnchorElement.prototype.click = function() { window.__exported = this.href; }; document.querySelector('[data-testid=export-csv]').click(); HTMLAnchorElement.prototype.click = click;")?;
-    let page_csv = s
-        .js("const x = new XMLHttpRequest(); x.open('GET', window.__exported, false); x.send(); return x.responseText;")?
-        .as_str()
-        .context("no CSV exported")?
-        .to_string();
+    let page_csv = exported_csv(&s)?;
     std::fs::write(artefacts().join("analyser-page.csv"), &page_csv)?;
     let wbc = std::env::var("WBC_BIN")
         .map(PathBuf::from)
@@ -196,33 +239,25 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
         page.len(),
         cli.len()
     );
-    let columns = [
-        "label",
-        "cell_size",
-        "cell_shape",
-        "nucleus_shape",
-        "nuclear_cytoplasmic_ratio",
-        "chromatin_density",
-        "cytoplasm_vacuole",
-        "cytoplasm_texture",
-        "cytoplasm_colour",
-        "granule_type",
-        "granule_colour",
-        "granularity",
-    ];
-    let mut differ = Vec::new();
-    for (name, row) in &page {
-        let other = cli
-            .get(name)
-            .with_context(|| format!("{name} missing from the CLI table"))?;
-        for c in columns {
-            if row[c] != other[c] {
-                differ.push(format!("{name} {c}: page {} CLI {}", row[c], other[c]));
-            }
-        }
-    }
-    ensure!(differ.is_empty(), "page and CLI tables differ: {differ:?}");
+    same_types_and_attributes(&page, &cli)?;
     eprintln!("page CSV export equals wbc analyse --out on 200 cells (type and 11 attributes)");
+
+    // The same on WebGPU (SwiftShader here, slow: 10 cells).
+    let g = driver.session(true)?;
+    g.goto(&server.url)?;
+    g.wait_for("WebGPU ready", LOAD, |s| Ok(s.text("device")? == "WebGPU"))?;
+    g.upload_many("file-input", &extra[..10])?;
+    g.wait_for("10 cells on WebGPU", LOAD, |s| {
+        Ok(s.text("batch-progress")
+            .is_ok_and(|t| t.starts_with("10 / 10")))
+    })?;
+    g.js("document.querySelector('[data-testid=view-table]').click()")?;
+    g.wait_for("the WebGPU table", LOAD, |s| Ok(rows(s)?.len() == 10))?;
+    let gpu = parse_csv(&exported_csv(&g)?);
+    ensure!(gpu.len() == 10, "{} WebGPU rows", gpu.len());
+    same_types_and_attributes(&gpu, &cli)?;
+    eprintln!("WebGPU: 10 cells, the same types and attribute values as the CLI");
+    drop(g);
 
     // Dataset view: WBCAtt labels for these 200 cells give accuracy, confusion and the error
     // rate per attribute value; a bad labels file is refused and the loaded labels stay.
