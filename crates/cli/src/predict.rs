@@ -25,6 +25,10 @@ pub struct PredictArgs {
     /// --set granule_colour=purple --set granule_type=coarse. Prints "cbm_intervened".
     #[arg(long = "set", value_parser = crate::cbm::parse_setting)]
     pub set: Vec<(usize, usize)>,
+    /// Cells per network call. Prints the network's milliseconds per cell at the end: the
+    /// measurement behind the worker's choice of one cell per call (BENCHMARKS.md).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
 }
 
 const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "JPG"];
@@ -97,14 +101,40 @@ pub fn run(args: PredictArgs) -> Result<()> {
     } else {
         None
     };
-    for path in expand(&args.paths) {
+    let paths = expand(&args.paths);
+    let inputs: Vec<(PathBuf, Result<Vec<f32>, String>)> = paths
+        .into_iter()
+        .map(|p| {
+            let input = read_input(&p, card.input_size);
+            (p, input)
+        })
+        .collect();
+    // The network on the readable inputs, `--batch` at a time (timed apart from decoding).
+    let readable: Vec<&Vec<f32>> = inputs.iter().filter_map(|(_, i)| i.as_ref().ok()).collect();
+    let started = std::time::Instant::now();
+    let mut predictions = Vec::with_capacity(readable.len());
+    for chunk in readable.chunks(args.batch.max(1)) {
+        let chunk: Vec<Vec<f32>> = chunk.iter().map(|v| (*v).clone()).collect();
+        predictions.extend(predict(&net, &chunk, card.input_size, &device)?);
+    }
+    if !readable.is_empty() {
+        eprintln!(
+            "attribute network: {:.1} ms per cell at {} cell(s) per call ({} cells)",
+            started.elapsed().as_secs_f64() * 1e3 / readable.len() as f64,
+            args.batch.max(1),
+            readable.len()
+        );
+    }
+    let mut predictions = predictions.into_iter();
+    for (path, input) in inputs {
         let mut obj = Map::new();
         obj.insert("path".into(), json!(path.display().to_string()));
-        match read_input(&path, card.input_size).and_then(|input| {
-            predict(&net, &[input], card.input_size, &device).map_err(|e| e.to_string())
+        match input.map(|_| {
+            predictions
+                .next()
+                .expect("one prediction per readable input")
         }) {
-            Ok(mut preds) => {
-                let p = preds.pop().expect("one prediction per input");
+            Ok(p) => {
                 obj.extend(prediction_json(&p));
                 if let Some(cbm) = &cbm {
                     let concepts = p.concepts();
