@@ -761,7 +761,10 @@ fn engine_info(r: EngineReport) -> EngineInfo {
     }
 }
 
-/// A same-origin file's response, or `None` when it is missing (or the fetch failed).
+/// A same-origin file's response, or `None` when it is missing (or the fetch failed). A
+/// development server (`trunk serve`) answers a missing file with the page itself and status
+/// 200: an HTML answer for a file that is not HTML counts as missing, so an optional asset
+/// that is absent is not reported as broken.
 async fn fetch_ok(url: &str) -> Option<web_sys::Response> {
     let window = web_sys::window()?;
     let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
@@ -769,7 +772,13 @@ async fn fetch_ok(url: &str) -> Option<web_sys::Response> {
         .ok()?
         .dyn_into::<web_sys::Response>()
         .ok()?;
-    response.ok().then_some(response)
+    let html = response
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.contains("text/html"));
+    (response.ok() && !(html && !url.ends_with(".html"))).then_some(response)
 }
 
 /// The text of a same-origin file, or `None` when it is missing or unreadable.

@@ -47,6 +47,16 @@ pub struct StaticServer {
 
 impl StaticServer {
     pub fn start(dir: PathBuf) -> Result<Self> {
+        Self::serve(dir, false)
+    }
+
+    /// As a development server does (`trunk serve`): a missing file is answered with
+    /// index.html and status 200, so an app must not take any 200 answer for its file.
+    pub fn start_with_fallback(dir: PathBuf) -> Result<Self> {
+        Self::serve(dir, true)
+    }
+
+    fn serve(dir: PathBuf, fallback: bool) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -56,7 +66,7 @@ impl StaticServer {
                 let dir = dir.clone();
                 let log = log.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_one(stream, &dir, &log);
+                    let _ = serve_one(stream, &dir, &log, fallback);
                 });
             }
         });
@@ -64,7 +74,12 @@ impl StaticServer {
     }
 }
 
-fn serve_one(mut stream: TcpStream, dir: &Path, log: &std::sync::Mutex<Vec<String>>) -> Result<()> {
+fn serve_one(
+    mut stream: TcpStream,
+    dir: &Path,
+    log: &std::sync::Mutex<Vec<String>>,
+    fallback: bool,
+) -> Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -87,6 +102,11 @@ fn serve_one(mut stream: TcpStream, dir: &Path, log: &std::sync::Mutex<Vec<Strin
         dir.join(clean)
     };
     let safe = !clean.contains("..");
+    let file = if fallback && safe && !file.is_file() {
+        dir.join("index.html")
+    } else {
+        file
+    };
     match (safe, std::fs::read(&file)) {
         (true, Ok(body)) => {
             write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", mime(&file), body.len())?;

@@ -555,6 +555,49 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Optional assets (the reference index here): absent is normal, even from a development
+/// server that answers a missing file with the page and status 200; present but broken is
+/// an error the page names.
+#[test]
+fn optional_assets_absent_or_broken() -> Result<()> {
+    ensure!(
+        root().join("dist/index.html").exists(),
+        "build the app first: cargo xtask build"
+    );
+    let driver = Driver::start()?;
+    let without = broken_dist("dist-without-reference", |d| {
+        let _ = std::fs::remove_dir_all(d.join("reference"));
+        Ok(())
+    })?;
+    let server = StaticServer::start_with_fallback(without)?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    open(&s)?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(
+        !s.visible("error")?,
+        "an absent reference index was reported: {:?}",
+        s.text("error")
+    );
+    let broken = broken_dist("dist-broken-reference", |d| {
+        std::fs::create_dir_all(d.join("reference"))?;
+        std::fs::write(d.join("reference/index.json"), "{ not json")?;
+        Ok(())
+    })?;
+    let server = StaticServer::start(broken)?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    s.wait_for("the error about the broken index", LOAD, |s| {
+        s.visible("error")
+    })?;
+    let error = s.text("error")?;
+    ensure!(
+        error.contains("reference/index.json could not be read"),
+        "{error}"
+    );
+    Ok(())
+}
+
 /// Models that fail to load: without the segmentation network the overlay still comes (from
 /// the classical labeller) and the page says why; with broken attribute weights the page says
 /// the model could not be loaded, stays usable, and refuses files with that reason.
