@@ -100,6 +100,8 @@ pub enum PageView {
     Table,
     /// The loaded set as a whole: attribute values per type, and errors against labels.
     Dataset,
+    /// Every attribute and value in words, with example cells.
+    Glossary,
 }
 
 /// Progress of the files taken in since the page last went idle.
@@ -165,6 +167,8 @@ pub struct AppState {
     pub table_filter: RwSignal<table::Filter>,
     pub table_sort: RwSignal<(table::SortKey, bool)>,
     pub batch: RwSignal<Batch>,
+    /// The attribute the glossary should show first ("what is this?").
+    pub glossary_focus: RwSignal<Option<usize>>,
     /// A labels file the user loaded for the dataset view: its name and the labels by
     /// file name.
     pub labels: RwSignal<Option<(String, Arc<BTreeMap<String, audit::Labels>>)>>,
@@ -208,6 +212,7 @@ impl AppState {
             table_filter: RwSignal::new(table::Filter::default()),
             table_sort: RwSignal::new((table::SortKey::Loaded, false)),
             batch: RwSignal::new(Batch::default()),
+            glossary_focus: RwSignal::new(None),
             labels: RwSignal::new(None),
             queue: StoredValue::new_local(VecDeque::new()),
             recent: StoredValue::new(VecDeque::new()),

@@ -2,6 +2,7 @@
 //! the cell on show.
 
 use crate::components::dataset::DatasetView;
+use crate::components::glossary::Glossary;
 use crate::components::table::{AnalyserTable, BatchProgress};
 use crate::components::{cell_panel::CellPanel, drop_zone::DropZone, header::Header};
 use crate::state::{AppState, PageView};
@@ -33,8 +34,7 @@ pub fn App() -> impl IntoView {
                 <button class="dismiss" on:click=move |_| state.error.set(None) aria-label="Dismiss">"×"</button>
             </p>
             <BatchProgress/>
-            <Show when=move || state.cells.with(|c| !c.is_empty())>
-                <nav class="views" aria-label="Views">
+            <nav class="views" aria-label="Views">
                     <button data-testid="view-explorer" aria-pressed=move || (state.view.get() == PageView::Explorer).to_string()
                         on:click=move |_| state.view.set(PageView::Explorer)>"Explorer: one cell"</button>
                     <button data-testid="view-table" aria-pressed=move || (state.view.get() == PageView::Table).to_string()
@@ -43,11 +43,13 @@ pub fn App() -> impl IntoView {
                     </button>
                     <button data-testid="view-dataset" aria-pressed=move || (state.view.get() == PageView::Dataset).to_string()
                         on:click=move |_| state.view.set(PageView::Dataset)>"Dataset view"</button>
-                </nav>
-            </Show>
+                    <button data-testid="view-glossary" aria-pressed=move || (state.view.get() == PageView::Glossary).to_string()
+                        on:click=move |_| state.view.set(PageView::Glossary)>"Glossary"</button>
+            </nav>
             {move || match state.view.get() {
                 PageView::Table => view! { <AnalyserTable/> }.into_any(),
                 PageView::Dataset => view! { <DatasetView/> }.into_any(),
+                PageView::Glossary => view! { <Glossary/> }.into_any(),
                 PageView::Explorer => view! {
                     <CellList/>
                     {move || selected.get().and_then(|(id, _)| state.cell_untracked(id)).map(|cell| if cell.detail {

@@ -4,6 +4,7 @@
 //! the edited one.
 
 use crate::components::explain::{CbmVerdict, Contributions, Counterfactuals, WeightHeatmap};
+use crate::components::glossary::WhatIsThis;
 use crate::components::overlay::{Measurements, SegmentationOverlay};
 use crate::state::{AppState, CellView, Edits};
 use leptos::prelude::*;
@@ -71,7 +72,7 @@ fn AttributeEditor(
                 {a.title}": "<b>{move || a.values[current()]}</b>
                 {move || edited().then(|| view! { <span class="edited-mark">" (edited; predicted "{a.values[predicted]}")"</span> })}
             </h4>
-            <p class="definition">{a.definition}</p>
+            <p class="definition">{a.definition}" "<WhatIsThis k=k/></p>
             <ProbabilityBars labels=a.values.to_vec() probabilities=probabilities/>
             <label class="edit">"set to "
                 <select prop:value=move || current().to_string()

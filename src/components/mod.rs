@@ -4,6 +4,7 @@ pub mod cell_panel;
 pub mod dataset;
 pub mod drop_zone;
 pub mod explain;
+pub mod glossary;
 pub mod header;
 pub mod overlay;
 pub mod table;

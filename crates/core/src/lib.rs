@@ -10,6 +10,7 @@ pub mod counterfactual;
 pub mod cross_check;
 pub mod dataset;
 pub mod front_end;
+pub mod glossary;
 mod mask;
 pub mod metrics;
 pub mod morphometry;

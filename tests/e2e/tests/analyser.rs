@@ -313,6 +313,43 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
         "the loaded labels were lost"
     );
 
+    // Glossary: every value with a confident example among the loaded cells shows one (the
+    // page's own export says which values have one), and "what is this?" opens it at the
+    // attribute.
+    s.js("document.querySelector('[data-testid=view-glossary]').click()")?;
+    s.wait_for("the glossary", LOAD, |s| Ok(s.find("glossary")?.is_some()))?;
+    let shown: Vec<(String, String, u64)> = serde_json::from_value(s.js(
+        "return [...document.querySelectorAll('[data-testid=glossary] article')].flatMap(a => \
+         [...a.querySelectorAll('dt')].map(dt => [a.id.replace('glossary-', ''), dt.innerText, \
+         dt.nextElementSibling.querySelectorAll('.examples img').length]))",
+    )?)?;
+    ensure!(shown.len() == 31, "{} values in the glossary", shown.len());
+    let mut with_examples = 0;
+    for (attribute, value, n) in &shown {
+        let expected = page.values().any(|r| {
+            r[attribute] == *value
+                && r[&format!("{attribute}_probability")]
+                    .parse::<f32>()
+                    .is_ok_and(|p| p >= 0.9)
+        });
+        ensure!(
+            (*n > 0) == expected,
+            "{attribute} = {value}: {n} examples shown, a confident one exists: {expected}"
+        );
+        with_examples += usize::from(*n > 0);
+    }
+    eprintln!("glossary: {with_examples} of 31 values show confident examples");
+    s.screenshot("glossary")?;
+    s.js("document.querySelector('[data-testid=view-explorer]').click()")?;
+    s.wait_for("a cell in the explorer", LOAD, |s| {
+        Ok(s.find("what-is-nucleus_shape")?.is_some())
+    })?;
+    s.js("document.querySelector('[data-testid=what-is-nucleus_shape]').click()")?;
+    s.wait_for("the glossary at nucleus shape", LOAD, |s| {
+        Ok(s.js("const a = document.querySelector('[data-testid=glossary] article.focused'); return a ? a.id : null")?
+            == "glossary-nucleus_shape")
+    })?;
+
     // A folder through the folder picker: its images are taken (sub-folders too), other
     // files skipped.
     let folder = artefacts().join("analyser-folder");
