@@ -8,6 +8,7 @@ mod calibrate;
 mod cbm;
 mod checkpoint;
 mod counterfactual;
+mod epochs;
 mod evaluate;
 mod external;
 mod models;

@@ -3,22 +3,21 @@
 //! network on the bootstrap masks, and their test-split ablation with bootstrap masks and
 //! with the masks the segmentation network predicts.
 
-use crate::cache::{self, LabelCache, PixelCache};
+use crate::cache::{LabelCache, PixelCache};
 use crate::checkpoint::RunFolder;
+use crate::epochs::{train_epochs, Schedule};
 use crate::models::{git_commit, today};
-use crate::rng::Rng;
 use crate::scoring::{self, SplitScores};
-use crate::train::{group_losses, lr_at, multitask_loss, Augmentation};
+use crate::train::{group_losses, multitask_loss, Augmentation};
 use crate::train_seg::split_with_labels;
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::PathBuf;
-use std::time::Instant;
 use wbc_core::preprocess;
 use wbc_nets::predict::{predictions_from_data, segment};
 use wbc_nets::structure_net::structure_masks;
@@ -166,28 +165,25 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
     };
     let (mut state, mut optim) = folder.resume_or_start(args.restart, fresh, &mut model, optim)?;
     let losses = group_losses(&train.cells, &device);
-    let steps_per_epoch = train.cells.len().div_ceil(args.batch);
-    let total_steps = steps_per_epoch * args.epochs;
-    let mut rng = Rng::new(args.seed);
-    let mut order: Vec<usize> = (0..train.cells.len()).collect();
-    for epoch in 0..args.epochs {
-        rng.shuffle(&mut order);
-        if epoch < state.epoch {
-            continue;
-        }
-        let mut aug_rng = Rng::new(args.seed.wrapping_mul(104_729).wrapping_add(epoch as u64));
-        let start = Instant::now();
-        let bar = cache::progress(
-            train.cells.len() as u64,
-            &format!("epoch {}/{}", epoch + 1, args.epochs),
-        );
-        let mut loss_sum = 0.0;
-        for (step_in_epoch, batch) in order.chunks(args.batch).enumerate() {
-            let step = epoch * steps_per_epoch + step_in_epoch;
+    let schedule = Schedule {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        seed: args.seed,
+        augmentation_stream: 104_729,
+    };
+    let done = state.epoch;
+    train_epochs(
+        model,
+        &mut optim,
+        done,
+        train.cells.len(),
+        &schedule,
+        |model, batch, aug_rng| {
             let mut inputs = Vec::with_capacity(batch.len() * 3 * size * size);
             let mut maps: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
             for &i in batch {
-                let aug = Augmentation::draw(size, &mut aug_rng);
+                let aug = Augmentation::draw(size, aug_rng);
                 inputs.extend(aug.image(train.pixels.cell(i)));
                 maps.push(aug.labels(train_labels.cell(i)).collect());
             }
@@ -197,43 +193,36 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
             );
             let refs: Vec<&[u8]> = maps.iter().map(Vec::as_slice).collect();
             let logits = model.forward(images, structure_masks(&refs, size, &device));
-            let loss = multitask_loss(&losses, logits, batch, &train.cells, &device);
-            loss_sum += loss.clone().into_scalar::<f32>() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(
-                lr_at(step, steps_per_epoch, total_steps, args.lr),
-                model,
-                grads,
+            multitask_loss(&losses, logits, batch, &train.cells, &device)
+        },
+        |model, optim, done| {
+            let preds =
+                predict_with_masks(&model.valid(), &val.pixels, &val_labels, &Device::flex())?;
+            let val_scores = scoring::score(&val.cells, &preds);
+            eprintln!(
+                "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s)",
+                done.epoch,
+                done.train_loss,
+                val_scores.mean_attribute_macro_f1,
+                val_scores.cell_type_accuracy,
+                done.seconds
             );
-            bar.inc(batch.len() as u64);
-        }
-        bar.finish_and_clear();
-        let seconds = start.elapsed().as_secs_f64();
-        let preds = predict_with_masks(&model.valid(), &val.pixels, &val_labels, &Device::flex())?;
-        let val_scores = scoring::score(&val.cells, &preds);
-        eprintln!(
-            "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s)",
-            epoch + 1,
-            loss_sum / steps_per_epoch as f64,
-            val_scores.mean_attribute_macro_f1,
-            val_scores.cell_type_accuracy,
-            seconds
-        );
-        let improved = val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1;
-        if improved {
-            state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
-            state.best_epoch = epoch + 1;
-        }
-        state.epoch = epoch + 1;
-        state.history.push(json!({
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / steps_per_epoch as f64,
-            "seconds": seconds,
-            "val_mean_attribute_macro_f1": val_scores.mean_attribute_macro_f1,
-            "val_cell_type_accuracy": val_scores.cell_type_accuracy,
-        }));
-        folder.save_epoch(&model, &optim, improved, &state)?;
-    }
+            let improved = val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1;
+            if improved {
+                state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
+                state.best_epoch = done.epoch;
+            }
+            state.epoch = done.epoch;
+            state.history.push(json!({
+                "epoch": done.epoch,
+                "train_loss": done.train_loss,
+                "seconds": done.seconds,
+                "val_mean_attribute_macro_f1": val_scores.mean_attribute_macro_f1,
+                "val_cell_type_accuracy": val_scores.cell_type_accuracy,
+            }));
+            folder.save_epoch(model, optim, improved, &state)
+        },
+    )?;
     Ok(state)
 }
 

@@ -3,17 +3,17 @@
 
 use crate::cache::{self, PixelCache};
 use crate::checkpoint::RunFolder;
+use crate::epochs::{train_epochs, Schedule};
 use crate::rng::Rng;
 use crate::scoring::{self, SplitScores};
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{activation::log_softmax, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::time::Instant;
 use wbc_core::dataset::{self, LabelledCell};
 use wbc_core::{preprocess, ATTRIBUTES, CELL_TYPES};
 use wbc_nets::{AttributeNet, AttributeNetConfig};
@@ -502,16 +502,6 @@ pub fn group_losses(cells: &[LabelledCell], device: &Device) -> Vec<CrossEntropy
         .collect()
 }
 
-pub fn lr_at(step: usize, steps_per_epoch: usize, total: usize, peak: f64) -> f64 {
-    let warm = steps_per_epoch;
-    if step < warm {
-        peak * (step + 1) as f64 / warm as f64
-    } else {
-        let t = (step - warm) as f64 / (total - warm).max(1) as f64;
-        peak * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()) + 1e-6
-    }
-}
-
 pub fn run(args: TrainArgs) -> Result<RunState> {
     let folder = RunFolder::create(&args.out)?;
     let config = match args.tiny {
@@ -574,33 +564,28 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
     let (mut state, mut optim) = folder.resume_or_start(args.restart, fresh, &mut model, optim)?;
 
     let losses = group_losses(&train.cells, &device);
-    let steps_per_epoch = train.cells.len().div_ceil(args.batch);
-    let total_steps = steps_per_epoch * args.epochs;
-    let mut rng = Rng::new(args.seed);
-    // Skip the random draws of finished epochs so a resumed run sees the same shuffles.
-    let mut order: Vec<usize> = (0..train.cells.len()).collect();
-
-    for epoch in 0..args.epochs {
-        rng.shuffle(&mut order);
-        if epoch < state.epoch {
-            continue;
-        }
-        let mut aug_rng = Rng::new(args.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
-        let start = Instant::now();
-        let bar = cache::progress(
-            train.cells.len() as u64,
-            &format!("epoch {}/{}", epoch + 1, args.epochs),
-        );
-        let mut loss_sum = 0.0;
-        for (step_in_epoch, batch) in order.chunks(args.batch).enumerate() {
-            let step = epoch * steps_per_epoch + step_in_epoch;
+    let schedule = Schedule {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        seed: args.seed,
+        augmentation_stream: 1000,
+    };
+    let done = state.epoch;
+    train_epochs(
+        model,
+        &mut optim,
+        done,
+        train.cells.len(),
+        &schedule,
+        |model, batch, aug_rng| {
             let mut inputs = Vec::with_capacity(batch.len() * 3 * size * size);
             for &i in batch {
                 let cell = train.pixels.cell(i);
                 inputs.extend(if args.any_microscope {
-                    Augmentation::draw_for_attributes_any(size, &mut aug_rng).image(cell)
+                    Augmentation::draw_for_attributes_any(size, aug_rng).image(cell)
                 } else {
-                    augment(cell, size, &mut aug_rng)
+                    augment(cell, size, aug_rng)
                 });
             }
             let images = Tensor::<4>::from_data(
@@ -619,40 +604,32 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
                     Tensor::<2>::from_data(TensorData::new(rows, [batch.len(), width]), &device);
                 loss = loss + distillation_loss(logits, rows) * weight;
             }
-            loss_sum += loss.clone().into_scalar::<f32>() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(
-                lr_at(step, steps_per_epoch, total_steps, args.lr),
-                model,
-                grads,
+            loss
+        },
+        |model, optim, done| {
+            let preds = scoring::predict_cache(&model.valid(), &val.pixels, &Device::flex())?;
+            let val_scores = scoring::score(&val.cells, &preds);
+            let log = EpochLog {
+                epoch: done.epoch,
+                train_loss: done.train_loss,
+                seconds: done.seconds,
+                images_per_second: train.cells.len() as f64 / done.seconds,
+                val: val_scores.clone(),
+            };
+            eprintln!(
+                "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s, {:.0} img/s)",
+                log.epoch, log.train_loss, val_scores.mean_attribute_macro_f1, val_scores.cell_type_accuracy, done.seconds, log.images_per_second
             );
-            bar.inc(batch.len() as u64);
-        }
-        bar.finish_and_clear();
-        let seconds = start.elapsed().as_secs_f64();
-        let valid = model.valid();
-        let preds = scoring::predict_cache(&valid, &val.pixels, &Device::flex())?;
-        let val_scores = scoring::score(&val.cells, &preds);
-        let log = EpochLog {
-            epoch: epoch + 1,
-            train_loss: loss_sum / steps_per_epoch as f64,
-            seconds,
-            images_per_second: train.cells.len() as f64 / seconds,
-            val: val_scores.clone(),
-        };
-        eprintln!(
-            "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s, {:.0} img/s)",
-            log.epoch, log.train_loss, val_scores.mean_attribute_macro_f1, val_scores.cell_type_accuracy, seconds, log.images_per_second
-        );
-        let improved = val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1;
-        if improved {
-            state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
-            state.best_epoch = epoch + 1;
-        }
-        state.epoch = epoch + 1;
-        state.history.push(log);
-        folder.save_epoch(&model, &optim, improved, &state)?;
-    }
+            let improved = val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1;
+            if improved {
+                state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
+                state.best_epoch = done.epoch;
+            }
+            state.epoch = done.epoch;
+            state.history.push(log);
+            folder.save_epoch(model, optim, improved, &state)
+        },
+    )?;
     Ok(state)
 }
 

@@ -3,17 +3,16 @@
 
 use crate::cache::{self, LabelCache, PixelCache};
 use crate::checkpoint::RunFolder;
-use crate::rng::Rng;
-use crate::train::{load_split, lr_at, Augmentation};
+use crate::epochs::{train_epochs, Schedule};
+use crate::train::{load_split, Augmentation};
 use anyhow::Result;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use wbc_core::metrics::Confusion;
 use wbc_core::preprocess;
 use wbc_core::segmentation::{LABEL_NAMES, NUM_LABELS};
@@ -204,33 +203,29 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
     let loss_fn = CrossEntropyLossConfig::new()
         .with_weights(Some(pixel_weights(&train_labels)))
         .init(&device);
-    let steps_per_epoch = train.cells.len().div_ceil(args.batch);
-    let total_steps = steps_per_epoch * args.epochs;
-    let mut rng = Rng::new(args.seed);
-    let mut order: Vec<usize> = (0..train.cells.len()).collect();
     let plane = size * size;
-
-    for epoch in 0..args.epochs {
-        rng.shuffle(&mut order);
-        if epoch < state.epoch {
-            continue;
-        }
-        let mut aug_rng = Rng::new(args.seed.wrapping_mul(7919).wrapping_add(epoch as u64));
-        let start = Instant::now();
-        let bar = cache::progress(
-            train.cells.len() as u64,
-            &format!("epoch {}/{}", epoch + 1, args.epochs),
-        );
-        let mut loss_sum = 0.0;
-        for (step_in_epoch, batch) in order.chunks(args.batch).enumerate() {
-            let step = epoch * steps_per_epoch + step_in_epoch;
+    let schedule = Schedule {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        seed: args.seed,
+        augmentation_stream: 7919,
+    };
+    let done = state.epoch;
+    train_epochs(
+        model,
+        &mut optim,
+        done,
+        train.cells.len(),
+        &schedule,
+        |model, batch, aug_rng| {
             let mut inputs = Vec::with_capacity(batch.len() * 3 * plane);
             let mut targets = Vec::with_capacity(batch.len() * plane);
             for &i in batch {
                 let aug = if args.any_microscope {
-                    Augmentation::draw_for_any_microscope(size, &mut aug_rng)
+                    Augmentation::draw_for_any_microscope(size, aug_rng)
                 } else {
-                    Augmentation::draw_for_segmentation(size, args.stain_jitter, &mut aug_rng)
+                    Augmentation::draw_for_segmentation(size, args.stain_jitter, aug_rng)
                 };
                 inputs.extend(aug.image(train.pixels.cell(i)));
                 targets.extend(aug.labels(train_labels.cell(i)).map(|l| l as i64));
@@ -245,43 +240,35 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
                 .reshape([n * plane, NUM_LABELS]);
             let targets =
                 Tensor::<1, Int>::from_data(TensorData::new(targets, [n * plane]), &device);
-            let loss = loss_fn.forward(rows, targets);
-            loss_sum += loss.clone().into_scalar::<f32>() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(
-                lr_at(step, steps_per_epoch, total_steps, args.lr),
-                model,
-                grads,
+            loss_fn.forward(rows, targets)
+        },
+        |model, optim, done| {
+            let val_scores = score(&model.valid(), &val.pixels, &val_labels, &Device::flex())?;
+            let log = SegEpochLog {
+                epoch: done.epoch,
+                train_loss: done.train_loss,
+                seconds: done.seconds,
+                val: val_scores.clone(),
+            };
+            eprintln!(
+                "epoch {:>3}: loss {:.3}  val mIoU {:.2}  (nucleus {:.1}, cytoplasm {:.1})  {:.0} s",
+                log.epoch,
+                log.train_loss,
+                val_scores.miou,
+                val_scores.iou["nucleus"].unwrap_or(0.0),
+                val_scores.iou["cytoplasm"].unwrap_or(0.0),
+                done.seconds
             );
-            bar.inc(n as u64);
-        }
-        bar.finish_and_clear();
-        let seconds = start.elapsed().as_secs_f64();
-        let val_scores = score(&model.valid(), &val.pixels, &val_labels, &Device::flex())?;
-        let log = SegEpochLog {
-            epoch: epoch + 1,
-            train_loss: loss_sum / steps_per_epoch as f64,
-            seconds,
-            val: val_scores.clone(),
-        };
-        eprintln!(
-            "epoch {:>3}: loss {:.3}  val mIoU {:.2}  (nucleus {:.1}, cytoplasm {:.1})  {:.0} s",
-            log.epoch,
-            log.train_loss,
-            val_scores.miou,
-            val_scores.iou["nucleus"].unwrap_or(0.0),
-            val_scores.iou["cytoplasm"].unwrap_or(0.0),
-            seconds
-        );
-        let improved = val_scores.miou > state.best_val_miou;
-        if improved {
-            state.best_val_miou = val_scores.miou;
-            state.best_epoch = epoch + 1;
-        }
-        state.epoch = epoch + 1;
-        state.history.push(log);
-        folder.save_epoch(&model, &optim, improved, &state)?;
-    }
+            let improved = val_scores.miou > state.best_val_miou;
+            if improved {
+                state.best_val_miou = val_scores.miou;
+                state.best_epoch = done.epoch;
+            }
+            state.epoch = done.epoch;
+            state.history.push(log);
+            folder.save_epoch(model, optim, improved, &state)
+        },
+    )?;
     Ok(state)
 }
 

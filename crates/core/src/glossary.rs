@@ -3,8 +3,6 @@
 //! apart. The page shows it with example cells; the texts live here so they are checked
 //! against the schema (one entry per value, in the schema's order).
 
-use crate::ATTRIBUTES;
-
 /// One attribute's entry.
 pub struct AttributeEntry {
     pub attribute: &'static str,
@@ -122,6 +120,7 @@ pub fn entry(name: &str) -> Option<&'static AttributeEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ATTRIBUTES;
 
     /// One entry per attribute, in the schema's order, one text per value; each value's
     /// text starts with the value's own name.
