@@ -10,7 +10,6 @@ use wbc_core::cbm::Cbm;
 use wbc_core::confidence::Familiarity;
 use wbc_core::counterfactual::ReferenceIndex;
 use wbc_core::cross_check::Rule;
-use wbc_core::metrics::argmax;
 use wbc_core::morphometry::Morphometry;
 use wbc_core::preprocess::MAX_FILE_BYTES;
 use wbc_core::{audit, table, CellPrediction};
@@ -91,7 +90,21 @@ pub struct CamView {
     pub ms: f64,
 }
 
-/// Which of the page's two views is on show.
+/// A cell as the analyser's table and dataset view see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableEntry {
+    pub id: u32,
+    pub thumb_url: String,
+    pub row: table::Row,
+}
+
+impl AsRef<table::Row> for TableEntry {
+    fn as_ref(&self) -> &table::Row {
+        &self.row
+    }
+}
+
+/// Which of the page's views is on show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageView {
     /// One cell explained: overlay, attributes, CBM, counterfactuals.
@@ -453,8 +466,9 @@ impl AppState {
         }
     }
 
-    /// Queue files for analysis as cells `id`; a new batch starts when the last one is done.
-    fn enqueue(self, files: Vec<(u32, File)>) {
+    /// Queue files for analysis as cells `id` (ahead of the queue with `first`: a cell the
+    /// user opened); a new batch starts when the last one is done.
+    fn enqueue(self, files: Vec<(u32, File)>, first: bool) {
         if files.is_empty() {
             return;
         }
@@ -468,7 +482,15 @@ impl AppState {
             }
             b.total += files.len();
         });
-        self.queue.update_value(|q| q.extend(files));
+        self.queue.update_value(|q| {
+            if first {
+                for f in files.into_iter().rev() {
+                    q.push_front(f);
+                }
+            } else {
+                q.extend(files)
+            }
+        });
         self.pump();
     }
 
@@ -499,25 +521,21 @@ impl AppState {
     }
 
     /// The table's rows: every loaded cell, with the CBM's type when a CBM is loaded.
-    pub fn rows(self) -> Vec<(u32, String, table::Row)> {
+    pub fn rows(self) -> Vec<TableEntry> {
         let cbm = self.cbm.get();
         self.cells.with(|cells| {
             cells
                 .iter()
-                .map(|c| {
-                    let cbm = cbm.as_ref().map(|cbm| {
-                        let p = cbm.probabilities(&c.prediction.concepts());
-                        let t = argmax(&p);
-                        (t, p[t])
-                    });
-                    let row = table::Row {
-                        name: c.name.clone(),
-                        prediction: c.prediction.clone(),
-                        cbm,
-                        morphometry: Some(c.morphometry.clone()),
-                        warning: c.familiarity.as_ref().and_then(|f| f.warning()),
-                    };
-                    (c.id, c.thumb_url.clone(), row)
+                .map(|c| TableEntry {
+                    id: c.id,
+                    thumb_url: c.thumb_url.clone(),
+                    row: table::Row::new(
+                        c.name.clone(),
+                        c.prediction.clone(),
+                        cbm.as_ref(),
+                        Some(c.morphometry.clone()),
+                        c.familiarity.as_ref(),
+                    ),
                 })
                 .collect()
         })
@@ -599,17 +617,7 @@ impl AppState {
         let waiting = self.in_flight.with_untracked(|m| m.contains_key(&id));
         if lacks_detail && !waiting {
             if let Some(file) = self.files.with_value(|f| f.get(&id).cloned()) {
-                self.queue.update_value(|q| q.push_front((id, file)));
-                self.batch.update(|b| {
-                    if !b.running() {
-                        *b = Batch {
-                            started_ms: page_ms(),
-                            ..Batch::default()
-                        };
-                    }
-                    b.total += 1;
-                });
-                self.pump();
+                self.enqueue(vec![(id, file)], true);
             }
         }
     }
@@ -689,7 +697,7 @@ impl AppState {
         let files: Vec<(u32, File)> = self
             .files
             .with_value(|f| f.iter().map(|(id, f)| (*id, f.clone())).collect());
-        self.enqueue(files);
+        self.enqueue(files, false);
     }
 
     /// Read a file and ask the worker to analyse it as cell `id`.
@@ -746,7 +754,7 @@ impl AppState {
             });
             accepted.push((id, file));
         }
-        self.enqueue(accepted);
+        self.enqueue(accepted, false);
     }
 }
 

@@ -122,13 +122,7 @@ fn audit_view(a: Audit) -> impl IntoView {
 #[component]
 pub fn DatasetView() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let rows = Memo::new(move |_| {
-        state
-            .rows()
-            .into_iter()
-            .map(|(_, _, r)| r)
-            .collect::<Vec<_>>()
-    });
+    let rows = Memo::new(move |_| state.rows().into_iter().map(|e| e.row).collect::<Vec<_>>());
     let distribution = move || rows.with(|r| audit::value_distribution(r));
     let per_type = move || rows.with(|r| wbc_core::table::counts(r));
     let crossed = move || {

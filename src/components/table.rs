@@ -4,7 +4,7 @@
 //! export (`wbc_core::table`, the same format as `wbc analyse --out`). A row opens the cell in
 //! the explorer; the filters stay for the way back.
 
-use crate::state::{download, AppState};
+use crate::state::{download, AppState, TableEntry};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -74,17 +74,18 @@ pub fn AnalyserTable() -> impl IntoView {
     let rows = Memo::new(move |_| state.rows());
     let shown = Memo::new(move |_| {
         let (key, descending) = state.table_sort.get();
-        rows.with(|rows| {
-            let plain: Vec<Row> = rows.iter().map(|(_, _, r)| r.clone()).collect();
-            table::view(&plain, &filter.get(), key, descending)
-        })
+        rows.with(|rows| table::view(rows, &filter.get(), key, descending))
     });
     // The keyboard cursor: a position in `shown`.
     let cursor = RwSignal::new(0usize);
-    let counts = move || rows.with(|rows| table::counts(shown.get().iter().map(|&i| &rows[i].2)));
+    let counts = move || rows.with(|rows| table::counts(shown.get().iter().map(|&i| &rows[i].row)));
     let export = move |json: bool| {
         rows.with(|rows| {
-            let picked: Vec<&Row> = shown.get_untracked().iter().map(|&i| &rows[i].2).collect();
+            let picked: Vec<&Row> = shown
+                .get_untracked()
+                .iter()
+                .map(|&i| &rows[i].row)
+                .collect();
             let result = if json {
                 serde_json::to_string_pretty(&table::to_json(picked))
                     .ok()
@@ -109,7 +110,7 @@ pub fn AnalyserTable() -> impl IntoView {
             "End" => cursor.set(n - 1),
             "Enter" => {
                 let i = shown.with_untracked(|s| s[cursor.get_untracked().min(n - 1)]);
-                state.open(rows.with_untracked(|r| r[i].0));
+                state.open(rows.with_untracked(|r| r[i].id));
             }
             _ => return,
         }
@@ -175,7 +176,7 @@ pub fn AnalyserTable() -> impl IntoView {
                     {move || {
                         let at = cursor.get();
                         rows.with(|rows| shown.get().iter().enumerate().map(|(pos, &i)| {
-                            let (id, url, r) = rows[i].clone();
+                            let TableEntry { id, thumb_url: url, row: r } = rows[i].clone();
                             let (t, p) = r.cell_type();
                             let disagree = r.disagree();
                             let cbm = r.cbm.map(|(c, p)| format!("{} {}", CELL_TYPES[c], percent(p))).unwrap_or_else(|| "–".into());

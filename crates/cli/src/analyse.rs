@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Instant;
 use wbc_core::cbm::Cbm;
-use wbc_core::metrics::argmax;
 use wbc_core::{preprocess, table};
 use wbc_nets::block_on;
 
@@ -101,20 +100,15 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
                 );
                 cells += 1;
                 total_ms += ms;
-                rows.push(table::Row {
-                    name: path
-                        .file_name()
+                rows.push(table::Row::new(
+                    path.file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default(),
-                    cbm: cbm.as_ref().map(|cbm| {
-                        let p = cbm.probabilities(&cell.prediction.concepts());
-                        let t = argmax(&p);
-                        (t, p[t])
-                    }),
-                    warning: cell.familiarity.as_ref().and_then(|f| f.warning()),
-                    morphometry: Some(cell.morphometry),
-                    prediction: cell.prediction,
-                });
+                    cell.prediction,
+                    cbm.as_ref(),
+                    Some(cell.morphometry),
+                    cell.familiarity.as_ref(),
+                ));
             }
             Err(e) => {
                 obj.insert("error".into(), json!(e));

@@ -32,6 +32,16 @@ pub struct EpochDone {
     pub seconds: f64,
 }
 
+/// Whether `score` beats the best so far; if so it becomes the best, at `epoch`.
+pub fn record_best(score: f64, best: &mut f64, best_epoch: &mut usize, epoch: usize) -> bool {
+    let improved = score > *best;
+    if improved {
+        *best = score;
+        *best_epoch = epoch;
+    }
+    improved
+}
+
 /// Learning rate at `step`: a one-epoch linear warm-up, then cosine decay to ~0.
 pub fn lr_at(step: usize, steps_per_epoch: usize, total: usize, peak: f64) -> f64 {
     let warm = steps_per_epoch;

@@ -202,7 +202,6 @@ pub struct ExportArgs {
 /// training mode, so each batch norm's running mean and variance move to those images'
 /// (momentum 0.1: after 30 batches 4% of the old statistics remain). No weight changes.
 fn refresh_batch_norm(
-    net: AttributeNet,
     args: &ExportArgs,
     config: &wbc_nets::AttributeNetConfig,
     batches: usize,
@@ -212,7 +211,6 @@ fn refresh_batch_norm(
     let device = Device::flex().autodiff();
     let mut model: AttributeNet = config.init(&device);
     model.load_from(&mut BurnpackStore::from_file(args.run.join("best.bpk")))?;
-    drop(net);
     let n = (batches * 64).min(train.cells.len());
     // Spread over the whole split (the CSV is grouped by type).
     let picks: Vec<usize> = (0..n).map(|j| j * train.cells.len() / n).collect();
@@ -243,7 +241,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
         .context("loading best.bpk")?;
     let net = net.valid();
     let net = match args.refresh_bn {
-        Some(batches) => refresh_batch_norm(net, &args, &state.config, batches)?,
+        Some(batches) => refresh_batch_norm(&args, &state.config, batches)?,
         None => net,
     };
     let size = state.config.input_size;

@@ -101,21 +101,23 @@ pub fn run(args: PredictArgs) -> Result<()> {
     } else {
         None
     };
-    let paths = expand(&args.paths);
-    let inputs: Vec<(PathBuf, Result<Vec<f32>, String>)> = paths
+    // Each file's read error, or `None` when its input joined `readable`.
+    let mut readable = Vec::new();
+    let inputs: Vec<(PathBuf, Option<String>)> = expand(&args.paths)
         .into_iter()
-        .map(|p| {
-            let input = read_input(&p, card.input_size);
-            (p, input)
+        .map(|p| match read_input(&p, card.input_size) {
+            Ok(input) => {
+                readable.push(input);
+                (p, None)
+            }
+            Err(e) => (p, Some(e)),
         })
         .collect();
     // The network on the readable inputs, `--batch` at a time (timed apart from decoding).
-    let readable: Vec<&Vec<f32>> = inputs.iter().filter_map(|(_, i)| i.as_ref().ok()).collect();
     let started = std::time::Instant::now();
     let mut predictions = Vec::with_capacity(readable.len());
     for chunk in readable.chunks(args.batch.max(1)) {
-        let chunk: Vec<Vec<f32>> = chunk.iter().map(|v| (*v).clone()).collect();
-        predictions.extend(predict(&net, &chunk, card.input_size, &device)?);
+        predictions.extend(predict(&net, chunk, card.input_size, &device)?);
     }
     if !readable.is_empty() {
         eprintln!(
@@ -126,14 +128,16 @@ pub fn run(args: PredictArgs) -> Result<()> {
         );
     }
     let mut predictions = predictions.into_iter();
-    for (path, input) in inputs {
+    for (path, error) in inputs {
         let mut obj = Map::new();
         obj.insert("path".into(), json!(path.display().to_string()));
-        match input.map(|_| {
-            predictions
+        let result = match error {
+            Some(e) => Err(e),
+            None => Ok(predictions
                 .next()
-                .expect("one prediction per readable input")
-        }) {
+                .expect("one prediction per readable input")),
+        };
+        match result {
             Ok(p) => {
                 obj.extend(prediction_json(&p));
                 if let Some(cbm) = &cbm {

@@ -5,7 +5,7 @@
 
 use crate::cache::{LabelCache, PixelCache};
 use crate::checkpoint::RunFolder;
-use crate::epochs::{train_epochs, Schedule};
+use crate::epochs::{record_best, train_epochs, Schedule};
 use crate::models::{git_commit, today};
 use crate::scoring::{self, SplitScores};
 use crate::train::{group_losses, multitask_loss, Augmentation};
@@ -207,11 +207,12 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
                 val_scores.cell_type_accuracy,
                 done.seconds
             );
-            let improved = val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1;
-            if improved {
-                state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
-                state.best_epoch = done.epoch;
-            }
+            let improved = record_best(
+                val_scores.mean_attribute_macro_f1,
+                &mut state.best_val_attribute_f1,
+                &mut state.best_epoch,
+                done.epoch,
+            );
             state.epoch = done.epoch;
             state.history.push(json!({
                 "epoch": done.epoch,

@@ -3,7 +3,7 @@
 
 use crate::cache::{self, PixelCache};
 use crate::checkpoint::RunFolder;
-use crate::epochs::{train_epochs, Schedule};
+use crate::epochs::{record_best, train_epochs, Schedule};
 use crate::rng::Rng;
 use crate::scoring::{self, SplitScores};
 use anyhow::{Context, Result};
@@ -620,11 +620,12 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
                 "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s, {:.0} img/s)",
                 log.epoch, log.train_loss, val_scores.mean_attribute_macro_f1, val_scores.cell_type_accuracy, done.seconds, log.images_per_second
             );
-            let improved = val_scores.mean_attribute_macro_f1 > state.best_val_attribute_f1;
-            if improved {
-                state.best_val_attribute_f1 = val_scores.mean_attribute_macro_f1;
-                state.best_epoch = done.epoch;
-            }
+            let improved = record_best(
+                val_scores.mean_attribute_macro_f1,
+                &mut state.best_val_attribute_f1,
+                &mut state.best_epoch,
+                done.epoch,
+            );
             state.epoch = done.epoch;
             state.history.push(log);
             folder.save_epoch(model, optim, improved, &state)

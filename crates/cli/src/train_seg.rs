@@ -3,7 +3,7 @@
 
 use crate::cache::{self, LabelCache, PixelCache};
 use crate::checkpoint::RunFolder;
-use crate::epochs::{train_epochs, Schedule};
+use crate::epochs::{record_best, train_epochs, Schedule};
 use crate::train::{load_split, Augmentation};
 use anyhow::Result;
 use burn::module::Module;
@@ -259,11 +259,12 @@ pub fn run(args: TrainSegArgs) -> Result<SegRunState> {
                 val_scores.iou["cytoplasm"].unwrap_or(0.0),
                 done.seconds
             );
-            let improved = val_scores.miou > state.best_val_miou;
-            if improved {
-                state.best_val_miou = val_scores.miou;
-                state.best_epoch = done.epoch;
-            }
+            let improved = record_best(
+                val_scores.miou,
+                &mut state.best_val_miou,
+                &mut state.best_epoch,
+                done.epoch,
+            );
             state.epoch = done.epoch;
             state.history.push(log);
             folder.save_epoch(model, optim, improved, &state)

@@ -27,6 +27,25 @@ pub struct Row {
 }
 
 impl Row {
+    /// A cell's row: the CBM's verdict on its attribute probabilities when a CBM is given,
+    /// the familiarity check's warning when it has one.
+    pub fn new(
+        name: String,
+        prediction: CellPrediction,
+        cbm: Option<&crate::cbm::Cbm>,
+        morphometry: Option<Morphometry>,
+        familiarity: Option<&crate::confidence::Familiarity>,
+    ) -> Self {
+        let cbm = cbm.map(|cbm| top(&cbm.probabilities(&prediction.concepts())));
+        Row {
+            name,
+            cbm,
+            morphometry,
+            warning: familiarity.and_then(|f| f.warning()),
+            prediction,
+        }
+    }
+
     /// The direct cell type and its probability.
     pub fn cell_type(&self) -> (usize, f32) {
         top(&self.prediction.cell_type)
@@ -115,6 +134,12 @@ pub struct Filter {
     pub flagged_only: bool,
 }
 
+impl AsRef<Row> for Row {
+    fn as_ref(&self) -> &Row {
+        self
+    }
+}
+
 impl Filter {
     pub fn matches(&self, row: &Row) -> bool {
         self.cell_type.is_none_or(|t| row.cell_type().0 == t)
@@ -186,12 +211,17 @@ impl SortKey {
 
 /// The indices of the rows that pass `filter`, in `key` order (stable: ties keep the loaded
 /// order), reversed when `descending`.
-pub fn view(rows: &[Row], filter: &Filter, key: SortKey, descending: bool) -> Vec<usize> {
+pub fn view<R: AsRef<Row>>(
+    rows: &[R],
+    filter: &Filter,
+    key: SortKey,
+    descending: bool,
+) -> Vec<usize> {
     let mut shown: Vec<usize> = (0..rows.len())
-        .filter(|&i| filter.matches(&rows[i]))
+        .filter(|&i| filter.matches(rows[i].as_ref()))
         .collect();
     shown.sort_by(|&a, &b| {
-        let o = key.compare(&rows[a], &rows[b]);
+        let o = key.compare(rows[a].as_ref(), rows[b].as_ref());
         if descending {
             o.reverse()
         } else {
