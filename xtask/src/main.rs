@@ -17,6 +17,11 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Run cargo with `args` in the repository root; fail when it fails.
+fn cargo(args: &[&str]) -> Result<()> {
+    run(Command::new("cargo").args(args).current_dir(root()))
+}
+
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("+ {cmd:?}");
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
@@ -158,23 +163,19 @@ fn main() -> Result<()> {
         }
         Some("test") => {
             setup(true)?;
-            run(Command::new("cargo")
-                .args(["fmt", "--all", "--", "--check"])
-                .current_dir(root()))?;
+            cargo(&["fmt", "--all", "--", "--check"])?;
             // Unit and pipeline tests of the native crates (the page and the worker are wasm:
             // the browser tests below drive them).
-            run(Command::new("cargo")
-                .args([
-                    "test",
-                    "--workspace",
-                    "--exclude",
-                    "wbc-explorer",
-                    "--exclude",
-                    "wbc-worker",
-                    "--exclude",
-                    "wbc-e2e",
-                ])
-                .current_dir(root()))?;
+            cargo(&[
+                "test",
+                "--workspace",
+                "--exclude",
+                "wbc-explorer",
+                "--exclude",
+                "wbc-worker",
+                "--exclude",
+                "wbc-e2e",
+            ])?;
             // The app as a user meets it: built by trunk, driven in headless Chromium, with a
             // small reference index of real PBC cells (the test build of wbc makes it).
             build()?;
@@ -188,36 +189,30 @@ fn main() -> Result<()> {
                     &root().join("dist/reference"),
                 )?;
             }
-            run(Command::new("cargo")
-                .args([
-                    "test",
-                    "-p",
-                    "wbc-e2e",
-                    "--",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .current_dir(root()))
+            cargo(&[
+                "test",
+                "-p",
+                "wbc-e2e",
+                "--",
+                "--nocapture",
+                "--test-threads=1",
+            ])
         }
         Some("bench") => {
             setup(true)?;
             build()?;
-            run(Command::new("cargo")
-                .args(["build", "--release", "-p", "wbc"])
-                .current_dir(root()))?;
-            run(Command::new("cargo")
-                .args([
-                    "test",
-                    "--release",
-                    "-p",
-                    "wbc-e2e",
-                    "--test",
-                    "bench",
-                    "--",
-                    "--ignored",
-                    "--nocapture",
-                ])
-                .current_dir(root()))
+            cargo(&["build", "--release", "-p", "wbc"])?;
+            cargo(&[
+                "test",
+                "--release",
+                "-p",
+                "wbc-e2e",
+                "--test",
+                "bench",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
         }
         _ => {
             eprintln!("usage: cargo xtask <serve|test|bench|build|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json");

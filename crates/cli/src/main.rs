@@ -2,28 +2,11 @@
 //! browser runs, on the PBC images and WBCAtt labels, and runs them on any cell images.
 #![forbid(unsafe_code)]
 
-mod analyse;
-mod cache;
-mod calibrate;
-mod cbm;
-mod checkpoint;
-mod counterfactual;
-mod epochs;
-mod evaluate;
-mod external;
-mod models;
-mod predict;
-mod rng;
-mod samples;
-mod scoring;
-mod seg_export;
-mod segment;
-mod structure;
-mod train;
-mod train_seg;
+mod commands;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use commands::*;
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +44,10 @@ enum Command {
     /// test IoU against the bootstrap labels, cellavision100 IoU (network and labeller), and
     /// morphometry against the WBCAtt attributes.
     ExportSeg(seg_export::ExportSegArgs),
+    /// Choose on val whether and how the segmentation network's maps are tidied (lobe reach,
+    /// waist gain) and write the choice and the sweep into its card (export-seg runs the same
+    /// sweep).
+    TidySweep(seg_export::TidySweepArgs),
     /// Fine-tune a cell-structure-aware attribute model (one-pass or K-pass; max, attention
     /// or the global control) from the attribute network, on the bootstrap masks.
     TrainStructure(structure::TrainStructureArgs),
@@ -99,27 +86,12 @@ enum Command {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Train(args) => {
-            let state = train::run(args)?;
-            eprintln!(
-                "best epoch {} (val attribute macro-F1 {:.2})",
-                state.best_epoch, state.best_val_attribute_f1
-            );
-        }
-        Command::TrainSeg(args) => {
-            let state = train_seg::run(args)?;
-            eprintln!(
-                "best epoch {} (val mIoU {:.2})",
-                state.best_epoch, state.best_val_miou
-            );
-        }
+        Command::Train(args) => eprintln!("{}", train::run(args)?.summary("attribute macro-F1")),
+        Command::TrainSeg(args) => eprintln!("{}", train_seg::run(args)?.summary("mIoU")),
         Command::ExportSeg(args) => seg_export::export(args)?,
+        Command::TidySweep(args) => seg_export::tidy_sweep_card(args)?,
         Command::TrainStructure(args) => {
-            let state = structure::train(args)?;
-            eprintln!(
-                "best epoch {} (val attribute macro-F1 {:.2})",
-                state.best_epoch, state.best_val_attribute_f1
-            );
+            eprintln!("{}", structure::train(args)?.summary("attribute macro-F1"))
         }
         Command::Ablation(args) => structure::ablation(args)?,
         Command::Index(args) => counterfactual::index(args)?,

@@ -2,14 +2,23 @@
 //! precision/recall/F1, their mean over the 11 attributes, per-value scores and confusion
 //! matrices, and cell-type accuracy and macro-F1.
 
-use crate::cache::PixelCache;
+use crate::data::load_split;
+use crate::data::{LabelCache, PixelCache};
 use anyhow::Result;
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::Path;
+use wbc_core::dataset;
 use wbc_core::dataset::LabelledCell;
+use wbc_core::front_end::FrontEndSettings;
 use wbc_core::metrics::{argmax, ClassScores, Confusion};
+use wbc_core::segmentation::{LABEL_NAMES, NUM_LABELS};
 use wbc_core::{preprocess, ATTRIBUTES, CELL_TYPES};
 use wbc_nets::predict::predict;
+use wbc_nets::predict::segment;
+use wbc_nets::SegNet;
 use wbc_nets::{AttributeNet, CellPrediction};
 
 /// Run the network over every cell of a cache (no augmentation), in batches.
@@ -19,12 +28,7 @@ pub fn predict_cache(
     device: &burn::tensor::Device,
 ) -> Result<Vec<CellPrediction>> {
     let mut out = Vec::with_capacity(cache.len());
-    let idx: Vec<usize> = (0..cache.len()).collect();
-    for chunk in idx.chunks(128) {
-        let inputs: Vec<Vec<f32>> = chunk
-            .iter()
-            .map(|&i| preprocess::normalize(cache.cell(i), cache.size))
-            .collect();
+    for (_, inputs) in cache.input_batches(128) {
         out.extend(predict(net, &inputs, cache.size, device)?);
     }
     Ok(out)
@@ -210,5 +214,180 @@ pub fn choose_logit_adjustment(
         offsets,
         val_mean_attribute_macro_f1_before: before / ATTRIBUTES.len() as f64,
         val_mean_attribute_macro_f1_after: after / ATTRIBUTES.len() as f64,
+    }
+}
+
+/// Agreement of predicted and reference label maps, pixel by pixel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegScores {
+    /// IoU (%) per class name; null where a class is absent from both.
+    pub iou: BTreeMap<String, Option<f64>>,
+    /// Mean IoU over the classes present (%).
+    pub miou: f64,
+    pub pixel_accuracy: f64,
+}
+
+impl SegScores {
+    pub fn from_confusion(c: &Confusion) -> Self {
+        let per = c.iou_per_class();
+        let present: Vec<f64> = per.iter().flatten().copied().collect();
+        Self {
+            iou: LABEL_NAMES
+                .iter()
+                .zip(&per)
+                .map(|(n, v)| (n.to_string(), *v))
+                .collect(),
+            miou: present.iter().sum::<f64>() / present.len().max(1) as f64,
+            pixel_accuracy: c.accuracy(),
+        }
+    }
+}
+
+/// Segment every cached cell and compare with its reference map, at the cache's size.
+pub fn score_segmentation(
+    net: &SegNet,
+    pixels: &PixelCache,
+    labels: &LabelCache,
+    device: &Device,
+) -> Result<SegScores> {
+    let mut confusion = Confusion::new(NUM_LABELS);
+    for (chunk, inputs) in pixels.input_batches(64) {
+        let maps = segment(net, &inputs, pixels.size, labels.size, device)?;
+        for (i, map) in chunk.zip(&maps) {
+            for (&t, &p) in labels.cell(i).iter().zip(map) {
+                confusion.add(t as usize, p as usize);
+            }
+        }
+    }
+    Ok(SegScores::from_confusion(&confusion))
+}
+
+/// The front-end variants scored, in table order.
+pub fn variants() -> Vec<(&'static str, FrontEndSettings)> {
+    let s = |white_balance, stain, scale| FrontEndSettings {
+        white_balance,
+        stain,
+        scale,
+    };
+    vec![
+        ("none", FrontEndSettings::OFF),
+        ("white balance", s(true, false, false)),
+        ("white balance + stain", s(true, true, false)),
+        ("scale only", s(false, false, true)),
+        ("white balance + scale", s(true, false, true)),
+        ("all (white balance + stain + scale)", FrontEndSettings::ALL),
+    ]
+}
+
+/// The report printed by `wbc evaluate` and stored in the model card.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub split: String,
+    pub scores: SplitScores,
+    /// On the re-annotated cells of this split: the model and the second annotators, both
+    /// scored against the official labels.
+    pub human_ceiling: Option<HumanCeiling>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HumanCeiling {
+    pub cells: usize,
+    pub model_mean_attribute_macro_f1: f64,
+    pub human_mean_attribute_macro_f1: f64,
+    pub model_per_attribute: HashMap<String, f64>,
+    pub human_per_attribute: HashMap<String, f64>,
+}
+
+pub fn evaluate_net(
+    net: &AttributeNet,
+    size: usize,
+    data: &Path,
+    cache: &Path,
+    split: &str,
+    limit: Option<usize>,
+    tta: bool,
+) -> Result<Report> {
+    let s = load_split(data, cache, split, size, limit)?;
+    let preds = if tta {
+        crate::scoring::predict_cache_tta(net, &s.pixels, &Device::flex())?
+    } else {
+        crate::scoring::predict_cache(net, &s.pixels, &Device::flex())?
+    };
+    let scores = crate::scoring::score(&s.cells, &preds);
+    let reannotated = data.join("wbcatt/pbc_attr_reannotations.csv");
+    let human_ceiling = if reannotated.exists() {
+        let second: HashMap<String, dataset::LabelledCell> = dataset::read_csv(&reannotated)?
+            .into_iter()
+            .map(|c| (c.img_name.clone(), c))
+            .collect();
+        let mut truth = Vec::new();
+        let mut model = Vec::new();
+        let mut human = Vec::new();
+        for (cell, p) in s.cells.iter().zip(&preds) {
+            if let Some(h) = second.get(&cell.img_name) {
+                truth.push(cell.clone());
+                model.push(crate::scoring::decisions(p));
+                human.push((h.attributes, h.cell_type));
+            }
+        }
+        (!truth.is_empty()).then(|| {
+            let m = score_indices(&truth, &model);
+            let h = score_indices(&truth, &human);
+            HumanCeiling {
+                cells: truth.len(),
+                model_mean_attribute_macro_f1: m.mean_attribute_macro_f1,
+                human_mean_attribute_macro_f1: h.mean_attribute_macro_f1,
+                model_per_attribute: m
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.macro_f1))
+                    .collect(),
+                human_per_attribute: h
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.macro_f1))
+                    .collect(),
+            }
+        })
+    } else {
+        None
+    };
+    Ok(Report {
+        split: split.to_string(),
+        scores,
+        human_ceiling,
+    })
+}
+
+pub fn print_summary(r: &Report) {
+    println!("{} split, {} cells", r.split, r.scores.cells);
+    println!(
+        "{:<28} {:>8} {:>8} {:>8} {:>8}",
+        "attribute", "acc", "macroP", "macroR", "macroF1"
+    );
+    for a in wbc_core::ATTRIBUTES.iter() {
+        let g = &r.scores.attributes[a.name];
+        println!(
+            "{:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            a.name, g.accuracy, g.macro_precision, g.macro_recall, g.macro_f1
+        );
+    }
+    println!(
+        "{:<28} {:>8.2} {:>8} {:>8} {:>8.2}",
+        "MEAN over 11 attributes",
+        r.scores.mean_attribute_accuracy,
+        "",
+        "",
+        r.scores.mean_attribute_macro_f1
+    );
+    println!(
+        "cell type: accuracy {:.2}, macro-F1 {:.2}",
+        r.scores.cell_type_accuracy, r.scores.cell_type_macro_f1
+    );
+    if let Some(h) = &r.human_ceiling {
+        println!(
+            "re-annotated cells ({}): model mean macro-F1 {:.2}, second annotation {:.2}",
+            h.cells, h.model_mean_attribute_macro_f1, h.human_mean_attribute_macro_f1
+        );
     }
 }

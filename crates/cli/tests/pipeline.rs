@@ -30,6 +30,28 @@ fn wbc(args: &[&str], dir: &Path) -> (bool, String, String) {
     )
 }
 
+/// The first file of a folder, by name.
+fn first_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .min()
+        .unwrap()
+}
+
+/// A command line's words (test paths hold no spaces).
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Run `wbc` with `args` in `dir`; it must succeed. Returns its stdout and stderr.
+fn wbc_ok(args: &[&str], dir: &Path) -> (String, String) {
+    let (ok, out, err) = wbc(args, dir);
+    assert!(ok, "wbc {}: {err}", args.join(" "));
+    (out, err)
+}
+
 #[test]
 fn train_resume_export_evaluate_predict_on_a_subset() {
     let data = data();
@@ -121,23 +143,14 @@ fn train_resume_export_evaluate_predict_on_a_subset() {
     // predict: a real cell, a folder, and a file that is not an image.
     std::fs::write(dir.join("notes.jpg"), b"not an image").unwrap();
     let cell = data.join("pbc/PBC_dataset_normal_DIB/basophil");
-    let first = std::fs::read_dir(&cell)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .min()
-        .unwrap();
-    let (ok, out, err) = wbc(
-        &[
-            "predict",
-            "--model",
-            "models/tiny",
-            first.to_str().unwrap(),
-            "notes.jpg",
-        ],
+    let first = first_file(&cell);
+    let (out, _) = wbc_ok(
+        &words(&format!(
+            "predict --model models/tiny {} notes.jpg",
+            first.display()
+        )),
         &dir,
     );
-    assert!(ok, "{err}");
     let lines: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -226,56 +239,26 @@ fn masks_segmenter_structure_and_counterfactuals_on_a_subset() {
     std::fs::create_dir_all(&dir).unwrap();
     let d = data.display().to_string();
     let common = ["--data", d.as_str(), "--cache", "cache", "--limit", "32"];
-    let with = |args: &[&'static str]| {
-        let mut v: Vec<&str> = args.to_vec();
+    let with = |line: &'static str| {
+        let mut v: Vec<&str> = line.split_whitespace().collect();
         v.extend(common);
         v
     };
 
-    let (ok, out, err) = wbc(
-        &[
-            "masks",
-            "--out",
-            "masks",
-            "--data",
-            d.as_str(),
-            "--limit",
-            "32",
-        ],
+    let (out, _) = wbc_ok(
+        &words(&format!("masks --out masks --data {d} --limit 32")),
         &dir,
     );
-    assert!(ok, "{err}");
     assert!(out.contains("96 label maps"), "{out}");
 
-    let (ok, _, err) = wbc(
-        &with(&[
-            "train-seg",
-            "--tiny",
-            "32",
-            "--epochs",
-            "1",
-            "--stain-jitter",
-            "--out",
-            "segrun",
-            "--masks",
-            "masks",
-        ]),
+    wbc_ok(
+        &with("train-seg --tiny 32 --epochs 1 --stain-jitter --out segrun --masks masks"),
         &dir,
     );
-    assert!(ok, "{err}");
-    let (ok, _, err) = wbc(
-        &with(&[
-            "export-seg",
-            "--run",
-            "segrun",
-            "--out",
-            "models/seg",
-            "--masks",
-            "masks",
-        ]),
+    wbc_ok(
+        &with("export-seg --run segrun --out models/seg --masks masks"),
         &dir,
     );
-    assert!(ok, "{err}");
     let card: Value =
         serde_json::from_slice(&std::fs::read(dir.join("models/seg.json")).unwrap()).unwrap();
     // The card's training command reproduces the run, augmentation switch included.
@@ -305,79 +288,30 @@ fn masks_segmenter_structure_and_counterfactuals_on_a_subset() {
         32
     );
 
-    let (ok, _, err) = wbc(
-        &with(&[
-            "train-structure",
-            "--tiny",
-            "32",
-            "--aggregation",
-            "attention",
-            "--epochs",
-            "1",
-            "--batch",
-            "16",
-            "--out",
-            "strun",
-            "--masks",
-            "masks",
-        ]),
+    wbc_ok(&with("train-structure --tiny 32 --aggregation attention --epochs 1 --batch 16 --out strun --masks masks"), &dir);
+    let (out, _) = wbc_ok(
+        &with("ablation strun --seg models/seg --out ablation.json --masks masks"),
         &dir,
     );
-    assert!(ok, "{err}");
-    let (ok, out, err) = wbc(
-        &with(&[
-            "ablation",
-            "strun",
-            "--seg",
-            "models/seg",
-            "--out",
-            "ablation.json",
-            "--masks",
-            "masks",
-        ]),
-        &dir,
-    );
-    assert!(ok, "{err}");
     assert!(out.contains("| strun | One | Attention |"), "{out}");
 
     // Counterfactuals with the shipped attribute model (run from the repository root).
     let index = dir.join("index.json").display().to_string();
-    let (ok, _, err) = wbc(
-        &[
-            "index",
-            "--split",
-            "val",
-            "--limit",
-            "40",
-            "--data",
-            d.as_str(),
-            "--out",
-            index.as_str(),
-        ],
+    wbc_ok(
+        &words(&format!(
+            "index --split val --limit 40 --data {d} --out {index}"
+        )),
         &root,
     );
-    assert!(ok, "{err}");
     let basophils = data.join("pbc/PBC_dataset_normal_DIB/neutrophil");
-    let first = std::fs::read_dir(&basophils)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .min()
-        .unwrap();
-    let (ok, out, err) = wbc(
-        &[
-            "counterfactual",
-            first.to_str().unwrap(),
-            "--set",
-            "granule_colour=purple",
-            "--index",
-            index.as_str(),
-            "-k",
-            "2",
-        ],
+    let first = first_file(&basophils);
+    let (out, err) = wbc_ok(
+        &words(&format!(
+            "counterfactual {} --set granule_colour=purple --index {index} -k 2",
+            first.display()
+        )),
         &root,
     );
-    assert!(ok, "{err}");
     // 40 val cells hold purple granules (basophils): there must be a match.
     assert!(out.lines().count() >= 1, "no counterfactual found: {err}");
     for line in out.lines() {
@@ -386,19 +320,12 @@ fn masks_segmenter_structure_and_counterfactuals_on_a_subset() {
         assert!(v["distance"].as_f64().unwrap() >= 0.0);
     }
     let report = dir.join("report.json").display().to_string();
-    let (ok, _, err) = wbc(
-        &[
-            "counterfactual-report",
-            "--index",
-            index.as_str(),
-            "--queries",
-            index.as_str(),
-            "--out",
-            report.as_str(),
-        ],
+    wbc_ok(
+        &words(&format!(
+            "counterfactual-report --index {index} --queries {index} --out {report}"
+        )),
         &root,
     );
-    assert!(ok, "{err}");
     let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert!(r["crossing_changes"].as_u64().unwrap() > 0, "{r}");
 }
@@ -494,23 +421,7 @@ fn front_end_familiarity_external_and_calibrate() {
     assert!(rows[0]["nucleus_iou"].as_f64().unwrap() > 50.0, "{report}");
 
     let stem = dir.join("calibration");
-    let (ok, _, err) = wbc(
-        &[
-            "calibrate",
-            "--reference-cells",
-            "8",
-            "--choice-cells",
-            "2",
-            "--feature-cells",
-            "30",
-            "--limit",
-            "6",
-            "--calibration",
-            &stem.display().to_string(),
-        ],
-        &root,
-    );
-    assert!(ok, "{err}");
+    wbc_ok(&words(&format!("calibrate --reference-cells 8 --choice-cells 2 --feature-cells 30 --limit 6 --calibration {}", stem.display())), &root);
     let card: Value =
         serde_json::from_slice(&std::fs::read(stem.with_extension("json")).unwrap()).unwrap();
     assert_eq!(card["temperatures"].as_array().unwrap().len(), 12, "{card}");

@@ -55,6 +55,30 @@ impl Segmenter {
         }
     }
 
+    /// The label map of a whole image at the image's own size: the segmenter sees the centre
+    /// square (as in the page); outside it the map says "other".
+    pub async fn label_image(
+        &self,
+        img: &RgbImage,
+        device: &Device,
+    ) -> Result<GrayImage, LoadError> {
+        let square = preprocess::center_square(img);
+        let side = square.width();
+        let map = self.label_square(&square, None, side, device).await?;
+        let (w, h) = img.dimensions();
+        if (w, h) == (side, side) {
+            return Ok(map);
+        }
+        let mut full = GrayImage::new(w, h);
+        imageops::replace(
+            &mut full,
+            &map,
+            ((w - side) / 2) as i64,
+            ((h - side) / 2) as i64,
+        );
+        Ok(full)
+    }
+
     /// The label map of a square crop at `side`×`side`. The network sees the crop at its own
     /// input size (`input` when the caller already has it); the labeller, tuned at PBC scale,
     /// works on a [`PBC_SIDE`] copy unless the crop is within 2% of it.
@@ -76,8 +100,8 @@ impl Segmenter {
                 let data = labels.into_data_async().await.map_err(readback)?;
                 let values: Vec<i64> = data.convert::<i64>().try_into_vec().map_err(readback)?;
                 let mut map: Vec<u8> = values.iter().map(|&v| v as u8).collect();
-                if net.tidies_cell() {
-                    segmentation::tidy_cell(&mut map, side as usize, side as usize);
+                if let Some(p) = net.tidy() {
+                    segmentation::tidy_cell_with(&mut map, side as usize, side as usize, p);
                 }
                 GrayImage::from_raw(side, side, map)
                     .ok_or_else(|| LoadError::Readback("label map of the wrong size".into()))

@@ -86,11 +86,15 @@ pub fn segment(
             .try_into_data()
             .map_err(|e| LoadError::Readback(format!("{e:?}")))?,
         side,
-        net.tidies_cell(),
+        net.tidy(),
     )
 }
 
-fn label_maps(data: TensorData, side: usize, tidy: bool) -> Result<Vec<Vec<u8>>, LoadError> {
+fn label_maps(
+    data: TensorData,
+    side: usize,
+    tidy: Option<wbc_core::segmentation::TidyParams>,
+) -> Result<Vec<Vec<u8>>, LoadError> {
     let values: Vec<i64> = data
         .convert::<i64>()
         .try_into_vec()
@@ -99,8 +103,8 @@ fn label_maps(data: TensorData, side: usize, tidy: bool) -> Result<Vec<Vec<u8>>,
         .chunks_exact(side * side)
         .map(|m| {
             let mut map: Vec<u8> = m.iter().map(|&v| v as u8).collect();
-            if tidy {
-                wbc_core::segmentation::tidy_cell(&mut map, side, side);
+            if let Some(p) = tidy {
+                wbc_core::segmentation::tidy_cell_with(&mut map, side, side, p);
             }
             map
         })

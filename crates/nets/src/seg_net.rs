@@ -13,6 +13,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use wbc_core::segmentation::TidyParams;
 use wbc_core::segmentation::NUM_LABELS;
 
 /// Shape of the segmentation network; stored in its model card.
@@ -32,6 +33,10 @@ pub struct SegNetConfig {
     /// it raises whole-cell IoU on val.
     #[serde(default)]
     pub tidy_cell: bool,
+    /// How tidying tells the central cell's nucleus pieces from other cells' (chosen on val
+    /// by `wbc export-seg`'s sweep; cards written before the sweep used the default).
+    #[serde(default)]
+    pub tidy: TidyParams,
 }
 
 impl SegNetConfig {
@@ -42,6 +47,7 @@ impl SegNetConfig {
             widths: vec![16, 32, 64, 128],
             centre_prior: true,
             tidy_cell: false,
+            tidy: TidyParams::default(),
         }
     }
 
@@ -52,6 +58,7 @@ impl SegNetConfig {
             widths: vec![4, 8],
             centre_prior: true,
             tidy_cell: false,
+            tidy: TidyParams::default(),
         }
     }
 
@@ -78,6 +85,8 @@ impl SegNetConfig {
             classifier: Conv2dConfig::new([in_ch, NUM_LABELS], [1, 1]).init(device),
             centre_prior: self.centre_prior,
             tidy_cell: self.tidy_cell,
+            lobe_reach: self.tidy.lobe_reach,
+            waist_gain: self.tidy.waist_gain,
         }
     }
 
@@ -148,6 +157,8 @@ pub struct SegNet {
     classifier: Conv2d,
     centre_prior: bool,
     tidy_cell: bool,
+    lobe_reach: f32,
+    waist_gain: f32,
 }
 
 impl SegNet {
@@ -190,16 +201,23 @@ impl SegNet {
         self.num_params()
     }
 
-    /// The same network with label-map tidying switched on or off.
-    pub fn with_tidy_cell(mut self, on: bool) -> Self {
-        self.tidy_cell = on;
+    /// The same network with label-map tidying off (`None`) or on with these parameters.
+    pub fn with_tidy(mut self, tidy: Option<TidyParams>) -> Self {
+        self.tidy_cell = tidy.is_some();
+        if let Some(p) = tidy {
+            self.lobe_reach = p.lobe_reach;
+            self.waist_gain = p.waist_gain;
+        }
         self
     }
 
-    /// Whether label maps get the labeller's shape of the central cell (see
+    /// How label maps get the labeller's shape of the central cell, if they do (see
     /// [`SegNetConfig::tidy_cell`]).
-    pub fn tidies_cell(&self) -> bool {
-        self.tidy_cell
+    pub fn tidy(&self) -> Option<TidyParams> {
+        self.tidy_cell.then_some(TidyParams {
+            lobe_reach: self.lobe_reach,
+            waist_gain: self.waist_gain,
+        })
     }
 }
 

@@ -18,7 +18,7 @@ mod tidy;
 pub use labeller::segment;
 pub use render::{colorize, overlay, SegmentationError};
 pub use scoring::cellavision_iou;
-pub use tidy::tidy_cell;
+pub use tidy::{tidy_cell, tidy_cell_with, TidyParams};
 
 /// Label id: background, or anything that is not part of the labelled classes (including a
 /// second white cell).

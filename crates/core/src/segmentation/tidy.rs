@@ -5,18 +5,33 @@ use super::labeller::{central_nucleus, star_regularise, LABELLER_LOBE_REACH, OTH
 use super::{is_white_cell, NUCLEUS, OTHER};
 use crate::mask::{components, edt_sq};
 
-/// How far (px at 360) a nucleus piece may lie from the central nucleus and still count as its
-/// lobe in [`tidy_cell`]. The labeller uses 22 on its own dark mask; the network splits lobes
-/// more than that mask does (thin chromatin bridges come out as cytoplasm), and 40 gave the best
-/// mean whole-cell IoU against the bootstrap labels on val (22: 91.66, 30: 91.85, 40: 91.85,
-/// 50 and 70: 91.85; the previous tidying, which kept every nucleus piece, 91.79).
-const TIDY_LOBE_REACH: f32 = 40.0;
+/// How [`tidy_cell`] tells the central cell's nucleus pieces from other cells'. Chosen on val
+/// by `wbc export-seg` (its tidy sweep, written into the segmentation card) for the network
+/// it ships; the default is what that sweep chose for the v3 network.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TidyParams {
+    /// How far (px at 360) a nucleus piece may lie from the central nucleus and still count
+    /// as its lobe. The labeller uses 22 on its own dark mask; the network splits lobes more
+    /// than that mask does (thin chromatin bridges come out as cytoplasm).
+    pub lobe_reach: f32,
+    /// How much more convex (solidity, area over convex-hull area) the cell must get without
+    /// a far nucleus piece's share for that piece to be given to another cell.
+    pub waist_gain: f32,
+}
 
-/// How much more convex (solidity, area over convex-hull area) the cell must get without a
-/// far nucleus piece's share for [`tidy_cell`] to give that piece to another cell. Chosen on
-/// val (mean whole-cell IoU against the bootstrap labels: never 91.853, 0.02–0.04 91.898 with
-/// two more touching cells given away and no other map changed, 0.07–0.1 91.863, 0 91.871).
-const TIDY_WAIST_GAIN: f32 = 0.03;
+impl Default for TidyParams {
+    fn default() -> Self {
+        Self {
+            lobe_reach: 40.0,
+            waist_gain: 0.03,
+        }
+    }
+}
+
+/// [`tidy_cell_with`] the default [`TidyParams`].
+pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
+    tidy_cell_with(labels, w, h, TidyParams::default());
+}
 
 /// Give a label map from another source (the segmentation network) the labeller's shape of the
 /// central cell. The central nucleus is chosen as the labeller chooses it ([`central_nucleus`],
@@ -27,11 +42,11 @@ const TIDY_WAIST_GAIN: f32 = 0.03;
 /// connected to the central nucleus are kept and made star-shaped around it, which cuts narrow
 /// spills into touching red cells. Removed pixels become [`OTHER`]. A map without nucleus is
 /// left as it is.
-pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
+pub fn tidy_cell_with(labels: &mut [u8], w: usize, h: usize, params: TidyParams) {
     assert_eq!(labels.len(), w * h);
     let white: Vec<bool> = labels.iter().map(|&l| is_white_cell(l)).collect();
     let nucleus: Vec<bool> = labels.iter().map(|&l| l == NUCLEUS).collect();
-    let Some(mut central) = central_nucleus(&nucleus, w, h, TIDY_LOBE_REACH) else {
+    let Some(mut central) = central_nucleus(&nucleus, w, h, params.lobe_reach) else {
         return;
     };
     // Another cell's nucleus: as large as the labeller's `other_nuclei`. Smaller stray
@@ -75,7 +90,7 @@ pub fn tidy_cell(labels: &mut [u8], w: usize, h: usize) {
                 *o |= q;
             }
             let without = cell_share(&white, &rest, &others_too, w, h);
-            if solidity(&without, w, h) - solidity(&with, w, h) > TIDY_WAIST_GAIN {
+            if solidity(&without, w, h) - solidity(&with, w, h) > params.waist_gain {
                 central = rest;
                 others = others_too;
                 with = without;

@@ -1,14 +1,13 @@
 //! `wbc predict`: one JSON object per image per line, with the CSV label spellings.
 
-use crate::models;
+use super::{labelled, prediction_json};
 use anyhow::Result;
 use burn::tensor::Device;
 use serde_json::{json, Map, Value};
-use std::path::{Path, PathBuf};
-use wbc_core::metrics::argmax;
-use wbc_core::{preprocess, ATTRIBUTES, CELL_TYPES};
+use std::path::PathBuf;
+use wbc_lab::cards;
+use wbc_lab::data::{expand, read_input};
 use wbc_nets::predict::predict;
-use wbc_nets::CellPrediction;
 
 #[derive(clap::Args, Debug)]
 pub struct PredictArgs {
@@ -23,7 +22,7 @@ pub struct PredictArgs {
     pub cbm: PathBuf,
     /// Intervene on the CBM: set an attribute to a value (repeatable), e.g.
     /// --set granule_colour=purple --set granule_type=coarse. Prints "cbm_intervened".
-    #[arg(long = "set", value_parser = crate::cbm::parse_setting)]
+    #[arg(long = "set", value_parser = super::parse_setting)]
     pub set: Vec<(usize, usize)>,
     /// Cells per network call. Prints the network's milliseconds per cell at the end: the
     /// measurement behind the worker's choice of one cell per call (BENCHMARKS.md).
@@ -31,73 +30,11 @@ pub struct PredictArgs {
     pub batch: usize,
 }
 
-const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "JPG"];
-
-/// Files under the given paths: folders expanded (sorted), image extensions only; explicit
-/// files are always kept, so a wrong file yields an error line rather than silence.
-pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .map(|d| d.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
-            entries.sort();
-            for e in entries {
-                if e.is_dir() {
-                    out.extend(expand(&[e]));
-                } else if e
-                    .extension()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_lowercase().as_str()))
-                {
-                    out.push(e);
-                }
-            }
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out
-}
-
-fn named(labels: &[&str], probs: &[f32]) -> Value {
-    let map: Map<String, Value> = labels
-        .iter()
-        .zip(probs)
-        .map(|(l, p)| (l.to_string(), json!(p)))
-        .collect();
-    json!({"value": labels[argmax(probs)], "probabilities": map})
-}
-
-fn labelled(probs: &[f32]) -> Value {
-    let v = named(&CELL_TYPES, probs);
-    json!({"label": v["value"], "probabilities": v["probabilities"]})
-}
-
-/// The JSON object of one prediction (without the path).
-pub fn prediction_json(p: &CellPrediction) -> Map<String, Value> {
-    let mut obj = Map::new();
-    obj.insert("cell_type".into(), labelled(&p.cell_type));
-    let attrs: Map<String, Value> = ATTRIBUTES
-        .iter()
-        .zip(&p.attributes)
-        .map(|(a, probs)| (a.name.to_string(), named(a.values, probs)))
-        .collect();
-    obj.insert("attributes".into(), Value::Object(attrs));
-    obj
-}
-
-pub fn read_input(path: &Path, size: usize) -> Result<Vec<f32>, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    preprocess::input_from_bytes(&bytes, size).map_err(|e| e.to_string())
-}
-
 pub fn run(args: PredictArgs) -> Result<()> {
     let device = Device::flex();
-    let (net, card) = models::load(&args.model, &device)?;
+    let (net, card) = cards::attribute_net(&args.model, &device)?;
     let cbm = if args.cbm.exists() || !args.set.is_empty() {
-        Some(crate::cbm::load(&args.cbm)?)
+        Some(wbc_lab::cards::cbm(&args.cbm)?)
     } else {
         None
     };

@@ -3,9 +3,13 @@
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use wbc_core::cbm::Cbm;
 use wbc_nets::predict::load_attribute_net;
+use wbc_nets::predict::load_seg_net;
 use wbc_nets::{AttributeNet, AttributeNetConfig};
+use wbc_nets::{SegNet, SegNetConfig};
 
 /// The attribute network's model card (one card type for every network: wbc-nets'
 /// [`wbc_nets::ModelCard`]).
@@ -30,7 +34,7 @@ pub fn read_card(stem: &Path) -> Result<ModelCard> {
 }
 
 /// Load a shipped model (card + f16 weights).
-pub fn load(stem: &Path, device: &Device) -> Result<(AttributeNet, ModelCard)> {
+pub fn attribute_net(stem: &Path, device: &Device) -> Result<(AttributeNet, ModelCard)> {
     let card = read_card(stem)?;
     let (bpk, _) = paths(stem);
     let bytes = std::fs::read(&bpk).with_context(|| format!("reading {}", bpk.display()))?;
@@ -178,4 +182,39 @@ pub fn load_analyzer(
         seg_metrics.as_ref(),
         device,
     )?)
+}
+
+/// The segmentation model card.
+pub type SegCard = wbc_nets::ModelCard<SegNetConfig>;
+
+/// Load a shipped segmentation network (`<stem>.json` card + `<stem>.bpk` f16 weights).
+pub fn seg_net(stem: &Path, device: &Device) -> Result<(SegNet, SegCard)> {
+    let card: SegCard = read_any_card(stem)?;
+    let bytes = std::fs::read(stem.with_extension("bpk"))
+        .with_context(|| format!("reading {}.bpk", stem.display()))?;
+    Ok((load_seg_net(&card.config, bytes, device)?, card))
+}
+
+/// `models/cbm.json`: the model plus how it was chosen and how it scores.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CbmFile {
+    #[serde(flatten)]
+    pub cbm: Cbm,
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+    #[serde(default)]
+    pub commands: serde_json::Value,
+}
+
+/// Load `models/cbm.json`.
+pub fn cbm(path: &Path) -> Result<Cbm> {
+    let file: CbmFile = serde_json::from_slice(
+        &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+    )?;
+    Ok(file.cbm)
+}
+
+/// The CBM when its file exists (commands that can do without it).
+pub fn cbm_if_present(path: &Path) -> Result<Option<Cbm>> {
+    path.exists().then(|| cbm(path)).transpose()
 }

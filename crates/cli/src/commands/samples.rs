@@ -4,7 +4,6 @@
 //! re-encoded small (the only dataset images the repository holds), with their WBCAtt labels
 //! and a README naming them and their licence.
 
-use crate::rng::Rng;
 use anyhow::{Context, Result};
 use image::codecs::jpeg::JpegEncoder;
 use std::collections::BTreeSet;
@@ -12,6 +11,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use wbc_core::dataset::{self, LabelledCell};
 use wbc_core::{preprocess, ATTRIBUTES, CELL_TYPES};
+use wbc_lab::rng::Rng;
 
 #[derive(clap::Args, Debug)]
 pub struct SamplesArgs {

@@ -1,36 +1,31 @@
 //! `wbc evaluate` and `wbc export`: score a model on a split the paper's way, compare with the
 //! human second annotation, and write the shipped model + card.
 
-use crate::models::{self, ModelCard};
-use crate::scoring::{self, score_indices, SplitScores};
-use crate::train::{load_split, RunState};
+use super::train::RunState;
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
-use serde::Serialize;
 use serde_json::json;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use wbc_core::dataset;
+use wbc_lab::cards::{self, ModelCard};
+use wbc_lab::data::PbcArgs;
+use wbc_lab::scoring::{self, evaluate_net, print_summary};
 use wbc_nets::predict::save_half;
 use wbc_nets::AttributeNet;
 
 #[derive(clap::Args, Debug)]
 pub struct EvaluateArgs {
+    /// Where the PBC images and WBCAtt labels are, and how many cells to use.
+    #[command(flatten)]
+    pub pbc: PbcArgs,
     /// Model to evaluate: a stem under models/ (reads <stem>.bpk and <stem>.json).
     #[arg(long, default_value = "models/attribute_net")]
     pub model: PathBuf,
-    #[arg(long, default_value = "../shared/data")]
-    pub data: PathBuf,
-    #[arg(long, default_value = "target/wbc-cache")]
-    pub cache: PathBuf,
     /// Split to score (train, val or test). Model choices are made on val only.
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Use only the first N cells (pipeline tests).
-    #[arg(long)]
-    pub limit: Option<usize>,
     /// Write the full report (per value scores, confusion matrices) as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -39,129 +34,16 @@ pub struct EvaluateArgs {
     pub tta: bool,
 }
 
-/// The report printed by `wbc evaluate` and stored in the model card.
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub split: String,
-    pub scores: SplitScores,
-    /// On the re-annotated cells of this split: the model and the second annotators, both
-    /// scored against the official labels.
-    pub human_ceiling: Option<HumanCeiling>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct HumanCeiling {
-    pub cells: usize,
-    pub model_mean_attribute_macro_f1: f64,
-    pub human_mean_attribute_macro_f1: f64,
-    pub model_per_attribute: HashMap<String, f64>,
-    pub human_per_attribute: HashMap<String, f64>,
-}
-
-pub fn evaluate_net(
-    net: &AttributeNet,
-    size: usize,
-    data: &Path,
-    cache: &Path,
-    split: &str,
-    limit: Option<usize>,
-    tta: bool,
-) -> Result<Report> {
-    let s = load_split(data, cache, split, size, limit)?;
-    let preds = if tta {
-        scoring::predict_cache_tta(net, &s.pixels, &Device::flex())?
-    } else {
-        scoring::predict_cache(net, &s.pixels, &Device::flex())?
-    };
-    let scores = scoring::score(&s.cells, &preds);
-    let reannotated = data.join("wbcatt/pbc_attr_reannotations.csv");
-    let human_ceiling = if reannotated.exists() {
-        let second: HashMap<String, dataset::LabelledCell> = dataset::read_csv(&reannotated)?
-            .into_iter()
-            .map(|c| (c.img_name.clone(), c))
-            .collect();
-        let mut truth = Vec::new();
-        let mut model = Vec::new();
-        let mut human = Vec::new();
-        for (cell, p) in s.cells.iter().zip(&preds) {
-            if let Some(h) = second.get(&cell.img_name) {
-                truth.push(cell.clone());
-                model.push(scoring::decisions(p));
-                human.push((h.attributes, h.cell_type));
-            }
-        }
-        (!truth.is_empty()).then(|| {
-            let m = score_indices(&truth, &model);
-            let h = score_indices(&truth, &human);
-            HumanCeiling {
-                cells: truth.len(),
-                model_mean_attribute_macro_f1: m.mean_attribute_macro_f1,
-                human_mean_attribute_macro_f1: h.mean_attribute_macro_f1,
-                model_per_attribute: m
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.macro_f1))
-                    .collect(),
-                human_per_attribute: h
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.macro_f1))
-                    .collect(),
-            }
-        })
-    } else {
-        None
-    };
-    Ok(Report {
-        split: split.to_string(),
-        scores,
-        human_ceiling,
-    })
-}
-
-pub fn print_summary(r: &Report) {
-    println!("{} split, {} cells", r.split, r.scores.cells);
-    println!(
-        "{:<28} {:>8} {:>8} {:>8} {:>8}",
-        "attribute", "acc", "macroP", "macroR", "macroF1"
-    );
-    for a in wbc_core::ATTRIBUTES.iter() {
-        let g = &r.scores.attributes[a.name];
-        println!(
-            "{:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
-            a.name, g.accuracy, g.macro_precision, g.macro_recall, g.macro_f1
-        );
-    }
-    println!(
-        "{:<28} {:>8.2} {:>8} {:>8} {:>8.2}",
-        "MEAN over 11 attributes",
-        r.scores.mean_attribute_accuracy,
-        "",
-        "",
-        r.scores.mean_attribute_macro_f1
-    );
-    println!(
-        "cell type: accuracy {:.2}, macro-F1 {:.2}",
-        r.scores.cell_type_accuracy, r.scores.cell_type_macro_f1
-    );
-    if let Some(h) = &r.human_ceiling {
-        println!(
-            "re-annotated cells ({}): model mean macro-F1 {:.2}, second annotation {:.2}",
-            h.cells, h.model_mean_attribute_macro_f1, h.human_mean_attribute_macro_f1
-        );
-    }
-}
-
 pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     let device = Device::flex();
-    let (net, card) = models::load(&args.model, &device)?;
+    let (net, card) = cards::attribute_net(&args.model, &device)?;
     let report = evaluate_net(
         &net,
         card.input_size,
-        &args.data,
-        &args.cache,
+        &args.pbc.data,
+        &args.pbc.cache,
         &args.split,
-        args.limit,
+        args.pbc.limit,
         args.tta,
     )?;
     print_summary(&report);
@@ -173,19 +55,15 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
+    /// Where the PBC images and WBCAtt labels are, and how many cells to use.
+    #[command(flatten)]
+    pub pbc: PbcArgs,
     /// Training run folder (holds best.bpk and state.json).
     #[arg(long, default_value = "runs/attribute_net")]
     pub run: PathBuf,
     /// Output stem: writes <stem>.bpk (f16 weights) and <stem>.json (model card).
     #[arg(long, default_value = "models/attribute_net")]
     pub out: PathBuf,
-    #[arg(long, default_value = "../shared/data")]
-    pub data: PathBuf,
-    #[arg(long, default_value = "target/wbc-cache")]
-    pub cache: PathBuf,
-    /// Use only the first N cells of val/test (pipeline tests).
-    #[arg(long)]
-    pub limit: Option<usize>,
     /// Fold a logit adjustment, τ per attribute chosen on val, into the head's bias. Off by
     /// default: with the class-weighted loss it moved val by +0.05 and test by −0.05.
     #[arg(long)]
@@ -207,7 +85,7 @@ fn refresh_batch_norm(
     batches: usize,
 ) -> Result<AttributeNet> {
     let size = config.input_size;
-    let train = load_split(&args.data, &args.cache, "train", size, args.limit)?;
+    let train = args.pbc.split("train", size)?;
     let device = Device::flex().autodiff();
     let mut model: AttributeNet = config.init(&device);
     model.load_from(&mut BurnpackStore::from_file(args.run.join("best.bpk")))?;
@@ -246,15 +124,23 @@ pub fn export(args: ExportArgs) -> Result<()> {
     };
     let size = state.config.input_size;
     let score_on = |net: &AttributeNet, split: &str| {
-        evaluate_net(net, size, &args.data, &args.cache, split, args.limit, false)
+        evaluate_net(
+            net,
+            size,
+            &args.pbc.data,
+            &args.pbc.cache,
+            split,
+            args.pbc.limit,
+            false,
+        )
     };
     // The unadjusted test scores are reported beside the adjusted ones, not used for any choice.
     let (adjustment, unadjusted) = if args.logit_adjustment {
         let unadjusted = score_on(&net, "test")?;
-        let val = load_split(&args.data, &args.cache, "val", size, args.limit)?;
+        let val = args.pbc.split("val", size)?;
         let val_preds = scoring::predict_cache(&net, &val.pixels, &device)?;
-        let mut train = dataset::read_csv(&dataset::split_csv(&args.data, "train"))?;
-        if let Some(n) = args.limit {
+        let mut train = dataset::read_csv(&dataset::split_csv(&args.pbc.data, "train"))?;
+        if let Some(n) = args.pbc.limit {
             train.truncate(n);
         }
         let adj = scoring::choose_logit_adjustment(&train, &val.cells, &val_preds);
@@ -276,7 +162,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let report = score_on(&half, "test")?;
     let val = score_on(&half, "val")?;
     print_summary(&report);
-    let (bpk, json_path) = models::paths(&args.out);
+    let (bpk, json_path) = cards::paths(&args.out);
     if let Some(dir) = bpk.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -284,13 +170,14 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let epochs = &state.history;
     let secs: Vec<f64> = epochs.iter().map(|e| e.seconds).collect();
     let a = &state.args;
-    let train_cmd = format!(
+    let train_cmd =
+        format!(
         "wbc train --epochs {} --batch {} --lr {} --weight-decay {} --seed {}{}{}{}{}{}{} --out {}",
         a.epochs,
         a.batch,
         a.lr,
         a.weight_decay,
-        a.seed,
+        a.run.seed,
         a.input_size
             .map(|s| format!(" --input-size {s}"))
             .unwrap_or_default(),
@@ -298,8 +185,8 @@ pub fn export(args: ExportArgs) -> Result<()> {
             .as_ref()
             .map(|p| format!(" --init {}", p.display()))
             .unwrap_or_default(),
-        a.tiny.map(|t| format!(" --tiny {t}")).unwrap_or_default(),
-        a.limit.map(|l| format!(" --limit {l}")).unwrap_or_default(),
+        a.run.tiny.map(|t| format!(" --tiny {t}")).unwrap_or_default(),
+        a.run.pbc.limit.map(|l| format!(" --limit {l}")).unwrap_or_default(),
         if a.any_microscope {
             " --any-microscope"
         } else {
@@ -325,11 +212,11 @@ pub fn export(args: ExportArgs) -> Result<()> {
                     "input_size": first.config.input_size,
                     "epochs_run": first.epoch,
                     "best_epoch": first.best_epoch,
-                    "best_val_mean_attribute_macro_f1": first.best_val_attribute_f1,
+                    "best_val_mean_attribute_macro_f1": first.best_val,
                     "total_training_seconds": secs,
                     "train": format!(
                         "wbc train --epochs {} --batch {} --lr {} --weight-decay {} --seed {} --out {}",
-                        first.args.epochs, first.args.batch, first.args.lr, first.args.weight_decay, first.args.seed, folder.display()
+                        first.args.epochs, first.args.batch, first.args.lr, first.args.weight_decay, first.args.run.seed, folder.display()
                     ),
                 }))
             } else if let Some(card) = std::fs::read(init.with_extension("json"))
@@ -374,7 +261,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
         training: json!({
             "epochs_run": state.epoch,
             "best_epoch": state.best_epoch,
-            "best_val_mean_attribute_macro_f1": state.best_val_attribute_f1,
+            "best_val_mean_attribute_macro_f1": state.best_val,
             "seconds_per_epoch_mean": secs.iter().sum::<f64>() / secs.len().max(1) as f64,
             "total_training_seconds": secs.iter().sum::<f64>(),
             "machine": "2 CPU cores, Burn flex backend",
@@ -403,8 +290,8 @@ pub fn export(args: ExportArgs) -> Result<()> {
             "export": format!("wbc export --run {} --out {}{}{}", args.run.display(), args.out.display(), if args.logit_adjustment { " --logit-adjustment" } else { "" }, args.refresh_bn.map(|n| format!(" --refresh-bn {n}")).unwrap_or_default()),
             "evaluate": format!("wbc evaluate --model {} --split test", args.out.display()),
         }),
-        commit: models::git_commit(),
-        date: models::today(),
+        commit: cards::git_commit(),
+        date: cards::today(),
     };
     std::fs::write(&json_path, serde_json::to_vec_pretty(&card)?)?;
     eprintln!(

@@ -3,76 +3,34 @@
 //! classifier, check that interventions move it the way a haematologist would, and export
 //! `models/cbm.json`.
 
-use crate::cache::PixelCache;
-use crate::models;
-use crate::scoring::predict_cache;
-use crate::train::load_split;
+use super::parse_setting;
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use wbc_core::cbm::{intervene, Cbm};
 use wbc_core::metrics::{argmax, Confusion};
-use wbc_core::schema::{attribute, cell_type_index};
+use wbc_core::schema::cell_type_index;
 use wbc_core::CELL_TYPES;
+use wbc_lab::cards;
+use wbc_lab::cards::CbmFile;
+use wbc_lab::data::PbcArgs;
+use wbc_lab::data::PixelCache;
+use wbc_lab::scoring::predict_cache;
 
 #[derive(clap::Args, Debug)]
 pub struct CbmArgs {
+    /// Where the PBC images and WBCAtt labels are, and how many cells to use.
+    #[command(flatten)]
+    pub pbc: PbcArgs,
     /// Attribute model whose predicted probabilities are the CBM's inputs.
     #[arg(long, default_value = "models/attribute_net")]
     pub model: PathBuf,
     #[arg(long, default_value = "models/cbm.json")]
     pub out: PathBuf,
-    #[arg(long, default_value = "../shared/data")]
-    pub data: PathBuf,
-    #[arg(long, default_value = "target/wbc-cache")]
-    pub cache: PathBuf,
-    /// Use only the first N cells of each split (pipeline tests).
-    #[arg(long)]
-    pub limit: Option<usize>,
     /// Proximal-gradient iterations per fit.
     #[arg(long, default_value_t = 600)]
     pub iterations: usize,
-}
-
-/// `models/cbm.json`: the model plus how it was chosen and how it scores.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CbmFile {
-    #[serde(flatten)]
-    pub cbm: Cbm,
-    #[serde(default)]
-    pub metrics: serde_json::Value,
-    #[serde(default)]
-    pub commands: serde_json::Value,
-}
-
-/// Load `models/cbm.json`.
-pub fn load(path: &Path) -> Result<Cbm> {
-    let file: CbmFile = serde_json::from_slice(
-        &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-    )?;
-    Ok(file.cbm)
-}
-
-/// The CBM when its file exists (commands that can do without it).
-pub fn load_if_present(path: &Path) -> Result<Option<Cbm>> {
-    path.exists().then(|| load(path)).transpose()
-}
-
-/// Parse `attr=value` into (attribute index, value index).
-pub fn parse_setting(s: &str) -> Result<(usize, usize), String> {
-    let (name, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected attribute=value, got {s}"))?;
-    let (k, a) = attribute(name.trim()).ok_or_else(|| format!("unknown attribute {name}"))?;
-    let v = a.value_index(value.trim()).ok_or_else(|| {
-        format!(
-            "{name} has no value {value}; values: {}",
-            a.values.join(", ")
-        )
-    })?;
-    Ok((k, v))
 }
 
 fn concepts(
@@ -124,10 +82,10 @@ fn shift(
 
 pub fn run(args: CbmArgs) -> Result<()> {
     let device = Device::flex();
-    let (net, card) = models::load(&args.model, &device)?;
+    let (net, card) = cards::attribute_net(&args.model, &device)?;
     let size = card.input_size;
     let split = |name: &str| -> Result<(Vec<Vec<f32>>, Vec<usize>, Vec<usize>)> {
-        let s = load_split(&args.data, &args.cache, name, size, args.limit)?;
+        let s = args.pbc.split(name, size)?;
         let (x, direct) = concepts(&net, &s.pixels)?;
         Ok((x, s.cells.iter().map(|c| c.cell_type).collect(), direct))
     };
@@ -160,26 +118,18 @@ pub fn run(args: CbmArgs) -> Result<()> {
     }
     let idx = |c: &str| cell_type_index(c).expect("cell type");
     let set = |s: &str| parse_setting(s).map_err(anyhow::Error::msg);
+    let shift = |from, to: &[(usize, usize)], into| shift(&cbm, &xte, &yte, from, to, into);
     let (neut_to_baso, n_neut) = shift(
-        &cbm,
-        &xte,
-        &yte,
         idx("Neutrophil"),
         &[set("granule_colour=purple")?, set("granule_type=coarse")?],
         Some(idx("Basophil")),
     );
     let (lymph_away, n_lymph) = shift(
-        &cbm,
-        &xte,
-        &yte,
         idx("Lymphocyte"),
         &[set("nuclear_cytoplasmic_ratio=low")?, set("cell_size=big")?],
         None,
     );
     let (eos_from_neut, _) = shift(
-        &cbm,
-        &xte,
-        &yte,
         idx("Neutrophil"),
         &[set("granule_colour=red")?, set("granule_type=round")?],
         Some(idx("Eosinophil")),

@@ -13,8 +13,6 @@
 //! 4. What that gives on test (accuracy, flagged share, calibration error) and on generated
 //!    non-cell images (noise, flat colours, gradients), recorded in the card.
 
-use crate::models;
-use crate::rng::Rng;
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use image::{imageops, Rgb, RgbImage};
@@ -27,6 +25,8 @@ use wbc_core::dataset::{read_csv, split_csv, LabelledCell};
 use wbc_core::front_end::{self, FrontEndReference, FrontEndSettings, Look, ScaleReference};
 use wbc_core::metrics::argmax;
 use wbc_core::{morphometry, preprocess, ATTRIBUTES, CELL_TYPES, PBC_SIDE};
+use wbc_lab::cards;
+use wbc_lab::rng::Rng;
 use wbc_nets::{block_on, Analyzer, CellAnalysis};
 
 #[derive(clap::Args, Debug)]
@@ -37,7 +37,7 @@ pub struct CalibrateArgs {
     /// The models to calibrate; the calibration stem is where the card and the feature
     /// distribution are written.
     #[command(flatten)]
-    pub pipeline: models::PipelineArgs,
+    pub pipeline: cards::PipelineArgs,
     /// Train cells measured for PBC's look and scale.
     #[arg(long, default_value_t = 300)]
     pub reference_cells: usize,
@@ -292,7 +292,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         SHIFTS.len()
     );
     let choice = spread(&val, args.choice_cells);
-    let candidates: Vec<(&str, FrontEndSettings)> = crate::external::variants()
+    let candidates: Vec<(&str, FrontEndSettings)> = wbc_lab::scoring::variants()
         .into_iter()
         .filter(|(name, _)| *name != "scale only")
         .collect();
@@ -440,8 +440,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let n_test = test.len().max(1) as f64;
     let record = json!({
         "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "commit": models::git_commit(),
-        "date": models::today(),
+        "commit": cards::git_commit(),
+        "date": cards::today(),
         "attribute_model": args.pipeline.model.display().to_string(),
         "segmenter": analyzer.segmenter().describe(),
         "reference_cells": args.reference_cells,

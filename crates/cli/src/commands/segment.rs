@@ -2,8 +2,6 @@
 //! whole image, or the cell pipeline's segmentation network on its centre square), and the
 //! pipeline's classical stage over the whole PBC set as training labels for the network.
 
-use crate::cache::progress;
-use crate::predict::expand;
 use anyhow::{Context, Result};
 use image::{imageops, GrayImage, RgbImage};
 use serde_json::json;
@@ -11,6 +9,8 @@ use std::path::{Path, PathBuf};
 use wbc_core::dataset::{self, SPLITS};
 use wbc_core::segmentation::{self, SHOW_CELL_LABELS};
 use wbc_core::{morphometry, preprocess};
+use wbc_lab::data::expand;
+use wbc_lab::data::progress;
 use wbc_nets::{block_on, Segmenter};
 
 /// The labeller is tuned at PBC scale (360 px crops): work at a short side of 360 px.
@@ -62,7 +62,7 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
     let network = match &args.network {
         Some(stem) => {
-            let (net, card) = crate::seg_export::load(stem, &device)?;
+            let (net, card) = wbc_lab::cards::seg_net(stem, &device)?;
             Some(Segmenter::Network {
                 net,
                 size: card.input_size,
@@ -77,7 +77,7 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
             let bytes = std::fs::read(&path)?;
             let img = preprocess::decode(&bytes)?;
             let labels = match &network {
-                Some(segmenter) => crate::seg_export::full_size_labels(segmenter, &img, &device)?,
+                Some(segmenter) => block_on(segmenter.label_image(&img, &device))?,
                 None => label_image(&img),
             };
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");

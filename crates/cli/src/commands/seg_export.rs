@@ -3,8 +3,7 @@
 //! the hand-drawn cellavision100 masks (network and classical labeller side by side), and how
 //! well morphometry from its label maps agrees with the WBCAtt attributes.
 
-use crate::models::{git_commit, today};
-use crate::train_seg::{score, split_with_labels, SegRunState, SegScores};
+use super::train_seg::SegRunState;
 use anyhow::{Context, Result};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
@@ -14,7 +13,11 @@ use std::path::{Path, PathBuf};
 use wbc_core::dataset::LabelledCell;
 use wbc_core::metrics::{auc, balanced_accuracy, best_threshold};
 use wbc_core::morphometry::{self, Morphometry};
-use wbc_core::{preprocess, schema, segmentation};
+use wbc_core::segmentation::TidyParams;
+use wbc_core::{schema, segmentation};
+use wbc_lab::cards::{git_commit, today, SegCard};
+use wbc_lab::data::PbcArgs;
+use wbc_lab::scoring::{score_segmentation, SegScores};
 use wbc_nets::predict::{load_seg_net, save_half, segment};
 use wbc_nets::{block_on, SegNet, SegNetConfig, Segmenter};
 
@@ -24,8 +27,9 @@ const MEASURE_SIDE: usize = 360;
 
 #[derive(clap::Args, Debug)]
 pub struct ExportSegArgs {
-    #[arg(long, default_value = "../shared/data")]
-    pub data: PathBuf,
+    /// Where the PBC images and WBCAtt labels are, and how many cells to use.
+    #[command(flatten)]
+    pub pbc: PbcArgs,
     /// Bootstrap label maps written by `wbc masks`.
     #[arg(long, default_value = "target/wbc-masks")]
     pub masks: PathBuf,
@@ -35,78 +39,19 @@ pub struct ExportSegArgs {
     /// Output stem: writes <stem>.bpk and <stem>.json.
     #[arg(long, default_value = "models/seg_net")]
     pub out: PathBuf,
-    #[arg(long, default_value = "target/wbc-cache")]
-    pub cache: PathBuf,
-    /// Only the first N cells of each split (pipeline tests).
-    #[arg(long)]
-    pub limit: Option<usize>,
 }
 
-/// The segmentation model card.
-pub type SegCard = wbc_nets::ModelCard<SegNetConfig>;
-
-/// Load a shipped segmentation network (`<stem>.json` card + `<stem>.bpk` f16 weights).
-pub fn load(stem: &Path, device: &Device) -> Result<(SegNet, SegCard)> {
-    let card: SegCard = crate::models::read_any_card(stem)?;
-    let bytes = std::fs::read(stem.with_extension("bpk"))
-        .with_context(|| format!("reading {}.bpk", stem.display()))?;
-    Ok((load_seg_net(&card.config, bytes, device)?, card))
-}
-
-/// The pipeline's label map of an image at the image's own size: the segmenter sees the
-/// centre square (as in the page); outside it the map says "other".
-pub fn full_size_labels(
-    segmenter: &Segmenter,
-    img: &image::RgbImage,
-    device: &Device,
-) -> Result<GrayImage> {
-    let square = preprocess::center_square(img);
-    let side = square.width();
-    let map = block_on(segmenter.label_square(&square, None, side, device))?;
-    let (w, h) = img.dimensions();
-    if (w, h) == (side, side) {
-        return Ok(map);
-    }
-    let mut full = GrayImage::new(w, h);
-    image::imageops::replace(
-        &mut full,
-        &map,
-        ((w - side) / 2) as i64,
-        ((h - side) / 2) as i64,
-    );
-    Ok(full)
-}
-
-/// Mean whole-cell IoU (%) of the network's 360 px maps against the bootstrap maps over a
-/// split, raw and after `tidy_cell`.
-fn val_whole_cell_iou(
+/// The network's raw (untidied) 360 px label maps of a split, each beside its bootstrap map.
+fn maps_beside_labels(
     net: &SegNet,
-    split: &crate::train::Split,
+    split: &wbc_lab::data::Split,
     masks: &Path,
     device: &Device,
-) -> Result<(f64, f64)> {
-    let in_cell = segmentation::is_white_cell;
-    let iou = |a: &[u8], b: &[u8]| {
-        let (mut inter, mut union) = (0usize, 0usize);
-        for (&x, &y) in a.iter().zip(b) {
-            inter += (in_cell(x) && in_cell(y)) as usize;
-            union += (in_cell(x) || in_cell(y)) as usize;
-        }
-        if union == 0 {
-            100.0
-        } else {
-            100.0 * inter as f64 / union as f64
-        }
-    };
-    let (mut raw, mut tidy) = (0.0, 0.0);
-    let idx: Vec<usize> = (0..split.pixels.len()).collect();
-    for chunk in idx.chunks(16) {
-        let inputs: Vec<Vec<f32>> = chunk
-            .iter()
-            .map(|&i| preprocess::normalize(split.pixels.cell(i), split.pixels.size))
-            .collect();
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut pairs = Vec::with_capacity(split.pixels.len());
+    for (chunk, inputs) in split.pixels.input_batches(16) {
         let maps = segment(net, &inputs, split.pixels.size, MEASURE_SIDE, device)?;
-        for (&i, mut map) in chunk.iter().zip(maps) {
+        for (i, map) in chunk.zip(maps) {
             let path = masks.join(split.cells[i].img_name.replace(".jpg", ".png"));
             let truth = image::open(&path)
                 .with_context(|| format!("{} (run `wbc masks` first)", path.display()))?
@@ -118,13 +63,98 @@ fn val_whole_cell_iou(
             } else {
                 image::imageops::resize(&truth, side, side, image::imageops::FilterType::Nearest)
             };
-            raw += iou(&map, truth.as_raw());
-            segmentation::tidy_cell(&mut map, MEASURE_SIDE, MEASURE_SIDE);
-            tidy += iou(&map, truth.as_raw());
+            pairs.push((map, truth.into_raw()));
         }
     }
-    let n = split.pixels.len().max(1) as f64;
-    Ok((raw / n, tidy / n))
+    Ok(pairs)
+}
+
+/// Mean whole-cell IoU (%) of the maps against their bootstrap maps, after tidying with
+/// `tidy` (`None`: as the network drew them). Tidies on every core.
+fn mean_whole_cell_iou(pairs: &[(Vec<u8>, Vec<u8>)], tidy: Option<TidyParams>) -> f64 {
+    let in_cell = segmentation::is_white_cell;
+    let iou = |(map, truth): &(Vec<u8>, Vec<u8>)| {
+        let mut map = map.clone();
+        if let Some(p) = tidy {
+            segmentation::tidy_cell_with(&mut map, MEASURE_SIDE, MEASURE_SIDE, p);
+        }
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (&x, &y) in map.iter().zip(truth) {
+            inter += (in_cell(x) && in_cell(y)) as usize;
+            union += (in_cell(x) || in_cell(y)) as usize;
+        }
+        if union == 0 {
+            100.0
+        } else {
+            100.0 * inter as f64 / union as f64
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let part = pairs.len().div_ceil(threads).max(1);
+    let sum: f64 = std::thread::scope(|s| {
+        let handles: Vec<_> = pairs
+            .chunks(part)
+            .map(|c| s.spawn(move || c.iter().map(iou).sum::<f64>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("tidy thread"))
+            .sum()
+    });
+    sum / pairs.len().max(1) as f64
+}
+
+/// The lobe reaches (px at 360) and waist gains the tidy sweep tries. The first of each is
+/// the default, so a tie keeps it; a waist gain of 1 never gives a piece away.
+const LOBE_REACHES: [f32; 6] = [40.0, 22.0, 30.0, 50.0, 60.0, 70.0];
+const WAIST_GAINS: [f32; 7] = [0.03, 1.0, 0.0, 0.02, 0.04, 0.07, 0.1];
+
+/// Choose on val whether and how to tidy the network's maps: mean whole-cell IoU against the
+/// bootstrap labels at 360 px, untidied, then over the lobe reach (at the default waist
+/// gain), then over the waist gain at the chosen reach. Returns the choice (`None`: do not
+/// tidy) and the sweep for the card.
+fn tidy_sweep(pairs: &[(Vec<u8>, Vec<u8>)]) -> (Option<TidyParams>, serde_json::Value) {
+    let untidied = mean_whole_cell_iou(pairs, None);
+    eprintln!("  untidied: {untidied:.3}");
+    let mut best = (TidyParams::default(), f64::NEG_INFINITY);
+    let sweep = |params: TidyParams, best: &mut (TidyParams, f64)| {
+        let score = mean_whole_cell_iou(pairs, Some(params));
+        eprintln!("  {params:?}: {score:.3}");
+        if score > best.1 {
+            *best = (params, score);
+        }
+        score
+    };
+    let reaches: Vec<(f32, f64)> = LOBE_REACHES
+        .iter()
+        .map(|&lobe_reach| {
+            let p = TidyParams {
+                lobe_reach,
+                ..TidyParams::default()
+            };
+            (lobe_reach, sweep(p, &mut best))
+        })
+        .collect();
+    let gains: Vec<(f32, f64)> = WAIST_GAINS
+        .iter()
+        .map(|&waist_gain| {
+            let p = TidyParams {
+                waist_gain,
+                ..best.0
+            };
+            (waist_gain, sweep(p, &mut best))
+        })
+        .collect();
+    let chosen = (best.1 > untidied).then_some(best.0);
+    let record = json!({
+        "rule": "mean whole-cell IoU against the bootstrap labels on val at 360 px; lobe reach swept at the default waist gain, then waist gain at the best reach; ties keep the default (listed first); tidy only if it beats the untidied maps",
+        "untidied": untidied,
+        "lobe_reach": reaches,
+        "waist_gain": gains,
+        "chosen": chosen,
+        "command": "wbc export-seg (the sweep runs on every export)",
+    });
+    (chosen, record)
 }
 
 /// Mean nucleus and whole-cell IoU over cellavision100 for a labelling function.
@@ -157,16 +187,11 @@ fn cellavision(
 /// Morphometry of every cell of a split from the network's label maps.
 fn network_morphometry(
     net: &SegNet,
-    pixels: &crate::cache::PixelCache,
+    pixels: &wbc_lab::data::PixelCache,
     device: &Device,
 ) -> Result<Vec<Morphometry>> {
     let mut out = Vec::with_capacity(pixels.len());
-    let idx: Vec<usize> = (0..pixels.len()).collect();
-    for chunk in idx.chunks(16) {
-        let inputs: Vec<Vec<f32>> = chunk
-            .iter()
-            .map(|&i| preprocess::normalize(pixels.cell(i), pixels.size))
-            .collect();
+    for (_, inputs) in pixels.input_batches(16) {
         for map in segment(net, &inputs, pixels.size, MEASURE_SIDE, device)? {
             let map = GrayImage::from_raw(MEASURE_SIDE as u32, MEASURE_SIDE as u32, map)
                 .context("label map size")?;
@@ -230,6 +255,50 @@ fn all_agreements(
     })
 }
 
+#[derive(clap::Args, Debug)]
+pub struct TidySweepArgs {
+    /// Where the PBC images and WBCAtt labels are, and how many cells to use.
+    #[command(flatten)]
+    pub pbc: PbcArgs,
+    /// Bootstrap label maps written by `wbc masks`.
+    #[arg(long, default_value = "target/wbc-masks")]
+    pub masks: PathBuf,
+    /// The shipped segmentation network (stem of its .json card and .bpk weights): the sweep's
+    /// choice and record are written into this card; the weights stay as they are.
+    #[arg(long, default_value = "models/seg_net")]
+    pub model: PathBuf,
+}
+
+/// Rerun the tidy sweep of `export-seg` on a shipped network and write its choice and
+/// record into the card.
+pub fn tidy_sweep_card(args: TidySweepArgs) -> Result<()> {
+    let device = Device::flex();
+    let (net, mut card) = wbc_lab::cards::seg_net(&args.model, &device)?;
+    let val = args.pbc.split("val", card.config.input_size)?;
+    eprintln!("tidy sweep on {} val cells…", val.cells.len());
+    let pairs = maps_beside_labels(&net.with_tidy(None), &val, &args.masks, &device)?;
+    let (tidy, sweep) = tidy_sweep(&pairs);
+    card.config.tidy_cell = tidy.is_some();
+    card.config.tidy = tidy.unwrap_or_default();
+    card.metrics["tidy_sweep_on_val"] = sweep;
+    if let Some(m) = card.metrics.as_object_mut() {
+        m.remove("tidy_cell_choice_on_val");
+    }
+    card.commands["tidy_sweep"] = json!(format!(
+        "cargo run --release -p wbc -- tidy-sweep --model {}",
+        args.model.display()
+    ));
+    let path = args.model.with_extension("json");
+    std::fs::write(&path, serde_json::to_string_pretty(&card)? + "\n")?;
+    println!(
+        "tidy_cell {} with {:?}: written to {}",
+        card.config.tidy_cell,
+        card.config.tidy,
+        path.display()
+    );
+    Ok(())
+}
+
 pub fn export(args: ExportSegArgs) -> Result<()> {
     let state: SegRunState = serde_json::from_slice(
         &std::fs::read(args.run.join("state.json")).context("reading the run's state.json")?,
@@ -241,38 +310,32 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
         .context("loading best.bpk")?;
     let bytes = save_half(&trained)?;
     let size = state.config.input_size;
-    // Tidying the central cell is a choice made on val: whole-cell IoU against the bootstrap
-    // labels at 360 px, with and without it.
-    let val = crate::train::load_split(&args.data, &args.cache, "val", size, args.limit)?;
+    // Tidying the central cell, and how, is a choice made on val: whole-cell IoU against the
+    // bootstrap labels at 360 px (`tidy_sweep`).
+    let val = args.pbc.split("val", size)?;
     let raw_config = SegNetConfig {
         tidy_cell: false,
         ..state.config.clone()
     };
     let raw_net = load_seg_net(&raw_config, bytes.clone(), &device)?;
-    let (val_raw, val_tidy) = val_whole_cell_iou(&raw_net, &val, &args.masks, &device)?;
+    eprintln!("tidy sweep on val…");
+    let pairs = maps_beside_labels(&raw_net, &val, &args.masks, &device)?;
+    let (tidy, sweep) = tidy_sweep(&pairs);
+    drop(pairs);
     let config = SegNetConfig {
-        tidy_cell: val_tidy > val_raw,
+        tidy_cell: tidy.is_some(),
+        tidy: tidy.unwrap_or_default(),
         ..raw_config
     };
-    eprintln!(
-        "val whole-cell IoU against the bootstrap labels: raw {val_raw:.2}, tidied {val_tidy:.2} → tidy_cell {}",
-        config.tidy_cell
-    );
+    eprintln!("→ tidy_cell {}, {:?}", config.tidy_cell, config.tidy);
     // Everything below measures the shipped (f16) weights, as the card's config runs them.
-    let net = raw_net.clone().with_tidy_cell(config.tidy_cell);
+    let net = raw_net.clone().with_tidy(tidy);
 
     eprintln!("test split against the bootstrap labels…");
-    let (test, test_labels) = split_with_labels(
-        &args.data,
-        &args.masks,
-        &args.cache,
-        "test",
-        size,
-        args.limit,
-    )?;
-    let test_scores: SegScores = score(&net, &test.pixels, &test_labels, &device)?;
-    let trained = trained.with_tidy_cell(config.tidy_cell);
-    let trained_scores = score(&trained, &test.pixels, &test_labels, &device)?;
+    let (test, test_labels) = args.pbc.split_with_labels(&args.masks, "test", size)?;
+    let test_scores: SegScores = score_segmentation(&net, &test.pixels, &test_labels, &device)?;
+    let trained = trained.with_tidy(tidy);
+    let trained_scores = score_segmentation(&trained, &test.pixels, &test_labels, &device)?;
 
     eprintln!("cellavision100…");
     let tidied = Segmenter::Network {
@@ -283,9 +346,13 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
         net: raw_net.clone(),
         size,
     };
-    let cv_net = cellavision(&args.data, |img| full_size_labels(&tidied, img, &device))?;
-    let cv_raw = cellavision(&args.data, |img| full_size_labels(&untidied, img, &device))?;
-    let cv_labeller = cellavision(&args.data, |img| Ok(segmentation::segment(img)))?;
+    let cv_net = cellavision(&args.pbc.data, |img| {
+        Ok(block_on(tidied.label_image(img, &device))?)
+    })?;
+    let cv_raw = cellavision(&args.pbc.data, |img| {
+        Ok(block_on(untidied.label_image(img, &device))?)
+    })?;
+    let cv_labeller = cellavision(&args.pbc.data, |img| Ok(segmentation::segment(img)))?;
 
     eprintln!("morphometry against the WBCAtt labels…");
     let net_val = network_morphometry(&net, &val.pixels, &device)?;
@@ -324,12 +391,7 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
                 "network_without_tidy_cell": cv_raw,
                 "classical_labeller": cv_labeller,
             },
-            "tidy_cell_choice_on_val": {
-                "note": "mean whole-cell IoU (nucleus ∪ cytoplasm ∪ vacuole) per val cell against the bootstrap labels, label maps at 360 px; tidy_cell is on when it is higher",
-                "raw": val_raw,
-                "tidied": val_tidy,
-                "tidy_cell": config.tidy_cell,
-            },
+            "tidy_sweep_on_val": sweep,
             "morphometry_vs_wbcatt": {
                 "note": "AUC (%) of each measurement for the attribute on the test split, and the test balanced accuracy of a threshold chosen on val; label maps at 360 px",
                 "network": morph_net,
@@ -343,7 +405,7 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
                 state.args.epochs,
                 state.args.batch,
                 state.args.lr,
-                state.args.seed,
+                state.args.run.seed,
                 if state.args.stain_jitter { " --stain-jitter" } else { "" },
                 args.run.display()
             ),

@@ -4,7 +4,6 @@
 //! the "unlike the training images" warning. These sets are for measuring only: nothing here
 //! feeds back into training or into a parameter.
 
-use crate::models;
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use serde::Serialize;
@@ -12,6 +11,8 @@ use std::path::{Path, PathBuf};
 use wbc_core::front_end::FrontEndSettings;
 use wbc_core::metrics::argmax;
 use wbc_core::{segmentation, CELL_TYPES};
+use wbc_lab::cards;
+use wbc_lab::scoring::variants;
 use wbc_nets::{block_on, Analyzer};
 
 #[derive(clap::Args, Debug)]
@@ -20,7 +21,7 @@ pub struct ExternalArgs {
     #[arg(long, default_value = "../shared/data")]
     pub data: PathBuf,
     #[command(flatten)]
-    pub pipeline: models::PipelineArgs,
+    pub pipeline: cards::PipelineArgs,
     /// Sets to score.
     #[arg(long, value_delimiter = ',', default_value = "cellavision100,tecom300")]
     pub sets: Vec<String>,
@@ -71,23 +72,6 @@ pub struct VariantScores {
     pub wrong_confidence: f64,
     /// Cells per true type → predicted type counts, in CELL_TYPES order.
     pub confusion: Vec<Vec<usize>>,
-}
-
-/// The front-end variants scored, in table order.
-pub fn variants() -> Vec<(&'static str, FrontEndSettings)> {
-    let s = |white_balance, stain, scale| FrontEndSettings {
-        white_balance,
-        stain,
-        scale,
-    };
-    vec![
-        ("none", FrontEndSettings::OFF),
-        ("white balance", s(true, false, false)),
-        ("white balance + stain", s(true, true, false)),
-        ("scale only", s(false, false, true)),
-        ("white balance + scale", s(true, false, true)),
-        ("all (white balance + stain + scale)", FrontEndSettings::ALL),
-    ]
 }
 
 /// Read a set: `images/NNN.png`, `masks/NNN.png`, `labels.csv` (image id, class 1–5:
@@ -293,8 +277,8 @@ pub fn run(args: ExternalArgs) -> Result<()> {
     let report = serde_json::json!({
         "what": "cell type and segmentation on external sets (never used for training or choosing parameters), per front-end variant",
         "command": command,
-        "commit": models::git_commit(),
-        "date": models::today(),
+        "commit": cards::git_commit(),
+        "date": cards::today(),
         "rows": rows,
     });
     for path in [&args.out, &args.cells_out] {

@@ -3,9 +3,6 @@
 //! with requested attribute values (ranking in wbc-core::counterfactual), and how often the
 //! retrieved cell is of another type when the request crosses a class boundary.
 
-use crate::cbm;
-use crate::models;
-use crate::predict::{expand, read_input};
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
 use serde_json::json;
@@ -14,6 +11,8 @@ use wbc_core::cbm::{intervene, Cbm};
 use wbc_core::counterfactual::{rank, IndexEntry, ReferenceIndex, Requests};
 use wbc_core::metrics::argmax;
 use wbc_core::{preprocess, ATTRIBUTES, CELL_TYPES};
+use wbc_lab::cards;
+use wbc_lab::data::{expand, read_input};
 use wbc_nets::predict::predict_with_features;
 use wbc_nets::CellPrediction;
 
@@ -87,8 +86,8 @@ fn spread<T>(items: Vec<T>, limit: Option<usize>) -> Vec<T> {
 
 pub fn index(args: IndexArgs) -> Result<()> {
     let device = Device::flex();
-    let (net, card) = models::load(&args.model, &device)?;
-    let cbm = cbm::load_if_present(&args.cbm)?;
+    let (net, card) = cards::attribute_net(&args.model, &device)?;
+    let cbm = wbc_lab::cards::cbm_if_present(&args.cbm)?;
     let size = card.input_size;
     let files: Vec<PathBuf> = match &args.split {
         Some(split) => {
@@ -107,7 +106,7 @@ pub fn index(args: IndexArgs) -> Result<()> {
     if args.thumbnails {
         std::fs::create_dir_all(dir.join("thumbs"))?;
     }
-    let bar = crate::cache::progress(files.len() as u64, "index");
+    let bar = wbc_lab::data::progress(files.len() as u64, "index");
     let mut entries = Vec::with_capacity(files.len());
     for chunk in files.chunks(32) {
         let mut inputs = Vec::new();
@@ -180,7 +179,7 @@ pub struct CounterfactualArgs {
     /// The query cell image.
     pub path: PathBuf,
     /// Requested attribute values (repeatable), e.g. --set granule_colour=purple.
-    #[arg(long = "set", value_parser = cbm::parse_setting, required = true)]
+    #[arg(long = "set", value_parser = super::parse_setting, required = true)]
     pub set: Vec<(usize, usize)>,
     /// A reference index built by `wbc index`.
     #[arg(long)]
@@ -196,8 +195,8 @@ pub struct CounterfactualArgs {
 
 pub fn counterfactual(args: CounterfactualArgs) -> Result<()> {
     let device = Device::flex();
-    let (net, card) = models::load(&args.model, &device)?;
-    let cbm = cbm::load_if_present(&args.cbm)?;
+    let (net, card) = cards::attribute_net(&args.model, &device)?;
+    let cbm = wbc_lab::cards::cbm_if_present(&args.cbm)?;
     let index = read_index(&args.index)?;
     let input = read_input(&args.path, card.input_size).map_err(anyhow::Error::msg)?;
     let (p, features) = predict_with_features(&net, &[input], card.input_size, &device)?
@@ -272,7 +271,7 @@ pub struct ReportArgs {
 /// have: does the change move the CBM to another type (a class boundary), and is the top
 /// retrieved cell of another type than the query?
 pub fn report(args: ReportArgs) -> Result<()> {
-    let cbm = cbm::load(&args.cbm)?;
+    let cbm = wbc_lab::cards::cbm(&args.cbm)?;
     let reference = read_index(&args.index)?;
     let queries = read_index(&args.queries)?;
     let label = |c: &[f32]| argmax(&cbm.probabilities(c));
@@ -285,7 +284,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
     let mut counts = [[0usize; 2]; 2];
     let mut agrees_with_intervened = 0usize;
     let mut no_match = 0usize;
-    let bar = crate::cache::progress(queries.entries.len() as u64, "queries");
+    let bar = wbc_lab::data::progress(queries.entries.len() as u64, "queries");
     for q in &queries.entries {
         let before = label(&q.concepts);
         for (k, a) in ATTRIBUTES.iter().enumerate() {
@@ -334,8 +333,8 @@ pub fn report(args: ReportArgs) -> Result<()> {
         "changes_without_any_match": no_match,
         "types": "CBM types of query and match (from predicted attributes)",
         "command": format!("cargo run --release -p wbc -- counterfactual-report --index {} --queries {}", args.index.display(), args.queries.display()),
-        "commit": models::git_commit(),
-        "date": models::today(),
+        "commit": cards::git_commit(),
+        "date": cards::today(),
     });
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;

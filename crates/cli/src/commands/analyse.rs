@@ -3,8 +3,7 @@
 //! per line, with what the page shows; the like-for-like native peer of the browser in
 //! `cargo xtask bench`.
 
-use crate::models;
-use crate::predict::{expand, prediction_json};
+use super::prediction_json;
 use anyhow::Result;
 use burn::tensor::Device;
 use serde_json::{json, Value};
@@ -12,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 use wbc_core::cbm::Cbm;
 use wbc_core::{preprocess, table};
+use wbc_lab::cards;
+use wbc_lab::data::expand;
 use wbc_nets::block_on;
 
 #[derive(clap::Args, Debug)]
@@ -20,7 +21,7 @@ pub struct AnalyseArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
-    pub pipeline: models::PipelineArgs,
+    pub pipeline: cards::PipelineArgs,
     /// Turn stain normalisation off (the page's toggle).
     #[arg(long)]
     pub no_stain: bool,

@@ -3,13 +3,6 @@
 //! network on the bootstrap masks, and their test-split ablation with bootstrap masks and
 //! with the masks the segmentation network predicts.
 
-use crate::cache::{LabelCache, PixelCache};
-use crate::checkpoint::RunFolder;
-use crate::epochs::{record_best, train_epochs, Schedule};
-use crate::models::{git_commit, today};
-use crate::scoring::{self, SplitScores};
-use crate::train::{group_losses, multitask_loss, Augmentation};
-use crate::train_seg::split_with_labels;
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::optim::AdamWConfig;
@@ -19,6 +12,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::PathBuf;
 use wbc_core::preprocess;
+use wbc_lab::cards::{git_commit, today};
+use wbc_lab::data::PbcArgs;
+use wbc_lab::data::{LabelCache, PixelCache};
+use wbc_lab::scoring::{self, SplitScores};
+use wbc_lab::training::augment::Augmentation;
+use wbc_lab::training::checkpoint::RunArgs;
+use wbc_lab::training::checkpoint::RunFolder;
+use wbc_lab::training::epochs::train_run;
+use wbc_lab::training::losses::{group_losses, multitask_loss};
 use wbc_nets::predict::{predictions_from_data, segment};
 use wbc_nets::structure_net::structure_masks;
 use wbc_nets::{
@@ -27,13 +29,13 @@ use wbc_nets::{
 
 #[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
 pub struct TrainStructureArgs {
-    #[arg(long, default_value = "../shared/data")]
-    pub data: PathBuf,
+    /// Data, seed, tiny architecture (pipeline tests), restart.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub run: RunArgs,
     /// Bootstrap label maps written by `wbc masks`.
     #[arg(long, default_value = "target/wbc-masks")]
     pub masks: PathBuf,
-    #[arg(long, default_value = "target/wbc-cache")]
-    pub cache: PathBuf,
     /// How the per-structure vectors are combined: global (the plain network, the
     /// control), max or attention.
     #[arg(long, default_value = "max")]
@@ -54,26 +56,10 @@ pub struct TrainStructureArgs {
     /// Peak learning rate (fine-tuning: lower than from scratch).
     #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Tiny architecture at this input size, from scratch (pipeline tests).
-    #[arg(long)]
-    pub tiny: Option<usize>,
-    #[arg(long)]
-    pub restart: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StructureRunState {
-    pub args: TrainStructureArgs,
-    pub config: StructureNetConfig,
-    pub epoch: usize,
-    pub best_epoch: usize,
-    pub best_val_attribute_f1: f64,
-    pub history: Vec<serde_json::Value>,
-}
+pub type StructureRunState =
+    wbc_lab::training::checkpoint::RunState<TrainStructureArgs, StructureNetConfig, SplitScores>;
 
 /// Predictions for every cached cell with its label map (at the cache's size).
 pub fn predict_with_masks(
@@ -118,7 +104,7 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(name));
     let folder = RunFolder::create(&out)?;
-    let base = match args.tiny {
+    let base = match args.run.tiny {
         Some(size) => AttributeNetConfig::tiny(size),
         None => AttributeNetConfig::standard(),
     };
@@ -128,26 +114,12 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
         passes: args.passes,
     };
     let size = config.base.input_size;
-    let (train, train_labels) = split_with_labels(
-        &args.data,
-        &args.masks,
-        &args.cache,
-        "train",
-        size,
-        args.limit,
-    )?;
-    let (val, val_labels) = split_with_labels(
-        &args.data,
-        &args.masks,
-        &args.cache,
-        "val",
-        size,
-        args.limit,
-    )?;
+    let (train, train_labels) = args.run.pbc.split_with_labels(&args.masks, "train", size)?;
+    let (val, val_labels) = args.run.pbc.split_with_labels(&args.masks, "val", size)?;
 
     let device = Device::flex().autodiff();
     let mut model = config.init(&device);
-    if args.tiny.is_none() {
+    if args.run.tiny.is_none() {
         // Fine-tune: the encoder and head start from the trained attribute network.
         model
             .base
@@ -155,30 +127,16 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
             .with_context(|| format!("loading {}", args.init.display()))?;
     }
     let optim = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let fresh = StructureRunState {
-        args: args.clone(),
-        config: config.clone(),
-        epoch: 0,
-        best_epoch: 0,
-        best_val_attribute_f1: -1.0,
-        history: vec![],
-    };
-    let (mut state, mut optim) = folder.resume_or_start(args.restart, fresh, &mut model, optim)?;
     let losses = group_losses(&train.cells, &device);
-    let schedule = Schedule {
-        epochs: args.epochs,
-        batch: args.batch,
-        lr: args.lr,
-        seed: args.seed,
-        augmentation_stream: 104_729,
-    };
-    let done = state.epoch;
-    train_epochs(
-        model,
-        &mut optim,
-        done,
-        train.cells.len(),
-        &schedule,
+    let state = train_run(
+        &folder,
+        StructureRunState::fresh(args.clone(), config.clone()),
+        (model, optim),
+        &args.run.schedule(
+            train.cells.len(),
+            (args.epochs, args.batch, args.lr),
+            104_729,
+        ),
         |model, batch, aug_rng| {
             let mut inputs = Vec::with_capacity(batch.len() * 3 * size * size);
             let mut maps: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
@@ -195,33 +153,15 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
             let logits = model.forward(images, structure_masks(&refs, size, &device));
             multitask_loss(&losses, logits, batch, &train.cells, &device)
         },
-        |model, optim, done| {
+        |model, done| {
             let preds =
                 predict_with_masks(&model.valid(), &val.pixels, &val_labels, &Device::flex())?;
             let val_scores = scoring::score(&val.cells, &preds);
-            eprintln!(
-                "epoch {:>3}: loss {:.3}  val attribute macro-F1 {:.2}  cell-type acc {:.2}  ({:.0} s)",
-                done.epoch,
-                done.train_loss,
-                val_scores.mean_attribute_macro_f1,
-                val_scores.cell_type_accuracy,
-                done.seconds
-            );
-            let improved = record_best(
-                val_scores.mean_attribute_macro_f1,
-                &mut state.best_val_attribute_f1,
-                &mut state.best_epoch,
-                done.epoch,
-            );
-            state.epoch = done.epoch;
-            state.history.push(json!({
-                "epoch": done.epoch,
-                "train_loss": done.train_loss,
-                "seconds": done.seconds,
-                "val_mean_attribute_macro_f1": val_scores.mean_attribute_macro_f1,
-                "val_cell_type_accuracy": val_scores.cell_type_accuracy,
-            }));
-            folder.save_epoch(model, optim, improved, &state)
+            done.report(&format!(
+                "val attribute macro-F1 {:.2}  cell-type acc {:.2}",
+                val_scores.mean_attribute_macro_f1, val_scores.cell_type_accuracy
+            ));
+            Ok((val_scores.mean_attribute_macro_f1, val_scores))
         },
     )?;
     Ok(state)
@@ -229,23 +169,20 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
 
 #[derive(clap::Args, Debug)]
 pub struct AblationArgs {
+    /// Where the PBC images and WBCAtt labels are, and how many cells to use.
+    #[command(flatten)]
+    pub pbc: PbcArgs,
     /// Run folders of `wbc train-structure` to compare.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
-    #[arg(long, default_value = "../shared/data")]
-    pub data: PathBuf,
     #[arg(long, default_value = "target/wbc-masks")]
     pub masks: PathBuf,
-    #[arg(long, default_value = "target/wbc-cache")]
-    pub cache: PathBuf,
     /// The segmentation network whose predicted masks are the practical case.
     #[arg(long, default_value = "models/seg_net")]
     pub seg: PathBuf,
     /// Where the table goes (JSON).
     #[arg(long, default_value = "models/structure_ablation.json")]
     pub out: PathBuf,
-    #[arg(long)]
-    pub limit: Option<usize>,
 }
 
 fn summary(s: &SplitScores) -> serde_json::Value {
@@ -260,17 +197,10 @@ fn summary(s: &SplitScores) -> serde_json::Value {
 pub fn ablation(args: AblationArgs) -> Result<()> {
     let device = Device::flex();
     // The practical case: label maps the shipped segmentation network predicts.
-    let (seg, seg_card) = crate::seg_export::load(&args.seg, &device)?;
+    let (seg, seg_card) = wbc_lab::cards::seg_net(&args.seg, &device)?;
     // Every run and the segmenter read the same input size.
     let size = seg_card.input_size;
-    let (test, boot) = split_with_labels(
-        &args.data,
-        &args.masks,
-        &args.cache,
-        "test",
-        size,
-        args.limit,
-    )?;
+    let (test, boot) = args.pbc.split_with_labels(&args.masks, "test", size)?;
     let mut predicted = Vec::with_capacity(boot.labels.len());
     let idx: Vec<usize> = (0..test.pixels.len()).collect();
     for chunk in idx.chunks(64) {
@@ -324,7 +254,7 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
             with_pred.mean_attribute_macro_f1,
             f1(&with_pred, "nucleus_shape"),
             f1(&with_pred, "cytoplasm_vacuole"),
-            state.best_val_attribute_f1,
+            state.best_val,
         );
         rows.push(json!({
             "run": run.display().to_string(),
@@ -333,7 +263,7 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
             "flops_per_cell": state.config.flops(),
             "epochs": state.epoch,
             "best_epoch": state.best_epoch,
-            "val_mean_attribute_macro_f1": state.best_val_attribute_f1,
+            "val_mean_attribute_macro_f1": state.best_val,
             "test_with_bootstrap_masks": summary(&with_boot),
             "test_with_predicted_masks": summary(&with_pred),
             "init": state.args.init,
@@ -378,5 +308,3 @@ pub fn ablation(args: AblationArgs) -> Result<()> {
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }
-
-crate::checkpoint::run_record!(StructureRunState);

@@ -1,11 +1,45 @@
-//! Decode each PBC image once (centre crop, resize) and keep the pixels in a flat cache file,
-//! so later epochs and runs skip JPEG decoding.
+//! The data the commands read: the PBC splits with their WBCAtt labels, decoded once into flat
+//! pixel caches (centre crop, resize) so later epochs and runs skip JPEG decoding, the bootstrap
+//! label maps beside them, image files named on the command line, and the progress bar.
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
-use wbc_core::dataset::LabelledCell;
+use wbc_core::dataset::{self, LabelledCell};
 use wbc_core::preprocess;
+
+/// The PBC images and WBCAtt labels a command reads, where their decoded copies are cached, and
+/// how many cells of each split it uses: the same three options on every command that reads
+/// the official split.
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PbcArgs {
+    /// Folder holding pbc/ and wbcatt/.
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    /// Where decoded, resized images and label maps are cached between runs.
+    #[arg(long, default_value = "target/wbc-cache")]
+    pub cache: PathBuf,
+    /// Use only the first N cells of each split (pipeline tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+impl PbcArgs {
+    /// A split's cells and their pixels at `size`.
+    pub fn split(&self, split: &str, size: usize) -> Result<Split> {
+        load_split(&self.data, &self.cache, split, size, self.limit)
+    }
+
+    /// A split's cells, pixels and bootstrap label maps (from `masks`) at `size`.
+    pub fn split_with_labels(
+        &self,
+        masks: &Path,
+        split: &str,
+        size: usize,
+    ) -> Result<(Split, LabelCache)> {
+        split_with_labels(&self.data, masks, &self.cache, split, size, self.limit)
+    }
+}
 
 /// RGB pixels (HWC, `size`×`size`) of every cell of a split, in CSV order.
 pub struct PixelCache {
@@ -14,6 +48,21 @@ pub struct PixelCache {
 }
 
 impl PixelCache {
+    /// The cells' network inputs (normalised, channels first), `n` cells at a time, each
+    /// batch with the indices of its cells.
+    pub fn input_batches(
+        &self,
+        n: usize,
+    ) -> impl Iterator<Item = (std::ops::Range<usize>, Vec<Vec<f32>>)> + '_ {
+        (0..self.len()).step_by(n).map(move |start| {
+            let cells = start..(start + n).min(self.len());
+            let inputs = cells
+                .clone()
+                .map(|i| preprocess::normalize(self.cell(i), self.size))
+                .collect();
+            (cells, inputs)
+        })
+    }
     pub fn len(&self) -> usize {
         self.pixels.len() / self.stride()
     }
@@ -147,4 +196,73 @@ pub fn load_or_build_labels(
     bar.finish();
     std::fs::write(&file, &labels)?;
     Ok(LabelCache { size, labels })
+}
+
+/// Split cells and their pixel cache.
+pub struct Split {
+    pub cells: Vec<LabelledCell>,
+    pub pixels: PixelCache,
+}
+
+pub fn load_split(
+    data: &std::path::Path,
+    cache_dir: &std::path::Path,
+    split: &str,
+    size: usize,
+    limit: Option<usize>,
+) -> Result<Split> {
+    let mut cells = dataset::read_csv(&dataset::split_csv(data, split))?;
+    if let Some(n) = limit {
+        cells.truncate(n);
+    }
+    let pixels = load_or_build(data, cache_dir, split, &cells, size)?;
+    Ok(Split { cells, pixels })
+}
+
+pub fn split_with_labels(
+    data: &Path,
+    masks: &Path,
+    cache_dir: &Path,
+    split: &str,
+    size: usize,
+    limit: Option<usize>,
+) -> Result<(Split, LabelCache)> {
+    let s = load_split(data, cache_dir, split, size, limit)?;
+    let labels = load_or_build_labels(masks, cache_dir, split, &s.cells, size)?;
+    Ok((s, labels))
+}
+
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "JPG"];
+
+/// Files under the given paths: folders expanded (sorted), image extensions only; explicit
+/// files are always kept, so a wrong file yields an error line rather than silence.
+pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            entries.sort();
+            for e in entries {
+                if e.is_dir() {
+                    out.extend(expand(&[e]));
+                } else if e
+                    .extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_lowercase().as_str()))
+                {
+                    out.push(e);
+                }
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+pub fn read_input(path: &Path, size: usize) -> Result<Vec<f32>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    preprocess::input_from_bytes(&bytes, size).map_err(|e| e.to_string())
 }
