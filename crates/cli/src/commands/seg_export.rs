@@ -152,7 +152,8 @@ fn tidy_sweep(pairs: &[(Vec<u8>, Vec<u8>)]) -> (Option<TidyParams>, serde_json::
         "lobe_reach": reaches,
         "waist_gain": gains,
         "chosen": chosen,
-        "command": "wbc export-seg (the sweep runs on every export)",
+        "command": "wbc tidy-sweep (export-seg runs the same sweep)",
+        "commit": git_commit(),
     });
     (chosen, record)
 }
