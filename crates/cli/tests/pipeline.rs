@@ -265,6 +265,18 @@ fn masks_segmenter_structure_and_counterfactuals_on_a_subset() {
     let train = card["commands"]["train"].as_str().unwrap();
     assert!(train.contains("--stain-jitter --out segrun"), "{train}");
     assert_eq!(card["training"]["args"]["stain_jitter"], true);
+    // Tidying is chosen on val by the sweep, and the card's config carries the choice;
+    // `tidy-sweep` reruns it on the exported network and writes the same record.
+    let sweep = &card["metrics"]["tidy_sweep_on_val"];
+    assert_eq!(sweep["lobe_reach"].as_array().unwrap().len(), 6, "{sweep}");
+    assert_eq!(sweep["waist_gain"].as_array().unwrap().len(), 7, "{sweep}");
+    assert_eq!(card["config"]["tidy_cell"], sweep["chosen"].is_object());
+    wbc_ok(&with("tidy-sweep --model models/seg --masks masks"), &dir);
+    let swept: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("models/seg.json")).unwrap()).unwrap();
+    let again = &swept["metrics"]["tidy_sweep_on_val"];
+    assert_eq!(again["untidied"], sweep["untidied"]);
+    assert_eq!(swept["config"]["tidy"], card["config"]["tidy"]);
     let miou = card["metrics"]["test_vs_bootstrap_labels_at_input_size"]["miou"]
         .as_f64()
         .unwrap();
