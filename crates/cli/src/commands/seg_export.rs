@@ -118,6 +118,10 @@ fn tidy_sweep(pairs: &[(Vec<u8>, Vec<u8>)]) -> (Option<TidyParams>, serde_json::
     eprintln!("  untidied: {untidied:.3}");
     let mut best = (TidyParams::default(), f64::NEG_INFINITY);
     let sweep = |params: TidyParams, best: &mut (TidyParams, f64)| {
+        // The waist sweep starts at the reach sweep's winner, already scored.
+        if params == best.0 && best.1.is_finite() {
+            return best.1;
+        }
         let score = mean_whole_cell_iou(pairs, Some(params));
         eprintln!("  {params:?}: {score:.3}");
         if score > best.1 {
