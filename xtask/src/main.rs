@@ -214,8 +214,32 @@ fn main() -> Result<()> {
                 "--nocapture",
             ])
         }
+        Some("fuzz") => {
+            // The long fuzzing run over decoding and preprocessing (RELIABILITY.md); the test
+            // suite runs the same fuzzer for a few seconds.
+            let minutes: f64 = match args.get(1) {
+                Some(m) => m.parse().context("cargo xtask fuzz [minutes]")?,
+                None => 10.0,
+            };
+            let mut c = Command::new("cargo");
+            c.args([
+                "test",
+                "--release",
+                "-p",
+                "wbc-hostile",
+                "--test",
+                "decode",
+                "long_fuzzing_run",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("WBC_FUZZ_SECONDS", ((minutes * 60.0) as u64).to_string())
+            .current_dir(root());
+            run(&mut c)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|bench|build|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json");
+            eprintln!("usage: cargo xtask <serve|test|bench|build|fuzz [minutes]|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json\n  fuzz   mutation fuzzing of decoding and preprocessing for N minutes (10 by default)");
             std::process::exit(2)
         }
     }

@@ -1,7 +1,8 @@
 //! Image decoding and preprocessing. One implementation for the CLI and the browser, so a cell
 //! gives the same network input in both.
 
-use image::{imageops, ImageReader, Limits, RgbImage};
+use image::metadata::Orientation;
+use image::{imageops, DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 use std::io::Cursor;
 
 /// Side of the network input in pixels (the 360×360 PBC crop resized).
@@ -20,34 +21,100 @@ pub const STD: [f32; 3] = [0.10, 0.16, 0.07];
 /// Why an input could not become a cell image.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InputError {
+    /// The file has no bytes at all.
+    #[error("not a readable image: the file is empty (0 bytes)")]
+    Empty,
     /// The file is larger than [`MAX_FILE_BYTES`].
     #[error("the file is {0} MB; images over 40 MB are refused")]
     FileTooLarge(usize),
     /// The image is wider or taller than [`MAX_SIDE`].
-    #[error("the image is {0}×{1} pixels; sides over 8192 pixels are refused")]
+    #[error(
+        "the image is {0}×{1} pixels; sides over 8192 pixels are refused (crop the cell first)"
+    )]
     TooManyPixels(u32, u32),
     /// The image is too small to hold a cell.
     #[error("the image is {0}×{1} pixels; at least 32×32 is needed")]
     TooSmall(u32, u32),
+    /// A file recognised by its first bytes as something the app does not read.
+    #[error("not a readable image: this is {0}; JPEG, PNG, BMP or TIFF expected (export the cell as PNG)")]
+    Unsupported(&'static str),
     /// The bytes are not an image in a supported format.
     #[error("not a readable image (JPEG, PNG, BMP or TIFF expected): {0}")]
     NotAnImage(String),
 }
 
-/// Decode JPEG/PNG/BMP/TIFF bytes into RGB, refusing huge or tiny inputs before allocating.
+/// What a file is, from its first bytes, when it is a format people drop by mistake and the
+/// app does not read: named in the refusal so the user knows what to do.
+fn unsupported_format(bytes: &[u8]) -> Option<&'static str> {
+    let head = &bytes[..bytes.len().min(256)];
+    if head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
+        return Some("a WebP image");
+    }
+    if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+        return Some("a GIF image");
+    }
+    if head.get(4..8) == Some(b"ftyp") {
+        return Some(match head.get(8..12) {
+            Some(b"avif") | Some(b"avis") => "an AVIF image",
+            Some(b"heic") | Some(b"heix") | Some(b"hevc") | Some(b"heim") | Some(b"heis")
+            | Some(b"mif1") | Some(b"msf1") => "a HEIC/HEIF photo (as phones save them)",
+            _ => "a video or other ISO media file",
+        });
+    }
+    if head.starts_with(b"%PDF") {
+        return Some("a PDF document");
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Some("a ZIP archive or an Office document");
+    }
+    // Text formats: skip a byte-order mark and leading white space, compare without case.
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    let lower = text[start..].to_ascii_lowercase();
+    let has = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
+    if lower.starts_with(b"<svg") || (lower.starts_with(b"<?xml") && has(b"<svg")) {
+        return Some("an SVG drawing");
+    }
+    if lower.starts_with(b"<!doctype html") || lower.starts_with(b"<html") || has(b"<head>") {
+        return Some("a web page (HTML)");
+    }
+    None
+}
+
+fn unreadable(e: impl std::fmt::Display) -> InputError {
+    InputError::NotAnImage(e.to_string())
+}
+
+/// Decode JPEG/PNG/BMP/TIFF bytes into RGB, refusing huge or tiny inputs from the header
+/// before allocating. The image is turned upright as its EXIF orientation says (phone
+/// photos), and transparency is laid over white, the colour of an empty slide.
 pub fn decode(bytes: &[u8]) -> Result<RgbImage, InputError> {
+    if bytes.is_empty() {
+        return Err(InputError::Empty);
+    }
     if bytes.len() > MAX_FILE_BYTES {
         return Err(InputError::FileTooLarge(bytes.len() / (1024 * 1024)));
     }
+    if let Some(kind) = unsupported_format(bytes) {
+        return Err(InputError::Unsupported(kind));
+    }
+    // A JPEG cut short still decodes, grey below the cut: refuse it for want of its end
+    // marker (FF D9 occurs nowhere else but as a marker; bytes may trail it).
+    if bytes.starts_with(&[0xFF, 0xD8]) && !bytes.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return Err(InputError::NotAnImage(
+            "the JPEG file is cut short (no end marker): copy it again".into(),
+        ));
+    }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| InputError::NotAnImage(e.to_string()))?;
+        .map_err(unreadable)?;
     if reader.format().is_none() {
         return Err(InputError::NotAnImage("unknown file format".into()));
     }
-    let (w, h) = reader
-        .into_dimensions()
-        .map_err(|e| InputError::NotAnImage(e.to_string()))?;
+    let (w, h) = reader.into_dimensions().map_err(unreadable)?;
     if w > MAX_SIDE || h > MAX_SIDE {
         return Err(InputError::TooManyPixels(w, h));
     }
@@ -56,16 +123,31 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, InputError> {
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| InputError::NotAnImage(e.to_string()))?;
+        .map_err(unreadable)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(1 << 30);
     reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| InputError::NotAnImage(e.to_string()))?;
-    Ok(img.to_rgb8())
+    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    // A broken orientation tag is not worth refusing the image for.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    img.apply_orientation(orientation);
+    Ok(if img.color().has_alpha() {
+        over_white(&img.to_rgba8())
+    } else {
+        img.to_rgb8()
+    })
+}
+
+/// RGBA laid over white: a transparent pixel becomes slide background, not black.
+fn over_white(rgba: &image::RgbaImage) -> RgbImage {
+    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        let a = p[3] as u32;
+        image::Rgb([0, 1, 2].map(|c| ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8))
+    })
 }
 
 /// Centre-crop to the largest square (360×363 PBC images become the reference 360×360).
