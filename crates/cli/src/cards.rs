@@ -38,6 +38,8 @@ pub fn attribute_net(stem: &Path, device: &Device) -> Result<(AttributeNet, Mode
     let card = read_card(stem)?;
     let (bpk, _) = paths(stem);
     let bytes = std::fs::read(&bpk).with_context(|| format!("reading {}", bpk.display()))?;
+    card.check_weights(&bytes)
+        .with_context(|| bpk.display().to_string())?;
     let net = load_attribute_net(&card.config, bytes, device)?;
     Ok((net, card))
 }
@@ -192,6 +194,8 @@ pub fn seg_net(stem: &Path, device: &Device) -> Result<(SegNet, SegCard)> {
     let card: SegCard = read_any_card(stem)?;
     let bytes = std::fs::read(stem.with_extension("bpk"))
         .with_context(|| format!("reading {}.bpk", stem.display()))?;
+    card.check_weights(&bytes)
+        .with_context(|| format!("{}.bpk", stem.display()))?;
     Ok((load_seg_net(&card.config, bytes, device)?, card))
 }
 

@@ -262,7 +262,44 @@ pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// An input file's bytes, refusing a file over the decoder's size limit from its length,
+/// before reading it (a multi-gigabyte file is not read into memory to be refused).
+pub fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if len > preprocess::MAX_FILE_BYTES as u64 {
+        return Err(
+            preprocess::InputError::FileTooLarge((len / (1024 * 1024)) as usize).to_string(),
+        );
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
+}
+
 pub fn read_input(path: &Path, size: usize) -> Result<Vec<f32>, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = read_image_file(path)?;
     preprocess::input_from_bytes(&bytes, size).map_err(|e| e.to_string())
+}
+
+/// `--fail-on-error`, shared by the commands that write one JSON line per input: every input
+/// gets its line (a result or an "error"), and the exit status says whether any failed only
+/// when asked, so a batch with a few bad files is still a successful run by default.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct FailureArgs {
+    /// Exit with a non-zero status when any input could not be analysed.
+    #[arg(long)]
+    pub fail_on_error: bool,
+}
+
+impl FailureArgs {
+    /// Report the failures on stderr, and fail when asked to.
+    pub fn finish(&self, failures: usize, inputs: usize) -> Result<()> {
+        if failures > 0 {
+            eprintln!(
+                "{failures} of {inputs} input(s) could not be analysed (see their \"error\" lines)"
+            );
+            if self.fail_on_error {
+                bail!("--fail-on-error: {failures} of {inputs} input(s) failed");
+            }
+        }
+        Ok(())
+    }
 }

@@ -5,11 +5,14 @@
 //! - [`cards`]: the shipped model files and their cards (attribute, segmentation, CBM,
 //!   calibration), and the provenance a card records;
 //! - [`scoring`]: the paper's scores (attribute macro-F1, cell type, segmentation IoU);
-//! - [`rng`]: the seeded generator behind shuffles, augmentation and sampling.
+//! - [`rng`]: the seeded generator behind shuffles, augmentation and sampling;
+//! - [`shifts`]: synthetic shifts of PBC val cells (rescaled, recoloured, blurred, JPEG) on
+//!   which choices meant for other microscopes are made.
 #![forbid(unsafe_code)]
 
 pub mod cards;
 pub mod data;
 pub mod rng;
 pub mod scoring;
+pub mod shifts;
 pub mod training;

@@ -48,6 +48,10 @@ enum Command {
     /// waist gain) and write the choice and the sweep into its card (export-seg runs the same
     /// sweep).
     TidySweep(seg_export::TidySweepArgs),
+    /// Score a segmentation network on val cells as they are and under synthetic shifts
+    /// (rescaled, recoloured, blurred, JPEG) against the bootstrap maps, into its card: the
+    /// rule for shipping a network meant for other microscopes.
+    SegShifts(seg_export::SegShiftsArgs),
     /// Fine-tune a cell-structure-aware attribute model (one-pass or K-pass; max, attention
     /// or the global control) from the attribute network, on the bootstrap masks.
     TrainStructure(structure::TrainStructureArgs),
@@ -90,6 +94,7 @@ fn main() -> Result<()> {
         Command::TrainSeg(args) => eprintln!("{}", train_seg::run(args)?.summary("mIoU")),
         Command::ExportSeg(args) => seg_export::export(args)?,
         Command::TidySweep(args) => seg_export::tidy_sweep_card(args)?,
+        Command::SegShifts(args) => seg_export::seg_shifts_card(args)?,
         Command::TrainStructure(args) => {
             eprintln!("{}", structure::train(args)?.summary("attribute macro-F1"))
         }

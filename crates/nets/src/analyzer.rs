@@ -39,6 +39,7 @@ impl Segmenter {
         weights: Vec<u8>,
         device: &Device,
     ) -> Result<Self, LoadError> {
+        card.check_weights(&weights)?;
         Ok(Segmenter::Network {
             net: load_seg_net(&card.config, weights, device)?,
             size: card.input_size,
@@ -225,6 +226,7 @@ impl Analyzer {
         seg_metrics: Option<&serde_json::Value>,
         device: &Device,
     ) -> Result<Self, LoadError> {
+        attribute_card.check_weights(&attribute_weights)?;
         let attribute_net = load_attribute_net(&attribute_card.config, attribute_weights, device)?;
         let rules = seg_metrics
             .map(|m| rules_from_card(m, segmenter.card_key()))

@@ -13,6 +13,9 @@ pub enum LoadError {
     /// The burnpack bytes did not match the architecture.
     #[error("model weights do not load: {0}")]
     Weights(String),
+    /// The weight file does not match its card (size or SHA-256).
+    #[error("{0}")]
+    Damaged(String),
     /// Reading the network output failed (e.g. a lost GPU device).
     #[error("reading the network output failed: {0}")]
     Readback(String),

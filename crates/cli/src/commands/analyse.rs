@@ -12,7 +12,7 @@ use std::time::Instant;
 use wbc_core::cbm::Cbm;
 use wbc_core::{preprocess, table};
 use wbc_lab::cards;
-use wbc_lab::data::expand;
+use wbc_lab::data::{expand, read_image_file, FailureArgs};
 use wbc_nets::block_on;
 
 #[derive(clap::Args, Debug)]
@@ -32,6 +32,8 @@ pub struct AnalyseArgs {
     /// The concept-bottleneck model for the table's CBM column (skipped when missing).
     #[arg(long, default_value = "models/cbm.json")]
     pub cbm: PathBuf,
+    #[command(flatten)]
+    pub failures: FailureArgs,
 }
 
 pub fn run(args: AnalyseArgs) -> Result<()> {
@@ -58,10 +60,11 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
         .and_then(|b| serde_json::from_slice(&b).ok());
     let mut rows = Vec::new();
     let (mut cells, mut total_ms) = (0usize, 0.0f64);
-    for path in expand(&args.paths) {
+    let inputs = expand(&args.paths);
+    let mut failures = 0;
+    for path in &inputs {
         let started = now();
-        let result = std::fs::read(&path)
-            .map_err(|e| e.to_string())
+        let result = read_image_file(path)
             .and_then(|bytes| preprocess::decode(&bytes).map_err(|e| e.to_string()))
             .and_then(|img| {
                 let decode_ms = now() - started;
@@ -112,6 +115,7 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
                 ));
             }
             Err(e) => {
+                failures += 1;
                 obj.insert("error".into(), json!(e));
             }
         }
@@ -132,5 +136,5 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
             total_ms / cells as f64
         );
     }
-    Ok(())
+    args.failures.finish(failures, inputs.len())
 }

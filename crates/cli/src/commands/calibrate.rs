@@ -15,7 +15,7 @@
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use image::{imageops, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use wbc_core::confidence::{
@@ -27,6 +27,7 @@ use wbc_core::metrics::argmax;
 use wbc_core::{morphometry, preprocess, ATTRIBUTES, CELL_TYPES, PBC_SIDE};
 use wbc_lab::cards;
 use wbc_lab::rng::Rng;
+use wbc_lab::shifts::{shift, SHIFTS};
 use wbc_nets::{block_on, Analyzer, CellAnalysis};
 
 #[derive(clap::Args, Debug)]
@@ -113,69 +114,6 @@ fn measure_reference(
             red_cell_diameter: median(reds),
             white_cell_diameter: (quantile(&whites, 0.05), quantile(&whites, 0.95)),
         },
-    })
-}
-
-/// A synthetic shift of a PBC image: another microscope's look, magnification or optics.
-#[derive(Debug, Clone, Copy)]
-enum Shift {
-    /// Cells at 0.6× in a field of the same pixel size (padded with background).
-    Smaller,
-    /// Cells at 1.6×, cut to the original size (a tight crop).
-    Larger,
-    /// Another lamp and stain: per-channel background tint and density power.
-    Recoloured,
-    /// Out of focus: Gaussian blur, σ = 2 px.
-    Blurred,
-    /// JPEG at quality 20.
-    Compressed,
-}
-
-const SHIFTS: [Shift; 5] = [
-    Shift::Smaller,
-    Shift::Larger,
-    Shift::Recoloured,
-    Shift::Blurred,
-    Shift::Compressed,
-];
-
-fn shift(img: &RgbImage, s: Shift, rng: &mut Rng) -> Result<RgbImage> {
-    let (w, h) = img.dimensions();
-    Ok(match s {
-        Shift::Smaller | Shift::Larger => {
-            let k = if matches!(s, Shift::Smaller) {
-                0.6
-            } else {
-                1.6
-            };
-            let fill = front_end::background_pixel(&front_end::measure_look(img));
-            front_end::resample(img, 1.0 / k, w.min(h), fill).0
-        }
-        Shift::Recoloured => {
-            let look = front_end::measure_look(img);
-            let lamp = [(); 3].map(|_| 0.95 + 0.1 * rng.symmetric());
-            let stain = [(); 3].map(|_| 1.5f32.powf(rng.symmetric()));
-            let mut out = img.clone();
-            for p in out.pixels_mut() {
-                for c in 0..3 {
-                    let bg = look.background[c];
-                    let ratio = (p[c] as f32 / 255.0) / bg;
-                    let ratio = if ratio >= 1.0 {
-                        ratio
-                    } else {
-                        ratio.powf(stain[c])
-                    };
-                    p[c] = (bg * lamp[c] * ratio * 255.0).round().clamp(0.0, 255.0) as u8;
-                }
-            }
-            out
-        }
-        Shift::Blurred => imageops::blur(img, 2.0),
-        Shift::Compressed => {
-            let mut bytes = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 20).encode_image(img)?;
-            image::load_from_memory(&bytes)?.to_rgb8()
-        }
     })
 }
 
@@ -327,12 +265,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         let per_shift: serde_json::Map<String, serde_json::Value> = SHIFTS
             .iter()
             .enumerate()
-            .map(|(k, s)| {
-                (
-                    format!("{s:?}").to_lowercase(),
-                    json!(pct(correct[v][k + 1])),
-                )
-            })
+            .map(|(k, s)| (s.name(), json!(pct(correct[v][k + 1]))))
             .collect();
         eprintln!("  {name}: clean {clean:.1}%, shifted mean {shifted:.1}% {per_shift:?}");
         choice_record.push(json!({

@@ -255,6 +255,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
         parameters: net.num_params(),
         flops_per_cell: state.config.flops(),
         bytes: bytes.len(),
+        weights_sha256: Some(wbc_nets::card::sha256_hex(&bytes)),
         weights_dtype: "f16 (conv, linear); f32 batch-norm statistics".into(),
         data: Some("PBC (Acevedo et al. 2020) with WBCAtt labels".into()),
         split: Some("official WBCAtt split: trained on train (6,169), epoch chosen on val (1,030), reported on test (3,099)".into()),

@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use wbc_lab::cards;
-use wbc_lab::data::{expand, read_input};
+use wbc_lab::data::{expand, read_input, FailureArgs};
 use wbc_nets::predict::predict;
 
 #[derive(clap::Args, Debug)]
@@ -28,6 +28,8 @@ pub struct PredictArgs {
     /// measurement behind the worker's choice of one cell per call (BENCHMARKS.md).
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
+    #[command(flatten)]
+    pub failures: FailureArgs,
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
@@ -65,6 +67,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         );
     }
     let mut predictions = predictions.into_iter();
+    let (total, mut failures) = (inputs.len(), 0);
     for (path, error) in inputs {
         let mut obj = Map::new();
         obj.insert("path".into(), json!(path.display().to_string()));
@@ -92,10 +95,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 }
             }
             Err(e) => {
+                failures += 1;
                 obj.insert("error".into(), json!(e));
             }
         }
         println!("{}", Value::Object(obj));
     }
-    Ok(())
+    args.failures.finish(failures, total)
 }

@@ -370,12 +370,13 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
     let best = state.history.get(state.best_epoch.saturating_sub(1));
     let card = SegCard {
         name: "seg_net".into(),
-        description: "Compact encoder-decoder labelling each pixel of a cell crop as other, cytoplasm, nucleus, platelet, red blood cell or vacuole. Trained from scratch on the classical labeller's maps of the PBC train split (the WBCAtt+ masks are not public), with zoom and stain-tint augmentation (with --stain-jitter, see training.args: also stain strength and a wider zoom) and, where the config says centre_prior, the distance from the image centre as a fourth input channel; epochs selected on val mIoU.".into(),
+        description: "Compact encoder-decoder labelling each pixel of a cell crop as other, cytoplasm, nucleus, platelet, red blood cell or vacuole. Trained from scratch on the classical labeller's maps of the PBC train split (the WBCAtt+ masks are not public), with zoom and stain-tint augmentation (with --stain-jitter, see training.args: also stain strength and a wider zoom; with --any-microscope: zoom 0.5-2x padded with background, lamp colours other than PBC's pink, stain density and hue, turns by any angle, blur and noise) and, where the config says centre_prior, the distance from the image centre as a fourth input channel; epochs selected on val mIoU.".into(),
         config: config.clone(),
         input_size: size,
         parameters: net.parameter_count(),
         flops_per_cell: state.config.flops(),
         bytes: bytes.len(),
+        weights_sha256: Some(wbc_nets::card::sha256_hex(&bytes)),
         weights_dtype: "f16 (conv weights; BatchNorm statistics f32)".into(),
         data: Some("PBC train split, labelled by the classical labeller (`wbc masks`)".into()),
         split: Some("official WBCAtt split: trained on train, epoch chosen on val, scored on test".into()),
@@ -411,7 +412,13 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
                 state.args.batch,
                 state.args.lr,
                 state.args.run.seed,
-                if state.args.stain_jitter { " --stain-jitter" } else { "" },
+                if state.args.any_microscope {
+                    " --any-microscope"
+                } else if state.args.stain_jitter {
+                    " --stain-jitter"
+                } else {
+                    ""
+                },
                 args.run.display()
             ),
             "export_and_evaluate": format!(
@@ -436,5 +443,141 @@ pub fn export(args: ExportSegArgs) -> Result<()> {
         args.out.with_extension("bpk").display(),
         bytes.len()
     );
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SegShiftsArgs {
+    /// Folder holding pbc/ and wbcatt/.
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    /// Bootstrap label maps written by `wbc masks`.
+    #[arg(long, default_value = "target/wbc-masks")]
+    pub masks: PathBuf,
+    /// The segmentation network (stem of its .json card and .bpk weights): the record is
+    /// written into this card.
+    #[arg(long, default_value = "models/seg_net")]
+    pub model: PathBuf,
+    /// Val cells scored, evenly spread over the split (every type).
+    #[arg(long, default_value_t = 300)]
+    pub cells: usize,
+}
+
+/// Nucleus and whole-cell IoU (%) of a label map against a bootstrap map of the same size.
+fn nucleus_and_cell_iou(map: &[u8], truth: &[u8]) -> (f64, f64) {
+    let iou = |hit: &dyn Fn(u8) -> bool| {
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (&p, &t) in map.iter().zip(truth) {
+            inter += (hit(p) && hit(t)) as usize;
+            union += (hit(p) || hit(t)) as usize;
+        }
+        if union == 0 {
+            100.0
+        } else {
+            100.0 * inter as f64 / union as f64
+        }
+    };
+    (
+        iou(&|l| l == segmentation::NUCLEUS),
+        iou(&segmentation::is_white_cell),
+    )
+}
+
+/// The segmenter on val cells as they are and under each synthetic shift (rescaled 0.6× and
+/// 1.6×, recoloured, blurred, JPEG q20): nucleus and whole-cell IoU against the bootstrap
+/// maps, the rescaled views' maps mapped back onto the original square. This is what decides
+/// whether a segmenter trained for other microscopes ships; the external sets only report.
+pub fn val_under_shifts(
+    segmenter: &Segmenter,
+    data: &Path,
+    masks: &Path,
+    cells: usize,
+    device: &Device,
+) -> Result<serde_json::Value> {
+    use wbc_lab::shifts::{shift_placed, SHIFTS};
+    let val = wbc_core::dataset::read_csv(&wbc_core::dataset::split_csv(data, "val"))?;
+    let step = (val.len() as f64 / cells.clamp(1, val.len().max(1)) as f64).max(1.0);
+    let chosen: Vec<&LabelledCell> = (0..cells.min(val.len()))
+        .map(|i| &val[(i as f64 * step) as usize])
+        .collect();
+    let mut rng = wbc_lab::rng::Rng::new(17);
+    // Sums of (nucleus, whole cell) per view: the clean view first, then each shift.
+    let mut sums = vec![(0.0f64, 0.0f64); SHIFTS.len() + 1];
+    let bar = wbc_lab::data::progress(chosen.len() as u64, "val cells under shifts");
+    for cell in &chosen {
+        let path = data.join("pbc").join(&cell.path);
+        let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
+        let square = wbc_core::preprocess::center_square(&wbc_core::preprocess::decode(&bytes)?);
+        let side = square.width();
+        let mask = masks.join(cell.img_name.replace(".jpg", ".png"));
+        let truth = image::open(&mask)
+            .with_context(|| format!("{} (run `wbc masks` first)", mask.display()))?
+            .to_luma8();
+        let truth = if truth.dimensions() == (side, side) {
+            truth
+        } else {
+            image::imageops::resize(&truth, side, side, image::imageops::FilterType::Nearest)
+        };
+        let clean = block_on(segmenter.label_image(&square, device))?;
+        let mut scores = vec![nucleus_and_cell_iou(clean.as_raw(), truth.as_raw())];
+        for s in SHIFTS {
+            let (view, placement) = shift_placed(&square, s, &mut rng)?;
+            let map = block_on(segmenter.label_image(&view, device))?;
+            let map = match placement {
+                Some(p) => p.labels_to_image(&map, side, side),
+                None => map,
+            };
+            scores.push(nucleus_and_cell_iou(map.as_raw(), truth.as_raw()));
+        }
+        for (sum, (n, c)) in sums.iter_mut().zip(scores) {
+            sum.0 += n;
+            sum.1 += c;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let n = chosen.len().max(1) as f64;
+    let view = |(a, b): (f64, f64)| json!({"nucleus_iou": a / n, "whole_cell_iou": b / n});
+    let shifted = &sums[1..];
+    let mean = |f: &dyn Fn(&(f64, f64)) -> f64| {
+        shifted.iter().map(f).sum::<f64>() / (n * shifted.len() as f64)
+    };
+    let per_shift: serde_json::Map<String, serde_json::Value> = SHIFTS
+        .iter()
+        .zip(shifted)
+        .map(|(s, &v)| (s.name(), view(v)))
+        .collect();
+    Ok(json!({
+        "note": "val cells against the bootstrap maps, as they are and under synthetic shifts; rescaled views mapped back onto the original square",
+        "cells": chosen.len(),
+        "clean": view(sums[0]),
+        "shifted_mean": {
+            "nucleus_iou": mean(&|v| v.0),
+            "whole_cell_iou": mean(&|v| v.1),
+        },
+        "per_shift": per_shift,
+        "commit": git_commit(),
+    }))
+}
+
+/// Score a segmentation network on val under synthetic shifts and record it in its card.
+pub fn seg_shifts_card(args: SegShiftsArgs) -> Result<()> {
+    let device = Device::flex();
+    let (net, mut card) = wbc_lab::cards::seg_net(&args.model, &device)?;
+    let segmenter = Segmenter::Network {
+        net,
+        size: card.input_size,
+    };
+    let record = val_under_shifts(&segmenter, &args.data, &args.masks, args.cells, &device)?;
+    println!("{}", serde_json::to_string_pretty(&record)?);
+    card.metrics["val_under_shifts"] = record;
+    card.commands["val_under_shifts"] = json!(format!(
+        "cargo run --release -p wbc -- seg-shifts --model {} --cells {}",
+        args.model.display(),
+        args.cells
+    ));
+    let path = args.model.with_extension("json");
+    std::fs::write(&path, serde_json::to_string_pretty(&card)? + "\n")?;
+    eprintln!("written to {}", path.display());
     Ok(())
 }

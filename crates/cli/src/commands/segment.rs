@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use wbc_core::dataset::{self, SPLITS};
 use wbc_core::segmentation::{self, SHOW_CELL_LABELS};
 use wbc_core::{morphometry, preprocess};
-use wbc_lab::data::expand;
 use wbc_lab::data::progress;
+use wbc_lab::data::{expand, read_image_file, FailureArgs};
 use wbc_nets::{block_on, Segmenter};
 
 /// The labeller is tuned at PBC scale (360 px crops): work at a short side of 360 px.
@@ -36,6 +36,8 @@ pub struct SegmentArgs {
     /// Also write one contact sheet of all overlays (5 per row) to this PNG file.
     #[arg(long)]
     pub sheet: Option<PathBuf>,
+    #[command(flatten)]
+    pub failures: FailureArgs,
 }
 
 /// Side of one tile in a contact sheet.
@@ -72,15 +74,26 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
     };
     let mut failures = 0;
     let mut tiles = Vec::new();
-    for path in expand(&args.paths) {
+    let inputs = expand(&args.paths);
+    // Output stems already written: a second "cell" (cell.jpg after cell.png) keeps its
+    // extension in its output name instead of overwriting the first.
+    let mut written = std::collections::HashSet::new();
+    for path in &inputs {
         let result = (|| -> Result<()> {
-            let bytes = std::fs::read(&path)?;
+            let bytes = read_image_file(path).map_err(anyhow::Error::msg)?;
             let img = preprocess::decode(&bytes)?;
             let labels = match &network {
                 Some(segmenter) => block_on(segmenter.label_image(&img, &device))?,
                 None => label_image(&img),
             };
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+            let mut stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            if !written.insert(stem.clone()) {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                stem = name.unwrap_or(stem);
+            }
             labels.save(args.out.join(format!("{stem}.png")))?;
             if args.overlay || args.sheet.is_some() {
                 let drawn = segmentation::overlay(&img, &labels, 0.45, &SHOW_CELL_LABELS)?;
@@ -111,9 +124,6 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
             );
         }
     }
-    if failures > 0 {
-        eprintln!("{failures} input(s) could not be segmented (see the error lines)");
-    }
     if let Some(sheet) = &args.sheet {
         let cols = 5u32;
         let rows = (tiles.len() as u32).div_ceil(cols).max(1);
@@ -129,7 +139,7 @@ pub fn segment(args: SegmentArgs) -> Result<()> {
             sheet.display()
         );
     }
-    Ok(())
+    args.failures.finish(failures, inputs.len())
 }
 
 #[derive(clap::Args, Debug)]
