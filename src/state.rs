@@ -104,6 +104,13 @@ impl AsRef<table::Row> for TableEntry {
     }
 }
 
+/// A file the page or the worker refused, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub name: String,
+    pub reason: String,
+}
+
 /// Which of the page's views is on show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageView {
@@ -157,6 +164,9 @@ pub struct AppState {
     pub engine: RwSignal<Option<EngineInfo>>,
     pub fatal: RwSignal<Option<String>>,
     pub error: RwSignal<Option<String>>,
+    /// Every file refused this session, with the reason: in a batch, a refusal must not be
+    /// wiped by the next good cell (`error` shows only the latest message).
+    pub refused: RwSignal<Vec<Refusal>>,
     pub cells: RwSignal<Vec<CellView>>,
     pub selected: RwSignal<Option<u32>>,
     /// Show each newly analysed cell, until the user picks a cell themselves.
@@ -211,6 +221,7 @@ impl AppState {
             engine: RwSignal::new(None),
             fatal: RwSignal::new(None),
             error: RwSignal::new(None),
+            refused: RwSignal::new(Vec::new()),
             cells: RwSignal::new(Vec::new()),
             selected: RwSignal::new(None),
             follow_new: RwSignal::new(true),
@@ -335,7 +346,7 @@ impl AppState {
                         f.remove(&id);
                     });
                 }
-                self.error.set(Some(format!("{name}: {reason}")));
+                self.refuse(name, reason);
             }
             FromWorker::Fatal { message } => {
                 // Held requests are sent so the worker answers each with the reason.
@@ -731,6 +742,13 @@ impl AppState {
         });
     }
 
+    /// A file that will not become a cell: the message names it, and it joins the session's
+    /// list of refused files.
+    fn refuse(self, name: String, reason: String) {
+        self.error.set(Some(format!("{name}: {reason}")));
+        self.refused.update(|r| r.push(Refusal { name, reason }));
+    }
+
     /// Take files from any source (picker, drop, paste). A refused file shows a message and
     /// nothing else changes: cells already analysed stay.
     pub fn add_files(self, files: Vec<File>) {
@@ -740,11 +758,14 @@ impl AppState {
             let name = file.name();
             let size = file.size() as usize;
             if size > MAX_FILE_BYTES {
-                self.error.set(Some(format!(
-                    "{name}: the file is {} MB; images over {} MB are refused",
-                    size / (1024 * 1024),
-                    MAX_FILE_BYTES / (1024 * 1024)
-                )));
+                self.refuse(
+                    name,
+                    format!(
+                        "the file is {} MB; images over {} MB are refused",
+                        size / (1024 * 1024),
+                        MAX_FILE_BYTES / (1024 * 1024)
+                    ),
+                );
                 continue;
             }
             let id = self.next_id.get_value();

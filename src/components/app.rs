@@ -33,6 +33,27 @@ pub fn App() -> impl IntoView {
                 {move || state.error.get()}
                 <button class="dismiss" on:click=move |_| state.error.set(None) aria-label="Dismiss">"×"</button>
             </p>
+            <Show when=move || state.refused.with(|r| !r.is_empty())>
+                <details class="refused" data-testid="refused">
+                    <summary>{move || {
+                        let n = state.refused.with(Vec::len);
+                        format!("{n} file{} could not be analysed", if n == 1 { "" } else { "s" })
+                    }}</summary>
+                    <ul>
+                        {move || state.refused.get().into_iter().map(|r| {
+                            let name = r.name.clone();
+                            view! {
+                                <li data-testid="refused-file" data-name=name>
+                                    <strong>{r.name}</strong>": "{r.reason}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                    <button data-testid="refused-clear" on:click=move |_| state.refused.set(Vec::new())>
+                        "Clear this list"
+                    </button>
+                </details>
+            </Show>
             <BatchProgress/>
             <nav class="views" aria-label="Views">
                     <button data-testid="view-explorer" aria-pressed=move || (state.view.get() == PageView::Explorer).to_string()

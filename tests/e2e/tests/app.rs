@@ -636,6 +636,27 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
     );
     s.screenshot("without-segmenter")?;
 
+    // Segmentation weights cut short: named as not matching their card (size and SHA-256
+    // recorded there), and the cell is still analysed with the classical labeller.
+    let cut_seg = broken_dist("dist-cut-segmenter", |d| {
+        let path = d.join("models/seg_net.bpk");
+        let bytes = std::fs::read(&path)?;
+        std::fs::write(&path, &bytes[..bytes.len() / 2])?;
+        Ok(())
+    })?;
+    let server = StaticServer::start(cut_seg)?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    open(&s)?;
+    upload_and_wait(&s, &real)?;
+    let caption = s.text("segmenter")?;
+    ensure!(
+        cell_count(&s)? == 1
+            && caption.contains("classical")
+            && caption.contains("do not match its card"),
+        "segmenter caption with cut weights: {caption}"
+    );
+
     let bad_weights = broken_dist("dist-broken-weights", |d| {
         std::fs::write(d.join("models/attribute_net.bpk"), b"not a burnpack")?;
         Ok(())
@@ -657,5 +678,72 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
         "a file after the model failed: {error}"
     );
     s.screenshot("broken-weights")?;
+    Ok(())
+}
+
+/// The hostile corpus (`wbc-hostile`: PDFs, WebP, HEIC, truncated and oversized files, 16-bit,
+/// CMYK, EXIF-rotated, transparent images…) chosen at once after a real cell: every image
+/// becomes a cell, every other file is listed as refused with its name and reason, and the
+/// cell analysed before stays. The same corpus goes through the CLI in crates/cli/tests.
+#[test]
+fn hostile_files_are_answered_one_by_one() -> Result<()> {
+    ensure!(
+        root().join("dist/index.html").exists(),
+        "build the app first: cargo xtask build"
+    );
+    let Some(real) = real_cell() else {
+        return Ok(());
+    };
+    let driver = Driver::start()?;
+    let server = StaticServer::start(root().join("dist"))?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    open(&s)?;
+    upload_and_wait(&s, &real)?;
+    ensure!(cell_count(&s)? == 1, "the real cell was not analysed");
+
+    // WebDriver sends paths as UTF-8: the corpus's non-UTF-8 name is the CLI's test only.
+    let corpus: Vec<(PathBuf, wbc_hostile::Input)> =
+        wbc_hostile::write_corpus(&artefacts().join("hostile"))?
+            .into_iter()
+            .filter(|(p, _)| p.to_str().is_some())
+            .collect();
+    let cells = corpus
+        .iter()
+        .filter(|(_, i)| i.expect == wbc_hostile::Expect::Cell)
+        .count() as u64;
+    let refusals = corpus.len() as u64 - cells;
+    let paths: Vec<PathBuf> = corpus.iter().map(|(p, _)| p.clone()).collect();
+    s.upload_many("file-input", &paths)?;
+    let refused_count = |s: &Session| -> Result<u64> {
+        Ok(
+            s.js("return document.querySelectorAll('[data-testid=refused-file]').length")?
+                .as_u64()
+                .unwrap_or(0),
+        )
+    };
+    s.wait_for("every hostile file answered", LOAD, |s| {
+        Ok((cell_count(s)? == 1 + cells && refused_count(s)? == refusals) || s.visible("fatal")?)
+    })?;
+    ensure!(
+        !s.visible("fatal")?,
+        "the page stopped: {:?}",
+        s.text("fatal")
+    );
+    let listed = s.js("return [...document.querySelectorAll('[data-testid=refused-file]')].map(li => [li.dataset.name, li.textContent])")?;
+    let listed: Vec<(String, String)> = serde_json::from_value(listed)?;
+    for (_, input) in &corpus {
+        if let wbc_hostile::Expect::Refused(words) = input.expect {
+            let line = listed.iter().find(|(name, _)| *name == input.name);
+            ensure!(
+                line.is_some_and(|(_, text)| text.contains(words)),
+                "{} ({}): listed as {line:?}, expected the words {words:?}",
+                input.name,
+                input.what
+            );
+        }
+    }
+    s.js("document.querySelector('[data-testid=refused]').open = true")?;
+    s.screenshot("hostile-files")?;
     Ok(())
 }
