@@ -747,3 +747,40 @@ fn hostile_files_are_answered_one_by_one() -> Result<()> {
     s.screenshot("hostile-files")?;
     Ok(())
 }
+
+/// The privacy check can fail: a request planted in a live page (a POST to another port of
+/// this host, an image from another origin, a fetch of a same-origin path that is no asset)
+/// is seen by the same record and check `journey` uses, so "no foreign request" there means
+/// none was made, not that none could be seen.
+#[test]
+fn a_planted_foreign_request_is_caught() -> Result<()> {
+    ensure!(
+        root().join("dist/index.html").exists(),
+        "build the app first: cargo xtask build"
+    );
+    let driver = Driver::start()?;
+    let server = StaticServer::start(root().join("dist"))?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    open(&s)?;
+    s.js("fetch('http://127.0.0.1:9/upload', {method: 'POST', body: 'cell', mode: 'no-cors'}).catch(() => {}); \
+          new Image().src = 'http://example.invalid/pixel.png'; \
+          fetch('/collect?cell=1').catch(() => {}); return null;")?;
+    std::thread::sleep(Duration::from_secs(2));
+    let requests = s.requested_urls()?;
+    let foreign = foreign_requests(&requests, &server.url, &own_assets(&root().join("dist"))?);
+    for planted in [
+        "http://127.0.0.1:9/upload",
+        "http://example.invalid/pixel.png",
+    ] {
+        ensure!(
+            foreign.iter().any(|u| u == planted),
+            "the planted request {planted} was not caught: {foreign:?}"
+        );
+    }
+    ensure!(
+        foreign.iter().any(|u| u.contains("/collect?cell=1")),
+        "a same-origin request for no asset was not caught: {foreign:?}"
+    );
+    Ok(())
+}
