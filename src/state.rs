@@ -167,6 +167,8 @@ pub struct AppState {
     /// Every file refused this session, with the reason: in a batch, a refusal must not be
     /// wiped by the next good cell (`error` shows only the latest message).
     pub refused: RwSignal<Vec<Refusal>>,
+    /// Presentation mode: full screen, large type, keys step through the cells.
+    pub presenting: RwSignal<bool>,
     pub cells: RwSignal<Vec<CellView>>,
     pub selected: RwSignal<Option<u32>>,
     /// Show each newly analysed cell, until the user picks a cell themselves.
@@ -222,6 +224,7 @@ impl AppState {
             fatal: RwSignal::new(None),
             error: RwSignal::new(None),
             refused: RwSignal::new(Vec::new()),
+            presenting: RwSignal::new(false),
             cells: RwSignal::new(Vec::new()),
             selected: RwSignal::new(None),
             follow_new: RwSignal::new(true),
@@ -631,6 +634,25 @@ impl AppState {
                 self.enqueue(vec![(id, file)], true);
             }
         }
+    }
+
+    /// Show the cell `step` places after (or before, when negative) the one on show, in the
+    /// order they were loaded, wrapping around (presentation mode's next / previous).
+    pub fn step_cell(self, step: isize) {
+        let ids: Vec<u32> = self
+            .cells
+            .with_untracked(|c| c.iter().map(|c| c.id).collect());
+        if ids.is_empty() {
+            return;
+        }
+        let n = ids.len() as isize;
+        let at = self
+            .selected
+            .get_untracked()
+            .and_then(|s| ids.iter().position(|&id| id == s))
+            .map_or(if step > 0 { -1 } else { 0 }, |i| i as isize);
+        let next = (at + step).rem_euclid(n) as usize;
+        self.select(ids[next]);
     }
 
     /// The edits of cell `id` (none edited when it has none).

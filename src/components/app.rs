@@ -3,6 +3,7 @@
 
 use crate::components::dataset::DatasetView;
 use crate::components::glossary::Glossary;
+use crate::components::present::PresentControls;
 use crate::components::table::{AnalyserTable, BatchProgress};
 use crate::components::{cell_panel::CellPanel, drop_zone::DropZone, header::Header};
 use crate::state::{AppState, PageView};
@@ -23,7 +24,7 @@ pub fn App() -> impl IntoView {
     });
     view! {
         <Header/>
-        <main>
+        <main class:presenting=move || state.presenting.get() data-presenting=move || state.presenting.get().to_string()>
             <DropZone/>
             <Show when=move || state.fatal.get().is_some()>
                 <p class="fatal" role="alert" data-testid="fatal">{move || state.fatal.get()}</p>
@@ -55,6 +56,7 @@ pub fn App() -> impl IntoView {
                 </details>
             </Show>
             <BatchProgress/>
+            <PresentControls/>
             <nav class="views" aria-label="Views">
                     <button data-testid="view-explorer" aria-pressed=move || (state.view.get() == PageView::Explorer).to_string()
                         on:click=move |_| state.view.set(PageView::Explorer)>"Explorer: one cell"</button>

@@ -7,4 +7,5 @@ pub mod explain;
 pub mod glossary;
 pub mod header;
 pub mod overlay;
+pub mod present;
 pub mod table;

@@ -225,6 +225,37 @@ impl Session {
         self.cmd("POST", "/url", json!({"url": url})).map(|_| ())
     }
 
+    /// Resize the browser window (CSS pixels of the outer window).
+    pub fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .map(|_| ())
+    }
+
+    /// Click the element with `data-testid` as a user would (a trusted gesture, which the
+    /// Fullscreen API asks for).
+    pub fn click(&self, testid: &str) -> Result<()> {
+        let id = self.find(testid)?.ok_or_else(|| anyhow!("no {testid}"))?;
+        self.cmd("POST", &format!("/element/{id}/click"), json!({}))
+            .map(|_| ())
+    }
+
+    /// Press and release one key as the keyboard would send it (WebDriver key codes, e.g.
+    /// "\u{E014}" for →), to whatever has the focus.
+    pub fn press(&self, key: &str) -> Result<()> {
+        self.cmd(
+            "POST",
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}
+            ]}]}),
+        )
+        .map(|_| ())
+    }
+
     /// Run JavaScript in the page and return its result.
     pub fn js(&self, script: &str) -> Result<Value> {
         self.cmd(

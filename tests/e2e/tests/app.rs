@@ -784,3 +784,68 @@ fn a_planted_foreign_request_is_caught() -> Result<()> {
     );
     Ok(())
 }
+
+/// Presentation mode: full-screen layout with large type; → and a clicker's PageDown / PageUp
+/// step through the loaded cells, I puts the keyboard on the "what if" selectors, Esc leaves.
+/// Screenshots at 1920×1080 and at a 1280×720 projector.
+#[test]
+fn presentation_mode_steps_through_cells_by_key() -> Result<()> {
+    ensure!(
+        root().join("dist/index.html").exists(),
+        "build the app first: cargo xtask build"
+    );
+    let cells = real_cells(3);
+    ensure!(cells.len() == 3, "three real cells are needed");
+    let driver = Driver::start()?;
+    let server = StaticServer::start(root().join("dist"))?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    open(&s)?;
+    s.upload_many("file-input", &cells)?;
+    s.wait_for("three cells", LOAD, |s| Ok(cell_count(s)? == 3))?;
+    s.set_window_size(1920, 1080)?;
+    s.click("present")?;
+    s.wait_for("presentation mode", Duration::from_secs(10), |s| {
+        Ok(s.attr("present-bar", "data-testid")?.is_some())
+    })?;
+    ensure!(s.js("return document.querySelector('main').dataset.presenting")? == "true");
+    let position = |s: &Session| s.text("present-position");
+    let first = position(&s)?;
+    ensure!(first.ends_with("of 3"), "position: {first}");
+    let at = |text: &str| -> usize {
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let start = at(&first);
+    // → , PageDown (a clicker's "next"), then PageUp (its "back").
+    for (key, step) in [("\u{E014}", 1), ("\u{E00F}", 1), ("\u{E00E}", -1)] {
+        let before = at(&position(&s)?);
+        s.press(key)?;
+        let expected = ((before as isize - 1 + step).rem_euclid(3) + 1) as usize;
+        s.wait_for("the next cell", Duration::from_secs(30), |s| {
+            Ok(at(&position(s)?) == expected)
+        })?;
+    }
+    ensure!(
+        at(&position(&s)?) == start % 3 + 1,
+        "one step on after →, PageDown, PageUp"
+    );
+    s.wait_for("the cell on show", LOAD, |s| {
+        Ok(s.find("cell-panel")?.is_some())
+    })?;
+    s.screenshot("present-1920x1080")?;
+    s.set_window_size(1280, 720)?;
+    s.screenshot("present-1280x720")?;
+    // I: the keyboard lands on an intervention selector.
+    s.press("i")?;
+    let focused = s.js("const a = document.activeElement; return a && a.tagName === 'SELECT' && !!a.closest('[data-testid=cell-panel]')")?;
+    ensure!(focused == true, "I did not focus the what-if selectors");
+    s.press("\u{E00C}")?;
+    s.wait_for("presentation left", Duration::from_secs(10), |s| {
+        Ok(s.js("return document.querySelector('main').dataset.presenting")? == "false")
+    })?;
+    ensure!(s.find("present")?.is_some(), "the Present button is back");
+    Ok(())
+}
