@@ -6,9 +6,11 @@
 //!   actions that change it;
 //! - [`worker_client`]: starts the worker, holds requests until it is ready, posts and
 //!   receives messages;
-//! - [`components`]: one file per panel; they read and act on [`state::AppState`] only.
+//! - [`components`]: one file per panel; they read and act on [`state::AppState`] only;
+//! - [`offline`]: the service worker that keeps the app usable with the network off.
 #![forbid(unsafe_code)]
 
 pub mod components;
+pub mod offline;
 pub mod state;
 pub mod worker_client;

@@ -169,6 +169,8 @@ pub struct AppState {
     pub refused: RwSignal<Vec<Refusal>>,
     /// Presentation mode: full screen, large type, keys step through the cells.
     pub presenting: RwSignal<bool>,
+    /// Whether the app is stored for use without a network (the service worker).
+    pub offline: RwSignal<crate::offline::Offline>,
     pub cells: RwSignal<Vec<CellView>>,
     pub selected: RwSignal<Option<u32>>,
     /// Show each newly analysed cell, until the user picks a cell themselves.
@@ -225,6 +227,7 @@ impl AppState {
             error: RwSignal::new(None),
             refused: RwSignal::new(Vec::new()),
             presenting: RwSignal::new(false),
+            offline: RwSignal::new(crate::offline::Offline::Preparing),
             cells: RwSignal::new(Vec::new()),
             selected: RwSignal::new(None),
             follow_new: RwSignal::new(true),
@@ -250,6 +253,7 @@ impl AppState {
         };
         state.start_worker();
         state.load_extras();
+        crate::offline::register(state.offline);
         state
     }
 

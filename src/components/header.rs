@@ -1,5 +1,6 @@
 //! Title bar: which device runs the networks, and whether the app is working.
 
+use crate::offline::{self, Offline};
 use crate::state::AppState;
 use leptos::prelude::*;
 
@@ -38,6 +39,11 @@ pub fn Header() -> impl IntoView {
             <div class="badges">
                 <span class="badge">"device: "<b data-testid="device" title=device_title>{device}</b></span>
                 <span class="badge" class:busy=move || status() != "idle">"status: "<b data-testid="status">{status}</b></span>
+                <span class="badge" title=move || match state.offline.get() {
+                    Offline::Unavailable(reason) => reason,
+                    _ => "After one visit the app opens and analyses cells with the network off".into(),
+                }>"offline: "<b data-testid="offline-ready" data-ready=move || matches!(state.offline.get(), Offline::Ready { .. }).to_string()>
+                    {move || offline::describe(&state.offline.get())}</b></span>
             </div>
         </header>
     }

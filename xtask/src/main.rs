@@ -143,6 +143,64 @@ fn reference_option(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Every file under `dir`, as paths relative to it with `/` separators, sorted.
+fn files_under(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files_under(&path, base, out)?;
+        } else if let Ok(rel) = path.strip_prefix(base) {
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push(parts.join("/"));
+        }
+    }
+    out.sort();
+    Ok(())
+}
+
+/// Write `sw.js` into a build: the service worker that stores the build's files for offline
+/// use (`xtask/src/sw.js`), versioned by a hash of every file's name and bytes, so a new
+/// build gets a new cache and an unchanged one keeps its cache.
+fn service_worker(dir: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    files_under(dir, dir, &mut files)?;
+    files.retain(|f| f != "sw.js");
+    // FNV-1a, 64 bits: a content fingerprint, not a defence against anyone.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            hash ^= b as u64;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for f in &files {
+        feed(f.as_bytes());
+        feed(&std::fs::read(dir.join(f))?);
+    }
+    let mut assets = vec!["./".to_string()];
+    assets.extend(files.iter().map(|f| format!("./{f}")));
+    let list = format!(
+        "[\n{}\n]",
+        assets
+            .iter()
+            .map(|a| format!("  {a:?}"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    let script = include_str!("sw.js")
+        .replace("__VERSION__", &format!("{hash:016x}"))
+        .replace("__ASSETS__", &list);
+    std::fs::write(dir.join("sw.js"), script)?;
+    eprintln!(
+        "service worker: {} files, version {hash:016x}",
+        assets.len()
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -213,6 +271,14 @@ fn main() -> Result<()> {
                 "--ignored",
                 "--nocapture",
             ])
+        }
+        Some("service-worker") => {
+            // trunk's post_build hook: the staging folder is about to become dist/.
+            let dir = match std::env::var_os("TRUNK_STAGING_DIR") {
+                Some(d) => PathBuf::from(d),
+                None => root().join("dist"),
+            };
+            service_worker(&dir)
         }
         Some("fuzz") => {
             // The long fuzzing run over decoding and preprocessing (RELIABILITY.md); the test

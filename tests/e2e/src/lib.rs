@@ -34,6 +34,8 @@ fn mime(path: &Path) -> &'static str {
         "json" => "application/json",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
+        "svg" => "image/svg+xml",
+        "webmanifest" => "application/manifest+json",
         _ => "application/octet-stream",
     }
 }
@@ -43,6 +45,8 @@ fn mime(path: &Path) -> &'static str {
 pub struct StaticServer {
     pub url: String,
     pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// While false, connections are closed unanswered: the network is down for the page.
+    online: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StaticServer {
@@ -61,8 +65,14 @@ impl StaticServer {
         let url = format!("http://{}", listener.local_addr()?);
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = requests.clone();
+        let online = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let up = online.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                if !up.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(stream);
+                    continue;
+                }
                 let dir = dir.clone();
                 let log = log.clone();
                 std::thread::spawn(move || {
@@ -70,7 +80,17 @@ impl StaticServer {
                 });
             }
         });
-        Ok(Self { url, requests })
+        Ok(Self {
+            url,
+            requests,
+            online,
+        })
+    }
+
+    /// Take the server off the network (connections closed unanswered) or back on.
+    pub fn set_online(&self, online: bool) {
+        self.online
+            .store(online, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -223,6 +243,15 @@ impl Session {
 
     pub fn goto(&self, url: &str) -> Result<()> {
         self.cmd("POST", "/url", json!({"url": url})).map(|_| ())
+    }
+
+    /// A Chrome DevTools Protocol command through ChromeDriver (e.g. network emulation).
+    pub fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": cmd, "params": params}),
+        )
     }
 
     /// Resize the browser window (CSS pixels of the outer window).

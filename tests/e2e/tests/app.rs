@@ -849,3 +849,46 @@ fn presentation_mode_steps_through_cells_by_key() -> Result<()> {
     ensure!(s.find("present")?.is_some(), "the Present button is back");
     Ok(())
 }
+
+/// Offline: after one visit the service worker has stored the build and the page says so;
+/// with the network gone (DevTools network emulation, and the server closing every
+/// connection) a reload opens the app and a cell is analysed.
+#[test]
+fn works_offline_after_one_visit() -> Result<()> {
+    ensure!(
+        root().join("dist/sw.js").exists(),
+        "build the app first (cargo xtask build writes dist/sw.js)"
+    );
+    let Some(real) = real_cell() else {
+        return Ok(());
+    };
+    let driver = Driver::start()?;
+    let server = StaticServer::start(root().join("dist"))?;
+    let s = driver.session(false)?;
+    s.goto(&format!("{}/?cpu", server.url))?;
+    open(&s)?;
+    s.wait_for("offline-ready", LOAD, |s| {
+        Ok(s.attr("offline-ready", "data-ready")?.as_deref() == Some("true"))
+    })?;
+    let stored = s.text("offline-ready")?;
+    eprintln!("offline: {stored}");
+    ensure!(stored.contains("MB"), "offline status: {stored}");
+    s.screenshot("offline-ready")?;
+
+    server.set_online(false);
+    s.cdp("Network.enable", serde_json::json!({}))?;
+    s.cdp(
+        "Network.emulateNetworkConditions",
+        serde_json::json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+    )?;
+    s.goto(&format!("{}/?cpu", server.url))?;
+    open(&s)?;
+    upload_and_wait(&s, &real)?;
+    ensure!(
+        cell_count(&s)? == 1 && !s.visible("error")?,
+        "no cell analysed offline: {:?}",
+        s.text("error")
+    );
+    s.screenshot("offline-analysed")?;
+    Ok(())
+}
