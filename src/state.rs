@@ -122,6 +122,8 @@ pub enum PageView {
     Dataset,
     /// Every attribute and value in words, with example cells.
     Glossary,
+    /// Name the type and attributes of labelled cells; compare with the model.
+    Quiz,
 }
 
 /// Progress of the files taken in since the page last went idle.
@@ -842,7 +844,7 @@ async fn fetch_ok(url: &str) -> Option<web_sys::Response> {
 }
 
 /// The text of a same-origin file, or `None` when it is missing or unreadable.
-async fn fetch_text(url: &str) -> Option<String> {
+pub(crate) async fn fetch_text(url: &str) -> Option<String> {
     let response = fetch_ok(url).await?;
     wasm_bindgen_futures::JsFuture::from(response.text().ok()?)
         .await

@@ -4,6 +4,7 @@
 use crate::components::dataset::DatasetView;
 use crate::components::glossary::Glossary;
 use crate::components::present::PresentControls;
+use crate::components::quiz::Quiz;
 use crate::components::table::{AnalyserTable, BatchProgress};
 use crate::components::{cell_panel::CellPanel, drop_zone::DropZone, header::Header};
 use crate::state::{AppState, PageView};
@@ -68,11 +69,14 @@ pub fn App() -> impl IntoView {
                         on:click=move |_| state.view.set(PageView::Dataset)>"Dataset view"</button>
                     <button data-testid="view-glossary" aria-pressed=move || (state.view.get() == PageView::Glossary).to_string()
                         on:click=move |_| state.view.set(PageView::Glossary)>"Glossary"</button>
+                    <button data-testid="view-quiz" aria-pressed=move || (state.view.get() == PageView::Quiz).to_string()
+                        on:click=move |_| state.view.set(PageView::Quiz)>"Quiz"</button>
             </nav>
             {move || match state.view.get() {
                 PageView::Table => view! { <AnalyserTable/> }.into_any(),
                 PageView::Dataset => view! { <DatasetView/> }.into_any(),
                 PageView::Glossary => view! { <Glossary/> }.into_any(),
+                PageView::Quiz => view! { <Quiz/> }.into_any(),
                 PageView::Explorer => view! {
                     <CellList/>
                     {move || selected.get().and_then(|(id, _)| state.cell_untracked(id)).map(|cell| if cell.detail {

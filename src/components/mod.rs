@@ -8,4 +8,5 @@ pub mod glossary;
 pub mod header;
 pub mod overlay;
 pub mod present;
+pub mod quiz;
 pub mod table;

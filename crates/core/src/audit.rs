@@ -10,7 +10,7 @@ use crate::{ATTRIBUTES, CELL_TYPES};
 use std::collections::BTreeMap;
 
 /// What a labels file says about one cell; attribute columns are optional.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Labels {
     pub cell_type: Option<usize>,
     pub attributes: [Option<usize>; 11],

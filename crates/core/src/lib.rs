@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod morphometry;
 pub mod prediction;
 pub mod preprocess;
+pub mod quiz;
 pub mod schema;
 pub mod segmentation;
 pub mod table;

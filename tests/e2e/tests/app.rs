@@ -892,3 +892,92 @@ fn works_offline_after_one_visit() -> Result<()> {
     s.screenshot("offline-analysed")?;
     Ok(())
 }
+
+/// The quiz: on the sample cells (which carry their WBCAtt labels), a cell-type round and an
+/// all-attributes round are marked against the label beside the model's answer; the score is
+/// kept across a reload and goes with "reset".
+#[test]
+fn quiz_round_and_score_kept_across_a_reload() -> Result<()> {
+    ensure!(
+        root().join("dist/index.html").exists(),
+        "build the app first: cargo xtask build"
+    );
+    let driver = Driver::start()?;
+    let server = StaticServer::start(root().join("dist"))?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    open(&s)?;
+    s.click("view-quiz")?;
+    s.wait_for("the quiz", Duration::from_secs(10), |s| {
+        Ok(s.find("quiz-load-samples")?.is_some())
+    })?;
+    s.click("quiz-load-samples")?;
+    s.wait_for("labelled cells to ask about", LOAD, |s| {
+        Ok(s.find("quiz-next")?.is_some())
+    })?;
+    let choose_all = "document.querySelectorAll('[data-testid^=quiz-choice-]').forEach(e => { e.value = '0'; e.dispatchEvent(new Event('change', {bubbles: true})); }); return document.querySelectorAll('[data-testid^=quiz-choice-]').length";
+    let score = |s: &Session, what: &str| -> Result<u64> {
+        Ok(s.attr("quiz-score", what)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX))
+    };
+
+    // A cell-type round.
+    s.click("quiz-next")?;
+    s.wait_for("a question", Duration::from_secs(30), |s| {
+        Ok(s.find("quiz-question")?.is_some())
+    })?;
+    ensure!(s.js(choose_all)? == 1, "a type question has one choice");
+    s.click("quiz-answer")?;
+    s.wait_for("the marking", Duration::from_secs(10), |s| {
+        Ok(s.find("quiz-result")?.is_some())
+    })?;
+    ensure!(s.find("quiz-row-cell_type")?.is_some(), "no cell-type row");
+    ensure!(score(&s, "data-questions")? == 1 && score(&s, "data-asked")? == 1);
+
+    // The type and all 11 attributes.
+    s.js("const m = document.querySelector('[data-testid=quiz-mode]'); m.value = 'all'; m.dispatchEvent(new Event('change', {bubbles: true})); return null")?;
+    s.click("quiz-next")?;
+    s.wait_for("a question", Duration::from_secs(30), |s| {
+        Ok(s.find("quiz-question")?.is_some())
+    })?;
+    let asked = s.js(choose_all)?.as_u64().unwrap_or(0);
+    ensure!(
+        asked == 12,
+        "type and 11 attributes expected, {asked} asked"
+    );
+    s.click("quiz-answer")?;
+    s.wait_for("the marking", Duration::from_secs(10), |s| {
+        Ok(s.find("quiz-result")?.is_some())
+    })?;
+    let rows =
+        s.js("return document.querySelectorAll('[data-testid=quiz-result] tbody tr').length")?;
+    ensure!(rows == 12, "{rows} marked rows");
+    ensure!(score(&s, "data-questions")? == 2 && score(&s, "data-asked")? == 13);
+    let learner = score(&s, "data-learner")?;
+    let model = score(&s, "data-model")?;
+    eprintln!("quiz: learner {learner} of 13, model {model} of 13 (the learner always chose the first value)");
+    s.screenshot("quiz")?;
+
+    // Kept across a reload; gone with reset.
+    s.goto(&server.url)?;
+    open(&s)?;
+    s.click("view-quiz")?;
+    s.wait_for("the quiz", Duration::from_secs(10), |s| {
+        Ok(s.find("quiz-score")?.is_some())
+    })?;
+    ensure!(
+        score(&s, "data-questions")? == 2 && score(&s, "data-learner")? == learner,
+        "the score did not survive the reload"
+    );
+    s.click("quiz-reset")?;
+    ensure!(score(&s, "data-questions")? == 0);
+    s.goto(&server.url)?;
+    open(&s)?;
+    s.click("view-quiz")?;
+    s.wait_for("the quiz", Duration::from_secs(10), |s| {
+        Ok(s.find("quiz-score")?.is_some())
+    })?;
+    ensure!(score(&s, "data-questions")? == 0, "reset did not last");
+    Ok(())
+}
