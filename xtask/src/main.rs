@@ -92,8 +92,25 @@ fn setup(browser: bool) -> Result<()> {
         apt(&["update"])?;
         apt(&["install", "-y", "chromium", "chromium-driver"])?;
     }
+    // The accessibility checker the browser tests inject into the page (axe-core, from npm).
+    if browser && !root().join(AXE).exists() {
+        run(Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                "target/npm",
+            ])
+            .arg(format!("axe-core@{AXE_VERSION}"))
+            .current_dir(root()))?;
+    }
     Ok(())
 }
+
+/// axe-core, the accessibility checker of the e2e run, pinned.
+const AXE_VERSION: &str = "4.14.1";
+const AXE: &str = "target/npm/node_modules/axe-core/axe.min.js";
 
 /// Build the app into dist/ with trunk, never downloading anything.
 fn build() -> Result<()> {

@@ -285,6 +285,15 @@ impl Session {
         .map(|_| ())
     }
 
+    /// Run asynchronous JavaScript in the page: the script calls `arguments[0](result)`.
+    pub fn js_async(&self, script: &str) -> Result<Value> {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            json!({"script": script, "args": []}),
+        )
+    }
+
     /// Run JavaScript in the page and return its result.
     pub fn js(&self, script: &str) -> Result<Value> {
         self.cmd(

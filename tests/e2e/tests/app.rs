@@ -981,3 +981,62 @@ fn quiz_round_and_score_kept_across_a_reload() -> Result<()> {
     ensure!(score(&s, "data-questions")? == 0, "reset did not last");
     Ok(())
 }
+
+/// Accessibility: axe-core (npm, installed by `cargo xtask test`) over the explorer with a cell,
+/// the table, the glossary, the quiz and presentation mode: no serious or critical violation.
+#[test]
+fn no_serious_accessibility_violations() -> Result<()> {
+    ensure!(
+        root().join("dist/index.html").exists(),
+        "build the app first: cargo xtask build"
+    );
+    let axe_path = root().join("target/npm/node_modules/axe-core/axe.min.js");
+    let axe = std::fs::read_to_string(&axe_path).with_context(|| {
+        format!(
+            "{} (cargo xtask setup --browser installs it)",
+            axe_path.display()
+        )
+    })?;
+    let Some(real) = real_cell() else {
+        return Ok(());
+    };
+    let driver = Driver::start()?;
+    let server = StaticServer::start(root().join("dist"))?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    open(&s)?;
+    upload_and_wait(&s, &real)?;
+    s.js(&format!("{axe}\nreturn null;"))?;
+    let check = |s: &Session, view: &str| -> Result<Vec<String>> {
+        let result = s.js_async(
+            "const done = arguments[0]; axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id + ' (' + v.impact + '): ' + v.help + ' — ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')))).catch(e => done(['axe failed: ' + e]));",
+        )?;
+        let found: Vec<String> = serde_json::from_value(result)?;
+        for v in &found {
+            eprintln!("{view}: {v}");
+        }
+        Ok(found)
+    };
+    let mut all = Vec::new();
+    all.extend(check(&s, "explorer")?);
+    for (view, button) in [
+        ("table", "view-table"),
+        ("glossary", "view-glossary"),
+        ("quiz", "view-quiz"),
+        ("dataset", "view-dataset"),
+    ] {
+        s.click(button)?;
+        std::thread::sleep(Duration::from_millis(300));
+        all.extend(check(&s, view)?);
+    }
+    s.click("view-explorer")?;
+    s.click("present")?;
+    std::thread::sleep(Duration::from_millis(300));
+    all.extend(check(&s, "presentation")?);
+    ensure!(
+        all.is_empty(),
+        "{} serious or critical violations: {all:#?}",
+        all.len()
+    );
+    Ok(())
+}
