@@ -4,7 +4,7 @@
 //! downloads anything), and for tests Chromium + ChromeDriver from Debian.
 #![forbid(unsafe_code)]
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -178,6 +178,57 @@ fn files_under(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// Put a Content-Security-Policy into the built page: scripts, workers, wasm, fetches and
+/// images from this origin only (blob: for the page's own object URLs), trunk's one inline
+/// loader script allowed by its SHA-256, no plugins, no forms, no base rewriting. Styles may
+/// be inline (the UI sets style attributes). A page that tried to send a cell elsewhere would
+/// be stopped by the browser as well as caught by the e2e request check.
+fn content_security_policy(dir: &Path) -> Result<()> {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let path = dir.join("index.html");
+    let html = std::fs::read_to_string(&path)?;
+    let mut hashes = Vec::new();
+    let mut rest = html.as_str();
+    while let Some(start) = rest.find("<script") {
+        let tag_end = start + rest[start..].find('>').context("unclosed <script")? + 1;
+        let close = tag_end + rest[tag_end..].find("</script>").context("no </script>")?;
+        if !rest[start..tag_end].contains("src=") {
+            let digest = Sha256::digest(rest[tag_end..close].as_bytes());
+            hashes.push(format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            ));
+        }
+        rest = &rest[close..];
+    }
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' {}; worker-src 'self'; \
+         connect-src 'self' blob: data:; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; \
+         manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'",
+        hashes.join(" ")
+    );
+    let meta = format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\"/>");
+    let html = match html.find("<meta http-equiv=\"Content-Security-Policy\"") {
+        Some(_) => html,
+        None => html.replacen(
+            "<meta charset=\"utf-8\"/>",
+            &format!("<meta charset=\"utf-8\"/>\n  {meta}"),
+            1,
+        ),
+    };
+    ensure!(
+        html.contains(&meta) || html.contains("Content-Security-Policy"),
+        "index.html has no <meta charset> to follow"
+    );
+    std::fs::write(&path, html)?;
+    eprintln!(
+        "content security policy: {} inline script(s) allowed by hash",
+        hashes.len()
+    );
+    Ok(())
+}
+
 /// Write `sw.js` into a build: the service worker that stores the build's files for offline
 /// use (`xtask/src/sw.js`), versioned by a hash of every file's name and bytes, so a new
 /// build gets a new cache and an unchanged one keeps its cache.
@@ -295,6 +346,7 @@ fn main() -> Result<()> {
                 Some(d) => PathBuf::from(d),
                 None => root().join("dist"),
             };
+            content_security_policy(&dir)?;
             service_worker(&dir)
         }
         Some("fuzz") => {

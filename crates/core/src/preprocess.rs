@@ -108,9 +108,12 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, InputError> {
             "the JPEG file is cut short (no end marker): copy it again".into(),
         ));
     }
-    let reader = ImageReader::new(Cursor::new(bytes))
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(unreadable)?;
+    // Reading the header allocates nothing; without limits it reports the true size even
+    // where the default limit would trip first (a 50,000² header on 32-bit wasm).
+    reader.no_limits();
     if reader.format().is_none() {
         return Err(InputError::NotAnImage("unknown file format".into()));
     }

