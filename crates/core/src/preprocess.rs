@@ -32,6 +32,10 @@ pub enum InputError {
         "the image is {0}×{1} pixels; sides over 8192 pixels are refused (crop the cell first)"
     )]
     TooManyPixels(u32, u32),
+    /// Decoding would pass the memory limit (a header claiming more than the machine, or a
+    /// 32-bit browser, can address).
+    #[error("the image is too large to decode: its pixels would need over 1 GiB (sides up to 8192 pixels are read)")]
+    TooLarge,
     /// The image is too small to hold a cell.
     #[error("the image is {0}×{1} pixels; at least 32×32 is needed")]
     TooSmall(u32, u32),
@@ -88,6 +92,14 @@ fn unreadable(e: impl std::fmt::Display) -> InputError {
     InputError::NotAnImage(e.to_string())
 }
 
+/// A decoder's error, with the memory limit told apart from a broken file.
+fn header_error(e: image::ImageError) -> InputError {
+    match e {
+        image::ImageError::Limits(_) => InputError::TooLarge,
+        e => unreadable(e),
+    }
+}
+
 /// Decode JPEG/PNG/BMP/TIFF bytes into RGB, refusing huge or tiny inputs from the header
 /// before allocating. The image is turned upright as its EXIF orientation says (phone
 /// photos), and transparency is laid over white, the colour of an empty slide.
@@ -117,7 +129,19 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, InputError> {
     if reader.format().is_none() {
         return Err(InputError::NotAnImage("unknown file format".into()));
     }
-    let (w, h) = reader.into_dimensions().map_err(unreadable)?;
+    // A PNG's size is in its first chunk: read it ourselves, since a decoder on 32-bit wasm
+    // fails on a 50,000² header with a bare "memory limit" before reporting the size.
+    let png_size = (bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.get(12..16) == Some(b"IHDR"))
+        .then(|| {
+            let be =
+                |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+            (be(16), be(20))
+        })
+        .filter(|_| bytes.len() >= 24);
+    let (w, h) = match png_size {
+        Some((w, h)) if w > MAX_SIDE || h > MAX_SIDE => (w, h),
+        _ => reader.into_dimensions().map_err(header_error)?,
+    };
     if w > MAX_SIDE || h > MAX_SIDE {
         return Err(InputError::TooManyPixels(w, h));
     }
@@ -132,10 +156,10 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, InputError> {
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(1 << 30);
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    let mut decoder = reader.into_decoder().map_err(header_error)?;
     // A broken orientation tag is not worth refusing the image for.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(header_error)?;
     img.apply_orientation(orientation);
     Ok(if img.color().has_alpha() {
         over_white(&img.to_rgba8())
