@@ -131,13 +131,14 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, InputError> {
     }
     // A PNG's size is in its first chunk: read it ourselves, since a decoder on 32-bit wasm
     // fails on a 50,000² header with a bare "memory limit" before reporting the size.
-    let png_size = (bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.get(12..16) == Some(b"IHDR"))
-        .then(|| {
-            let be =
-                |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-            (be(16), be(20))
-        })
-        .filter(|_| bytes.len() >= 24);
+    let png_size = (bytes.len() >= 24
+        && bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+        && bytes.get(12..16) == Some(b"IHDR"))
+    .then(|| {
+        let be =
+            |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        (be(16), be(20))
+    });
     let (w, h) = match png_size {
         Some((w, h)) if w > MAX_SIDE || h > MAX_SIDE => (w, h),
         _ => reader.into_dimensions().map_err(header_error)?,
