@@ -245,7 +245,10 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
     // The same on WebGPU (SwiftShader here, slow: 10 cells).
     let g = driver.session(true)?;
     g.goto(&server.url)?;
-    g.wait_for("WebGPU ready", LOAD, |s| Ok(s.text("device")? == "WebGPU"))?;
+    // The header appears once the page's wasm has started, which may be after the load event.
+    g.wait_for("WebGPU ready", LOAD, |s| {
+        Ok(s.text("device").is_ok_and(|d| d == "WebGPU"))
+    })?;
     g.upload_many("file-input", &extra[..10])?;
     g.wait_for("10 cells on WebGPU", LOAD, |s| {
         Ok(s.text("batch-progress")
