@@ -697,7 +697,9 @@ fn built() -> Result<()> {
 }
 
 /// The built app served fresh, in a new session on the CPU path, loaded and idle. Fields drop
-/// in order: the session, then the server, then the browser driver.
+/// in order: the session, then the server, then the browser driver. Bind every field
+/// (`_driver`, not `..`): a field left out of the pattern is dropped at once, and with it the
+/// browser.
 struct Opened {
     s: Session,
     server: StaticServer,
@@ -727,7 +729,11 @@ fn hostile_files_are_answered_one_by_one() -> Result<()> {
     let Some(real) = real_cell() else {
         return Ok(());
     };
-    let Opened { s, .. } = opened("")?;
+    let Opened {
+        s,
+        server: _server,
+        _driver,
+    } = opened("")?;
     upload_and_wait(&s, &real)?;
     ensure!(cell_count(&s)? == 1, "the real cell was not analysed");
 
@@ -825,7 +831,11 @@ fn a_planted_foreign_request_is_caught() -> Result<()> {
     );
 
     // The real page: the policy stops the cross-origin POST, and says so.
-    let Opened { s, .. } = opened("")?;
+    let Opened {
+        s,
+        server: _server,
+        _driver,
+    } = opened("")?;
     s.js(plant)?;
     std::thread::sleep(Duration::from_secs(2));
     let console = s.console();
@@ -843,7 +853,11 @@ fn a_planted_foreign_request_is_caught() -> Result<()> {
 fn presentation_mode_steps_through_cells_by_key() -> Result<()> {
     let cells = real_cells(3);
     ensure!(cells.len() == 3, "three real cells are needed");
-    let Opened { s, .. } = opened("")?;
+    let Opened {
+        s,
+        server: _server,
+        _driver,
+    } = opened("")?;
     s.upload_many("file-input", &cells)?;
     s.wait_for("three cells", LOAD, |s| Ok(cell_count(s)? == 3))?;
     // Full screen takes the headless screen's size: set the screen (viewport) to the hall's.
@@ -925,7 +939,7 @@ fn works_offline_after_one_visit() -> Result<()> {
     let Some(real) = real_cell() else {
         return Ok(());
     };
-    let Opened { s, server, .. } = opened("?cpu")?;
+    let Opened { s, server, _driver } = opened("?cpu")?;
     s.wait_for("offline-ready", LOAD, |s| {
         Ok(s.attr("offline-ready", "data-ready")?.as_deref() == Some("true"))
     })?;
@@ -957,7 +971,7 @@ fn works_offline_after_one_visit() -> Result<()> {
 /// kept across a reload and goes with "reset".
 #[test]
 fn quiz_round_and_score_kept_across_a_reload() -> Result<()> {
-    let Opened { s, server, .. } = opened("")?;
+    let Opened { s, server, _driver } = opened("")?;
     s.click("view-quiz")?;
     s.wait_for("the quiz", Duration::from_secs(10), |s| {
         Ok(s.find("quiz-load-samples")?.is_some())
