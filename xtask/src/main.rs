@@ -194,7 +194,7 @@ fn content_security_policy(dir: &Path) -> Result<()> {
         let tag_end = start + rest[start..].find('>').context("unclosed <script")? + 1;
         let close = tag_end + rest[tag_end..].find("</script>").context("no </script>")?;
         if !rest[start..tag_end].contains("src=") {
-            let digest = Sha256::digest(rest[tag_end..close].as_bytes());
+            let digest = Sha256::digest(&rest.as_bytes()[tag_end..close]);
             hashes.push(format!(
                 "'sha256-{}'",
                 base64::engine::general_purpose::STANDARD.encode(digest)
