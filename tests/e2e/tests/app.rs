@@ -1102,3 +1102,87 @@ fn no_serious_accessibility_violations() -> Result<()> {
     );
     Ok(())
 }
+
+/// A batch of 200 files with 20 bad ones mixed in (the corpus's refusals, some twice under
+/// other names), chosen at once: the 180 real cells are analysed, the 20 are listed with their
+/// names and reasons, and the batch runs to its end.
+#[test]
+fn a_batch_with_bad_files_mixed_in_finishes() -> Result<()> {
+    let base = root().join("../shared/data/pbc/PBC_dataset_normal_DIB");
+    let mut good = Vec::new();
+    for class in [
+        "basophil",
+        "eosinophil",
+        "lymphocyte",
+        "monocyte",
+        "neutrophil",
+    ] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(base.join(class))
+            .with_context(|| format!("{} (the PBC images are needed)", base.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        good.extend(files.into_iter().take(36));
+    }
+    ensure!(good.len() == 180, "{} real cells", good.len());
+    let dir = artefacts().join("mixed-batch");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let refused: Vec<wbc_hostile::Input> = wbc_hostile::corpus()
+        .into_iter()
+        .filter(|i| i.expect != wbc_hostile::Expect::Cell && i.bytes.len() < 1 << 20)
+        .collect();
+    let mut bad = Vec::new();
+    for k in 0..20 {
+        let input = &refused[k % refused.len()];
+        let path = dir.join(format!("{k:02}-{}", input.name));
+        std::fs::write(&path, &input.bytes)?;
+        bad.push(path);
+    }
+    // Bad files spread through the batch, one after every nine good ones.
+    let mut batch = Vec::new();
+    for (i, cell) in good.iter().enumerate() {
+        batch.push(cell.clone());
+        if i % 9 == 8 {
+            batch.push(bad[i / 9].clone());
+        }
+    }
+    ensure!(batch.len() == 200);
+    let Opened {
+        s,
+        server: _server,
+        _driver,
+    } = opened("")?;
+    s.upload_many("file-input", &batch)?;
+    s.wait_for("the batch of 200", LOAD, |s| {
+        Ok(s.text("batch-progress")
+            .is_ok_and(|t| t.starts_with("200 / 200"))
+            || s.visible("fatal")?)
+    })?;
+    ensure!(
+        !s.visible("fatal")?,
+        "the page stopped: {:?}",
+        s.text("fatal")
+    );
+    let listed = s.js("return [...document.querySelectorAll('[data-testid=refused-file]')].map(li => li.dataset.name)")?;
+    let listed: Vec<String> = serde_json::from_value(listed)?;
+    ensure!(
+        cell_count(&s)? == 180 && listed.len() == 20,
+        "{} cells and {} refusals for 180 good and 20 bad files",
+        cell_count(&s)?,
+        listed.len()
+    );
+    for path in &bad {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        ensure!(
+            listed.iter().any(|l| *l == name),
+            "{name} is not listed as refused"
+        );
+    }
+    eprintln!(
+        "a batch of 200 with 20 bad files: 180 cells, 20 refusals named ({})",
+        s.text("batch-progress")?
+    );
+    Ok(())
+}
