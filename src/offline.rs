@@ -23,7 +23,9 @@ fn field(value: &JsValue, name: &str) -> JsValue {
     js_sys::Reflect::get(value, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// Register the service worker and keep `status` up to date with its answers.
+/// Register the service worker and keep `status` up to date with its answers. Called once the
+/// worker has loaded the models (or failed to), so the download of the whole build for
+/// offline use comes after the first prediction's.
 pub fn register(status: RwSignal<Offline>) {
     let Some(window) = web_sys::window() else {
         return;

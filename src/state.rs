@@ -255,7 +255,6 @@ impl AppState {
         };
         state.start_worker();
         state.load_extras();
-        crate::offline::register(state.offline);
         state
     }
 
@@ -304,6 +303,9 @@ impl AppState {
                 }
                 self.engine.set(Some(engine_info(report)));
                 self.flush();
+                // Storing the build for offline use downloads it all again: only once the
+                // models are in, so it never competes with the first prediction.
+                crate::offline::register(self.offline);
             }
             FromWorker::Analysed(report) => {
                 let image_url = attachments
@@ -358,6 +360,7 @@ impl AppState {
                 self.refuse(name, reason);
             }
             FromWorker::Fatal { message } => {
+                crate::offline::register(self.offline);
                 // Held requests are sent so the worker answers each with the reason.
                 self.flush();
                 self.fatal.set(Some(message));

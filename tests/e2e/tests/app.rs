@@ -32,33 +32,30 @@ fn synthetic_cell() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// A real PBC cell from ../shared/data.
-fn real_cell() -> Option<PathBuf> {
-    let p = root().join("../shared/data/pbc/PBC_dataset_normal_DIB/monocyte");
+/// The PBC cells of one type from ../shared/data, sorted by name.
+fn pbc_cells(class: &str) -> Vec<PathBuf> {
+    let p = root()
+        .join("../shared/data/pbc/PBC_dataset_normal_DIB")
+        .join(class);
     let mut files: Vec<_> = std::fs::read_dir(&p)
         .unwrap_or_else(|e| panic!("{}: {e} (the PBC images are needed)", p.display()))
         .flatten()
         .map(|e| e.path())
         .collect();
     files.sort();
-    files.into_iter().next()
+    files
+}
+
+/// A real PBC cell from ../shared/data.
+fn real_cell() -> Option<PathBuf> {
+    pbc_cells("monocyte").into_iter().next()
 }
 
 /// Several real cells of different types.
 fn real_cells(n: usize) -> Vec<PathBuf> {
-    let base = root().join("../shared/data/pbc/PBC_dataset_normal_DIB");
     ["neutrophil", "eosinophil", "lymphocyte", "basophil"]
         .iter()
-        .filter_map(|class| {
-            let p = base.join(class);
-            let mut files: Vec<_> = std::fs::read_dir(&p)
-                .unwrap_or_else(|e| panic!("{}: {e} (the PBC images are needed)", p.display()))
-                .flatten()
-                .map(|e| e.path())
-                .collect();
-            files.sort();
-            files.into_iter().next()
-        })
+        .filter_map(|class| pbc_cells(class).into_iter().next())
         .take(n)
         .collect()
 }
@@ -622,11 +619,16 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
         std::fs::remove_file(d.join("models/seg_net.json"))?;
         Ok(())
     })?;
-    let server = StaticServer::start(no_seg)?;
-    let s = driver.session(false)?;
-    s.goto(&server.url)?;
-    open(&s)?;
-    upload_and_wait(&s, &real)?;
+    // A copy of the build, served, with the real cell analysed in it.
+    let analysed_in = |dist: PathBuf| -> Result<(StaticServer, Session)> {
+        let server = StaticServer::start(dist)?;
+        let s = driver.session(false)?;
+        s.goto(&server.url)?;
+        open(&s)?;
+        upload_and_wait(&s, &real)?;
+        Ok((server, s))
+    };
+    let (_server, s) = analysed_in(no_seg)?;
     ensure!(
         cell_count(&s)? == 1,
         "the cell was not analysed without the segmenter"
@@ -650,11 +652,7 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
         std::fs::write(&path, &bytes[..bytes.len() / 2])?;
         Ok(())
     })?;
-    let server = StaticServer::start(cut_seg)?;
-    let s = driver.session(false)?;
-    s.goto(&server.url)?;
-    open(&s)?;
-    upload_and_wait(&s, &real)?;
+    let (_server, s) = analysed_in(cut_seg)?;
     let caption = s.text("segmenter")?;
     ensure!(
         cell_count(&s)? == 1
@@ -1108,23 +1106,16 @@ fn no_serious_accessibility_violations() -> Result<()> {
 /// names and reasons, and the batch runs to its end.
 #[test]
 fn a_batch_with_bad_files_mixed_in_finishes() -> Result<()> {
-    let base = root().join("../shared/data/pbc/PBC_dataset_normal_DIB");
-    let mut good = Vec::new();
-    for class in [
+    let good: Vec<PathBuf> = [
         "basophil",
         "eosinophil",
         "lymphocyte",
         "monocyte",
         "neutrophil",
-    ] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(base.join(class))
-            .with_context(|| format!("{} (the PBC images are needed)", base.display()))?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        good.extend(files.into_iter().take(36));
-    }
+    ]
+    .iter()
+    .flat_map(|class| pbc_cells(class).into_iter().take(36))
+    .collect();
     ensure!(good.len() == 180, "{} real cells", good.len());
     let dir = artefacts().join("mixed-batch");
     let _ = std::fs::remove_dir_all(&dir);
