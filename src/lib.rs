@@ -12,5 +12,6 @@
 
 pub mod components;
 pub mod offline;
+pub mod session;
 pub mod state;
 pub mod worker_client;

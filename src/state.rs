@@ -1,9 +1,11 @@
 //! What the page knows and the actions that change it. Components read these signals and call
 //! these methods; only this module talks to the worker client.
 
+mod kept;
+
 use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use wasm_bindgen::{JsCast, JsValue};
 use wbc_core::cbm::Cbm;
@@ -12,9 +14,17 @@ use wbc_core::counterfactual::ReferenceIndex;
 use wbc_core::cross_check::Rule;
 use wbc_core::morphometry::Morphometry;
 use wbc_core::preprocess::MAX_FILE_BYTES;
+use wbc_core::quiz::Score;
 use wbc_core::{audit, table, CellPrediction};
 use wbc_messages::{CellReport, EngineReport, FromWorker, FrontEndSummary, ToWorker};
-use web_sys::File;
+use web_sys::{Blob, File};
+
+/// A cell's results as kept across reloads (see [`crate::session`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedReport {
+    report: CellReport,
+    round_trip_ms: f64,
+}
 
 /// One analysed cell as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -201,6 +211,19 @@ pub struct AppState {
     /// A labels file the user loaded for the dataset view: its name and the labels by
     /// file name.
     pub labels: RwSignal<Option<(String, Arc<BTreeMap<String, audit::Labels>>)>>,
+    /// The quiz score (learner and model), kept across reloads.
+    pub quiz_score: RwSignal<Score>,
+    /// Whether the stored session has been read back (until then nothing is written, so a
+    /// default value cannot overwrite a stored one).
+    pub restored: RwSignal<bool>,
+    /// What the page says about the stored session (restored, cleared, or why it is not kept).
+    pub session_note: RwSignal<Option<String>>,
+    /// Each cell's key in the stored session (ids are per page load; keys last).
+    keys: StoredValue<BTreeMap<u32, String>>,
+    /// Page clock origin (ms since 1970), the first part of each new key.
+    opened_at: StoredValue<u64>,
+    /// Requests in flight when the session was cleared: their answers are dropped.
+    forgotten: StoredValue<BTreeSet<u32>>,
     /// Files waiting for a place in flight (see [`MAX_IN_FLIGHT`]).
     queue: StoredValue<VecDeque<(u32, File)>, LocalStorage>,
     /// Cells in the order they were last answered, latest last (for [`KEEP_DETAIL`]).
@@ -246,6 +269,12 @@ impl AppState {
             batch: RwSignal::new(Batch::default()),
             glossary_focus: RwSignal::new(None),
             labels: RwSignal::new(None),
+            quiz_score: RwSignal::new(Score::default()),
+            restored: RwSignal::new(false),
+            session_note: RwSignal::new(None),
+            keys: StoredValue::new(BTreeMap::new()),
+            opened_at: StoredValue::new(js_sys::Date::now() as u64),
+            forgotten: StoredValue::new(BTreeSet::new()),
             queue: StoredValue::new_local(VecDeque::new()),
             recent: StoredValue::new(VecDeque::new()),
             files: StoredValue::new_local(BTreeMap::new()),
@@ -255,6 +284,8 @@ impl AppState {
         };
         state.start_worker();
         state.load_extras();
+        state.restore();
+        state.keep_settings();
         state
     }
 
@@ -307,20 +338,20 @@ impl AppState {
                 // models are in, so it never competes with the first prediction.
                 crate::offline::register(self.offline);
             }
+            FromWorker::Analysed(report) if self.forget(report.id) => {}
             FromWorker::Analysed(report) => {
                 let image_url = attachments
                     .first()
                     .and_then(png_object_url)
                     .unwrap_or_default();
-                let thumb_url = attachments
-                    .get(2)
-                    .and_then(png_object_url)
-                    .unwrap_or_default();
+                let thumb = attachments.get(2).and_then(png_blob);
+                let thumb_url = thumb.as_ref().and_then(object_url).unwrap_or_default();
                 let normalised_url = if report.normalised_image {
                     attachments.get(3).and_then(png_object_url)
                 } else {
                     None
                 };
+                self.keep_cell(&report, thumb.as_ref());
                 self.add_cell(report, image_url, thumb_url, normalised_url, bytes(1));
             }
             FromWorker::Explained {
@@ -349,6 +380,7 @@ impl AppState {
                     "the activation map could not be made: {reason}"
                 )));
             }
+            FromWorker::Refused { id, .. } if self.forget(id) => {}
             FromWorker::Refused { id, name, reason } => {
                 self.finish(id);
                 // A file that never became a cell is not kept for re-analysis.
@@ -679,6 +711,7 @@ impl AppState {
                 all.remove(&id);
             }
         });
+        self.keep_edits(id);
     }
 
     /// Clear every edit of cell `id`.
@@ -686,6 +719,7 @@ impl AppState {
         self.edits.update(|all| {
             all.remove(&id);
         });
+        self.keep_edits(id);
     }
 
     /// Ask the worker where the network looked for `value` of `attribute` on cell `id`.
@@ -895,11 +929,20 @@ fn release(cell: &CellView) {
     }
 }
 
-/// An object URL for PNG bytes (shown by an `<img>`; nothing leaves the page).
-fn png_object_url(bytes: &js_sys::Uint8Array) -> Option<String> {
+/// PNG bytes as a blob.
+fn png_blob(bytes: &js_sys::Uint8Array) -> Option<Blob> {
     let parts = js_sys::Array::of1(bytes);
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("image/png");
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
-    web_sys::Url::create_object_url_with_blob(&blob).ok()
+    Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()
+}
+
+/// An object URL for a blob (shown by an `<img>`; nothing leaves the page).
+fn object_url(blob: &Blob) -> Option<String> {
+    web_sys::Url::create_object_url_with_blob(blob).ok()
+}
+
+/// An object URL for PNG bytes.
+fn png_object_url(bytes: &js_sys::Uint8Array) -> Option<String> {
+    object_url(&png_blob(bytes)?)
 }

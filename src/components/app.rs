@@ -5,6 +5,7 @@ use crate::components::dataset::DatasetView;
 use crate::components::glossary::Glossary;
 use crate::components::present::PresentControls;
 use crate::components::quiz::Quiz;
+use crate::components::session::SessionControls;
 use crate::components::table::{AnalyserTable, BatchProgress};
 use crate::components::{cell_panel::CellPanel, drop_zone::DropZone, header::Header};
 use crate::state::{AppState, PageView};
@@ -27,6 +28,7 @@ pub fn App() -> impl IntoView {
         <Header/>
         <main class:presenting=move || state.presenting.get() data-presenting=move || state.presenting.get().to_string()>
             <DropZone/>
+            <SessionControls/>
             <Show when=move || state.fatal.get().is_some()>
                 <p class="fatal" role="alert" data-testid="fatal">{move || state.fatal.get()}</p>
             </Show>

@@ -202,7 +202,7 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
         _ => own.clone(),
     });
     view! {
-        <article class="cell-panel" data-testid="cell-panel" data-raw-prediction=raw>
+        <article class="cell-panel" data-testid="cell-panel" data-name=cell.name.clone() data-raw-prediction=raw>
             <div class="left">
                 <SegmentationOverlay cell_id=id image_url=image_url name=cell.name.clone() labels=cell.labels.clone() side=SEGMENTATION_SIDE/>
                 <FrontEndNote cell=cell.clone() show_normalised=show_normalised/>

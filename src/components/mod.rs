@@ -9,4 +9,5 @@ pub mod header;
 pub mod overlay;
 pub mod present;
 pub mod quiz;
+pub mod session;
 pub mod table;

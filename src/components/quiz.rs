@@ -2,7 +2,8 @@
 //! labels; a labels file loaded in the dataset view labels the user's own cells); the learner
 //! names its type, one attribute, or the type and all 11 attributes; then sees the model's
 //! answer and the label beside theirs, with the glossary's meaning for each mistake. The
-//! score (learner and model on the same questions) is kept in the browser across reloads.
+//! score (learner and model on the same questions) is kept in the browser's storage across
+//! reloads, with the rest of the session.
 
 use crate::components::glossary::WhatIsThis;
 use crate::state::{fetch_text, AppState};
@@ -13,26 +14,6 @@ use wbc_core::audit::{parse_labels, Labels};
 use wbc_core::glossary::GLOSSARY;
 use wbc_core::quiz::{mark, Marked, Mode, Score, Target};
 use wbc_core::ATTRIBUTES;
-
-/// Where the score is kept (the tab's own storage; nothing leaves the browser).
-const SCORE_KEY: &str = "wbc-explorer.quiz-score";
-
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok()?
-}
-
-fn load_score() -> Score {
-    storage()
-        .and_then(|s| s.get_item(SCORE_KEY).ok()?)
-        .map(|t| Score::from_json(&t))
-        .unwrap_or_default()
-}
-
-fn save_score(score: &Score) {
-    if let Some(s) = storage() {
-        let _ = s.set_item(SCORE_KEY, &score.to_json());
-    }
-}
 
 /// A target's name in test hooks: "cell_type" or the attribute's name.
 fn key(t: Target) -> &'static str {
@@ -97,7 +78,8 @@ pub fn Quiz() -> impl IntoView {
     let question = RwSignal::new(None::<(u32, Labels)>);
     let choices = RwSignal::new(Vec::<Option<usize>>::new());
     let answered = RwSignal::new(None::<Vec<Marked>>);
-    let score = RwSignal::new(load_score());
+    // Kept across reloads with the rest of the session (crate::session).
+    let score = state.quiz_score;
     let asked = move || {
         question
             .get()
@@ -136,10 +118,7 @@ pub fn Quiz() -> impl IntoView {
             &labels,
             &cell.prediction,
         );
-        score.update(|s| {
-            s.add(&marked);
-            save_score(s);
-        });
+        score.update(|s| s.add(&marked));
         answered.set(Some(marked));
     };
     let image = move || {
@@ -248,7 +227,7 @@ pub fn Quiz() -> impl IntoView {
                         }}
                     </tbody>
                 </table>
-                <button data-testid="quiz-reset" on:click=move |_| { score.set(Score::default()); save_score(&Score::default()); }>"reset the score"</button>
+                <button data-testid="quiz-reset" on:click=move |_| score.set(Score::default())>"reset the score"</button>
             </div>
         </section>
     }

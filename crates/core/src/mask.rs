@@ -208,7 +208,8 @@ fn histogram<const BINS: usize>(
         lo = lo.min(v);
         hi = hi.max(v);
     }
-    if !(hi > lo) {
+    // Also catches no finite value at all (lo = +inf, hi = -inf).
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let scale = (BINS as f32 - 1.0) / (hi - lo);

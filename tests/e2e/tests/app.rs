@@ -938,6 +938,7 @@ fn works_offline_after_one_visit() -> Result<()> {
         return Ok(());
     };
     let Opened { s, server, _driver } = opened("?cpu")?;
+    upload_and_wait(&s, &real)?;
     s.wait_for("offline-ready", LOAD, |s| {
         Ok(s.attr("offline-ready", "data-ready")?.as_deref() == Some("true"))
     })?;
@@ -954,9 +955,13 @@ fn works_offline_after_one_visit() -> Result<()> {
     )?;
     s.goto(&format!("{}/?cpu", server.url))?;
     open(&s)?;
+    // The cell of the first visit comes back from the browser's storage, then one more.
+    s.wait_for("the stored cell", Duration::from_secs(30), |s| {
+        Ok(cell_count(s)? == 1)
+    })?;
     upload_and_wait(&s, &real)?;
     ensure!(
-        cell_count(&s)? == 1 && !s.visible("error")?,
+        cell_count(&s)? == 2 && !s.visible("error")?,
         "no cell analysed offline: {:?}",
         s.text("error")
     );
@@ -1029,8 +1034,12 @@ fn quiz_round_and_score_kept_across_a_reload() -> Result<()> {
     s.wait_for("the quiz", Duration::from_secs(10), |s| {
         Ok(s.find("quiz-score")?.is_some())
     })?;
+    // The score comes back from the browser's storage (IndexedDB) just after the page opens.
+    s.wait_for("the stored score", Duration::from_secs(10), |s| {
+        Ok(score(s, "data-questions")? == 2)
+    })?;
     ensure!(
-        score(&s, "data-questions")? == 2 && score(&s, "data-learner")? == learner,
+        score(&s, "data-learner")? == learner,
         "the score did not survive the reload"
     );
     s.click("quiz-reset")?;
@@ -1041,7 +1050,192 @@ fn quiz_round_and_score_kept_across_a_reload() -> Result<()> {
     s.wait_for("the quiz", Duration::from_secs(10), |s| {
         Ok(s.find("quiz-score")?.is_some())
     })?;
+    std::thread::sleep(Duration::from_secs(2));
     ensure!(score(&s, "data-questions")? == 0, "reset did not last");
+
+    // "Clear session" takes the score too.
+    s.wait_for("the restored sample cells", LOAD, |s| {
+        Ok(s.find("quiz-next")?.is_some())
+    })?;
+    s.click("quiz-next")?;
+    s.wait_for("a question", Duration::from_secs(30), |s| {
+        Ok(s.find("quiz-question")?.is_some())
+    })?;
+    s.js(choose_all)?;
+    s.click("quiz-answer")?;
+    s.wait_for("scored", Duration::from_secs(10), |s| {
+        Ok(score(s, "data-questions")? == 1)
+    })?;
+    clear_session(&s)?;
+    ensure!(score(&s, "data-questions")? == 0, "clearing left the score");
+    ensure!(stored(&s)?.cells == 0, "clearing left stored cells");
+    Ok(())
+}
+
+/// What the page keeps in the browser: records per IndexedDB store, and every URL in Cache
+/// Storage (the service worker's copy of the app).
+#[derive(Debug, serde::Deserialize)]
+struct Kept {
+    stores: std::collections::BTreeMap<String, u64>,
+    cached: Vec<String>,
+    #[serde(skip)]
+    cells: u64,
+}
+
+fn stored(s: &Session) -> Result<Kept> {
+    let value = s.js_async(
+        "const done = arguments[0];
+         const open = indexedDB.open('wbc-explorer-session');
+         open.onerror = () => done({error: String(open.error)});
+         open.onsuccess = async () => {
+           const db = open.result, stores = {};
+           for (const name of db.objectStoreNames) {
+             stores[name] = await new Promise((ok, fail) => {
+               const q = db.transaction(name).objectStore(name).count();
+               q.onsuccess = () => ok(q.result); q.onerror = () => fail(q.error);
+             });
+           }
+           db.close();
+           const cached = [];
+           for (const k of await caches.keys()) {
+             const c = await caches.open(k);
+             for (const r of await c.keys()) cached.push(r.url);
+           }
+           done({stores, cached});
+         };",
+    )?;
+    ensure!(value.get("error").is_none(), "storage unreadable: {value}");
+    let mut kept: Kept = serde_json::from_value(value)?;
+    kept.cells = kept.stores.get("cells").copied().unwrap_or(0);
+    Ok(kept)
+}
+
+/// Press "clear session", confirm, and wait until the page says what it removed.
+fn clear_session(s: &Session) -> Result<String> {
+    s.click("clear-session")?;
+    s.click("clear-session-confirm")?;
+    s.wait_for("the session cleared", Duration::from_secs(10), |s| {
+        Ok(
+            s.find("session-note")?.is_some()
+                && s.text("session-note")?.contains("Session cleared"),
+        )
+    })?;
+    s.text("session-note")
+}
+
+fn cell_names(s: &Session) -> Result<Vec<String>> {
+    let names = s.js(
+        "return [...document.querySelectorAll('[data-testid=cell-list] img')].map(i => i.alt)",
+    )?;
+    Ok(serde_json::from_value(names)?)
+}
+
+/// A session survives a reload (issue 16): three analysed cells come back with their
+/// thumbnails and results, the cell on show with its edit and the same prediction, and the
+/// table's filter. "Clear session" (issue 18) removes it from the page and from the browser:
+/// every IndexedDB store is empty afterwards, Cache Storage holds only the app's own files,
+/// and a reload brings nothing back.
+#[test]
+fn session_restored_after_reload_and_gone_after_clear() -> Result<()> {
+    let cells = real_cells(3);
+    if cells.len() < 3 {
+        return Ok(());
+    }
+    let Opened { s, server, _driver } = opened("")?;
+    s.upload_many("file-input", &cells)?;
+    s.wait_for("three cells", LOAD, |s| Ok(cell_count(s)? == 3))?;
+    s.wait_for("idle", LOAD, |s| Ok(s.text("status")? == "idle"))?;
+    let names = cell_names(&s)?;
+    let shown = s
+        .attr("cell-panel", "data-name")?
+        .context("no cell on show")?;
+    let before = prediction(&s)?;
+    set_attribute(&s, "granule_type", "coarse")?;
+    s.wait_for("edit applied", Duration::from_secs(10), |s| {
+        Ok(s.attr("attribute-granule_type", "data-edited")?.as_deref() == Some("true"))
+    })?;
+    s.click("view-table")?;
+    let part = &names[1][..names[1].len().min(6)];
+    s.js(&format!("const i = document.querySelector('[data-testid=filter-text]'); i.value = '{part}'; i.dispatchEvent(new Event('input', {{bubbles: true}})); return null"))?;
+    s.click("view-explorer")?;
+    s.wait_for("three cells stored", Duration::from_secs(10), |s| {
+        Ok(stored(s)?.cells == 3)
+    })?;
+
+    s.goto(&server.url)?;
+    open(&s)?;
+    s.wait_for("the cells restored", Duration::from_secs(30), |s| {
+        Ok(cell_count(s)? == 3)
+    })?;
+    ensure!(
+        cell_names(&s)? == names,
+        "restored in another order: {:?}",
+        cell_names(&s)?
+    );
+    let note = s.text("session-note")?;
+    ensure!(
+        note.contains("3 cells") && note.contains("restored"),
+        "note: {note}"
+    );
+    s.wait_for("the cell on show, analysed again", LOAD, |s| {
+        Ok(s.find("cell-panel")?.is_some())
+    })?;
+    ensure!(
+        s.attr("cell-panel", "data-name")?.as_deref() == Some(shown.as_str()),
+        "another cell on show"
+    );
+    ensure!(
+        s.attr("attribute-granule_type", "data-edited")?.as_deref() == Some("true")
+            && s.attr("attribute-granule_type", "data-value")?.as_deref() == Some("coarse"),
+        "the edit did not survive the reload"
+    );
+    let after = prediction(&s)?;
+    ensure!(
+        before.len() == after.len() && before.iter().zip(&after).all(|(a, b)| (a - b).abs() < 1e-4),
+        "the prediction changed across the reload"
+    );
+    s.screenshot("session-restored")?;
+    s.click("view-table")?;
+    let filter = s.js("return document.querySelector('[data-testid=filter-text]').value")?;
+    ensure!(
+        filter == serde_json::json!(part),
+        "table filter after the reload: {filter}"
+    );
+    s.click("view-explorer")?;
+
+    let note = clear_session(&s)?;
+    eprintln!("{note}");
+    ensure!(note.contains("3 stored cells"), "{note}");
+    ensure!(cell_count(&s)? == 0, "cells left on the page");
+    s.screenshot("session-cleared")?;
+    let kept = stored(&s)?;
+    ensure!(
+        kept.stores.len() == 3 && kept.stores.values().all(|&n| n == 0),
+        "left in IndexedDB: {kept:?}"
+    );
+    let assets = own_assets(&root().join("dist"))?;
+    let foreign = foreign_requests(&kept.cached, &server.url, &assets);
+    ensure!(
+        foreign.is_empty(),
+        "Cache Storage holds more than the app: {foreign:?}"
+    );
+    ensure!(
+        !kept
+            .cached
+            .iter()
+            .any(|u| names.iter().any(|n| u.contains(n.as_str()))),
+        "a cell's file in Cache Storage"
+    );
+    s.goto(&server.url)?;
+    open(&s)?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(cell_count(&s)? == 0, "cells came back after clearing");
+    s.click("view-table")?;
+    let filter = s.js("return document.querySelector('[data-testid=filter-text]').value")?;
+    ensure!(
+        filter == serde_json::json!(""),
+        "table filter after clearing: {filter}"
+    );
     Ok(())
 }
 
