@@ -1,6 +1,7 @@
 //! What the page knows and the actions that change it. Components read these signals and call
 //! these methods; only this module talks to the worker client.
 
+mod faults;
 mod kept;
 
 use crate::worker_client::WorkerClient;
@@ -179,6 +180,9 @@ pub struct AppState {
     /// Every file refused this session, with the reason: in a batch, a refusal must not be
     /// wiped by the next good cell (`error` shows only the latest message).
     pub refused: RwSignal<Vec<Refusal>>,
+    /// What happened to the analysis engine this session (the GPU lost, the worker
+    /// restarted): kept on show in the header, unlike `error`, which the next cell clears.
+    pub engine_note: RwSignal<Option<String>>,
     /// Presentation mode: full screen, large type, keys step through the cells.
     pub presenting: RwSignal<bool>,
     /// Whether the app is stored for use without a network (the service worker).
@@ -234,6 +238,15 @@ pub struct AppState {
     /// When each request was made (page clock, ms), for the round-trip time.
     requested_at: StoredValue<BTreeMap<u32, f64>>,
     client: StoredValue<Option<WorkerClient>, LocalStorage>,
+    /// Which worker is current: messages from an earlier one (crashed, or its device lost)
+    /// are dropped.
+    generation: StoredValue<u32>,
+    /// Run the networks on the CPU (`?cpu` in the address, or after the GPU was lost).
+    force_cpu: StoredValue<bool>,
+    /// Why the page chose the CPU itself, shown as the fallback reason.
+    cpu_reason: StoredValue<Option<String>>,
+    /// Worker crashes since a cell was last answered (a second in a row stops the page).
+    crashes_in_a_row: StoredValue<u32>,
 }
 
 fn page_ms() -> f64 {
@@ -251,6 +264,7 @@ impl AppState {
             fatal: RwSignal::new(None),
             error: RwSignal::new(None),
             refused: RwSignal::new(Vec::new()),
+            engine_note: RwSignal::new(None),
             presenting: RwSignal::new(false),
             offline: RwSignal::new(crate::offline::Offline::Preparing),
             cells: RwSignal::new(Vec::new()),
@@ -281,6 +295,15 @@ impl AppState {
             next_id: StoredValue::new(1),
             requested_at: StoredValue::new(BTreeMap::new()),
             client: StoredValue::new_local(None),
+            generation: StoredValue::new(0),
+            force_cpu: StoredValue::new(
+                web_sys::window()
+                    .and_then(|w| w.location().search().ok())
+                    .unwrap_or_default()
+                    .contains("cpu"),
+            ),
+            cpu_reason: StoredValue::new(None),
+            crashes_in_a_row: StoredValue::new(0),
         };
         state.start_worker();
         state.load_extras();
@@ -289,19 +312,34 @@ impl AppState {
         state
     }
 
-    /// Start the worker (`?cpu` in the page address forces the CPU path).
+    /// Start the worker (`?cpu` in the page address forces the CPU path). Its messages are
+    /// taken only while it is the current one.
     fn start_worker(self) {
-        let force_cpu = web_sys::window()
-            .and_then(|w| w.location().search().ok())
-            .unwrap_or_default()
-            .contains("cpu");
+        let generation = self.generation.get_value();
+        let current = move || self.generation.get_value() == generation;
+        // A panic posts `Crashed` (naming the cell) just before the error event: give that
+        // message a moment to arrive, so the error event alone does not restart the worker
+        // with the crashing cell still in its queue.
         let on_failure = move |reason: String| {
-            self.fatal.set(Some(reason));
-            self.in_flight.set(BTreeMap::new());
+            let later = wasm_bindgen::closure::Closure::once_into_js(move || {
+                if current() {
+                    self.worker_stopped(None, reason);
+                }
+            });
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                    later.unchecked_ref(),
+                    250,
+                );
+            }
         };
         match WorkerClient::start(
-            force_cpu,
-            move |message, attachments| self.receive(message, attachments),
+            self.force_cpu.get_value(),
+            move |message, attachments| {
+                if current() {
+                    self.receive(message, attachments)
+                }
+            },
             on_failure,
         ) {
             Ok(client) => self.client.set_value(Some(client)),
@@ -328,9 +366,12 @@ impl AppState {
     fn receive(self, message: FromWorker, attachments: Vec<js_sys::Uint8Array>) {
         let bytes = |i: usize| attachments.get(i).map(|a| a.to_vec()).unwrap_or_default();
         match message {
-            FromWorker::Ready(report) => {
+            FromWorker::Ready(mut report) => {
                 if let Some(settings) = report.front_end {
                     self.stain.set(settings.stain);
+                }
+                if let Some(reason) = self.cpu_reason.get_value() {
+                    report.fallback_reason = Some(reason);
                 }
                 self.engine.set(Some(engine_info(report)));
                 self.flush();
@@ -391,6 +432,8 @@ impl AppState {
                 }
                 self.refuse(name, reason);
             }
+            FromWorker::Crashed { id, message } => self.worker_stopped(id, message),
+            FromWorker::DeviceLost { reason } => self.device_lost(reason),
             FromWorker::Fatal { message } => {
                 crate::offline::register(self.offline);
                 // Held requests are sent so the worker answers each with the reason.
@@ -408,6 +451,7 @@ impl AppState {
         normalised_url: Option<String>,
         labels: Vec<u8>,
     ) {
+        self.crashes_in_a_row.set_value(0);
         self.finish(r.id);
         let answered_at_ms = page_ms();
         let round_trip_ms = self
@@ -501,6 +545,12 @@ impl AppState {
     /// Request `id` is answered (or failed before reaching the worker): count it and let
     /// the next queued file in.
     fn finish(self, id: u32) {
+        self.settle(id);
+        self.pump();
+    }
+
+    /// Count request `id` as answered, without sending the next.
+    fn settle(self, id: u32) {
         let mut was_in_flight = false;
         self.in_flight.update(|m| {
             was_in_flight = m.remove(&id).is_some();
@@ -508,7 +558,6 @@ impl AppState {
         if was_in_flight {
             self.batch.update(|b| b.done = (b.done + 1).min(b.total));
         }
-        self.pump();
     }
 
     /// Send queued files while fewer than [`MAX_IN_FLIGHT`] are in flight.

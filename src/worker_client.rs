@@ -21,14 +21,20 @@ impl WorkerClient {
         on_message: impl Fn(FromWorker, Vec<js_sys::Uint8Array>) + 'static,
         on_failure: impl Fn(String) + Clone + 'static,
     ) -> Result<WorkerClient, String> {
-        let url = if force_cpu {
-            "./worker_loader.js?cpu"
-        } else {
-            "./worker_loader.js"
-        };
+        // The page's own query string goes on to the worker (`?cpu`, and the tests' fault
+        // switches, read by the worker and its loader).
+        let search = web_sys::window()
+            .and_then(|w| w.location().search().ok())
+            .unwrap_or_default();
+        let params = web_sys::UrlSearchParams::new_with_str(&search)
+            .map_err(|e| format!("the page address could not be read: {e:?}"))?;
+        if force_cpu {
+            params.set("cpu", "");
+        }
+        let url = format!("./worker_loader.js?{}", String::from(params.to_string()));
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
-        let worker = Worker::new_with_options(url, &options)
+        let worker = Worker::new_with_options(&url, &options)
             .map_err(|e| format!("the analysis worker could not start: {e:?}"))?;
         let fail = on_failure.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -68,6 +74,14 @@ impl WorkerClient {
         for (request, attachments) in self.outbox.take().unwrap_or_default() {
             self.post(&request, attachments);
         }
+    }
+
+    /// Stop the worker at once (it crashed, or its device was lost); nothing more comes
+    /// from it.
+    pub fn terminate(&self) {
+        self.worker.set_onmessage(None);
+        self.worker.set_onerror(None);
+        self.worker.terminate();
     }
 
     fn post(&self, request: &ToWorker, attachments: Vec<js_sys::Uint8Array>) -> bool {

@@ -45,6 +45,9 @@ pub fn Header() -> impl IntoView {
                 }>"offline: "<b data-testid="offline-ready" data-ready=move || matches!(state.offline.get(), Offline::Ready { .. }).to_string()>
                     {move || offline::describe(&state.offline.get())}</b></span>
             </div>
+            <Show when=move || state.engine_note.get().is_some()>
+                <p class="engine-note" role="status" data-testid="engine-note">{move || state.engine_note.get()}</p>
+            </Show>
         </header>
     }
 }

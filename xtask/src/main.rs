@@ -178,11 +178,12 @@ fn files_under(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
-/// Put a Content-Security-Policy into the built page: scripts, workers, wasm, fetches and
-/// images from this origin only (blob: for the page's own object URLs), trunk's one inline
-/// loader script allowed by its SHA-256, no plugins, no forms, no base rewriting. Styles may
-/// be inline (the UI sets style attributes). A page that tried to send a cell elsewhere would
-/// be stopped by the browser as well as caught by the e2e request check.
+/// Put the Content-Security-Policy into the built page as a meta tag: the policy `xtask serve`
+/// sends as a header (`[serve.headers]` in Trunk.toml: scripts, workers, wasm, fetches and
+/// images from this origin only, blob: for the page's own object URLs, no plugins, no forms,
+/// no base rewriting), with trunk's one inline loader script allowed by its SHA-256 instead of
+/// 'unsafe-inline'. A page that tried to send a cell elsewhere would be stopped by the browser
+/// as well as caught by the e2e request check; served from anywhere, the meta tag holds.
 fn content_security_policy(dir: &Path) -> Result<()> {
     use base64::Engine;
     use sha2::{Digest, Sha256};
@@ -202,11 +203,12 @@ fn content_security_policy(dir: &Path) -> Result<()> {
         }
         rest = &rest[close..];
     }
-    let policy = format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' {}; worker-src 'self'; \
-         connect-src 'self' blob: data:; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; \
-         manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'",
-        hashes.join(" ")
+    let served = served_headers()?;
+    let policy = meta_policy(
+        served
+            .get("Content-Security-Policy")
+            .context("Trunk.toml [serve.headers] has no Content-Security-Policy")?,
+        &hashes,
     );
     let meta = format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\"/>");
     let html = match html.find("<meta http-equiv=\"Content-Security-Policy\"") {
@@ -227,6 +229,63 @@ fn content_security_policy(dir: &Path) -> Result<()> {
         hashes.len()
     );
     Ok(())
+}
+
+/// The headers `xtask serve` sends (`[serve.headers]` in Trunk.toml).
+fn served_headers() -> Result<std::collections::BTreeMap<String, String>> {
+    let config: toml::Table = std::fs::read_to_string(root().join("Trunk.toml"))?.parse()?;
+    let headers = config
+        .get("serve")
+        .and_then(|s| s.get("headers"))
+        .and_then(|h| h.as_table())
+        .context("Trunk.toml has no [serve.headers]")?;
+    Ok(headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect())
+}
+
+/// The served policy as a meta tag carries it: inline scripts allowed by their hashes rather
+/// than 'unsafe-inline', and no frame-ancestors (ignored in a meta tag, with a warning).
+fn meta_policy(served: &str, inline_hashes: &[String]) -> String {
+    served
+        .split(';')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.starts_with("frame-ancestors"))
+        .map(|d| {
+            if d.starts_with("script-src") {
+                d.split_whitespace()
+                    .filter(|w| *w != "'unsafe-inline'")
+                    .chain(inline_hashes.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                d.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_meta_policy_allows_inline_scripts_only_by_hash() {
+        let served = served_headers().unwrap();
+        let policy = &served["Content-Security-Policy"];
+        assert!(policy.contains("frame-ancestors 'none'") && policy.contains("'wasm-unsafe-eval'"));
+        let meta = meta_policy(policy, &["'sha256-abc'".to_string()]);
+        let script = meta
+            .split("; ")
+            .find(|d| d.starts_with("script-src"))
+            .unwrap();
+        assert_eq!(script, "script-src 'self' 'wasm-unsafe-eval' 'sha256-abc'");
+        assert!(!meta.contains("frame-ancestors"));
+        // Styles keep 'unsafe-inline' (the UI sets style attributes).
+        assert!(meta.contains("style-src 'self' 'unsafe-inline'"));
+    }
 }
 
 /// Write `sw.js` into a build: the service worker that stores the build's files for offline

@@ -49,7 +49,12 @@ self.addEventListener("fetch", (event) => {
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
     const hit = await cache.match(request, { ignoreSearch: true });
-    if (hit) return hit;
+    // A stored response carries the URL it was stored under, and a worker takes its address
+    // from the response: the analysis worker would lose its query (`?cpu`, the tests' fault
+    // switches). A copy without a URL leaves the address as requested.
+    if (hit) {
+      return new Response(hit.body, { status: hit.status, statusText: hit.statusText, headers: hit.headers });
+    }
     try {
       const response = await fetch(request);
       if (response.ok && response.type === "basic") cache.put(request, response.clone());

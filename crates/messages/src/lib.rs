@@ -153,6 +153,13 @@ pub enum FromWorker {
     },
     /// The worker cannot analyse anything (e.g. the model failed to load).
     Fatal { message: String },
+    /// The worker panicked (its wasm is about to trap and is unusable): the cell it was
+    /// analysing, when it was analysing one, and the panic message. The page restarts it.
+    Crashed { id: Option<u32>, message: String },
+    /// The WebGPU device was lost (driver reset, GPU removed, or destroyed by a test). Posted
+    /// by the worker's loader script (`public/worker_loader.js`), which watches the device;
+    /// the page goes on with a worker on the CPU.
+    DeviceLost { reason: String },
 }
 
 /// A message ready to post: the data array, and the buffers to transfer with it.
@@ -215,6 +222,11 @@ mod tests {
             }
             other => panic!("decoded as {other:?}"),
         }
+        // The shape `public/worker_loader.js` posts by hand.
+        assert!(matches!(
+            serde_json::from_str::<FromWorker>(r#"{"DeviceLost":{"reason":"destroyed"}}"#),
+            Ok(FromWorker::DeviceLost { .. })
+        ));
         let request: ToWorker =
             serde_json::from_str(r#"{"Explain":{"id":3,"attribute":2,"value":1}}"#).unwrap();
         assert!(matches!(

@@ -1,12 +1,14 @@
 //! The inference Web Worker: Burn runs here so the page never freezes. The page holds its
-//! requests until this worker says `Ready`, so nothing needs queueing here; a request that
-//! still arrives early is refused with a reason rather than lost.
+//! requests until this worker says `Ready`; a request that still arrives early is refused with
+//! a reason rather than lost. Requests are answered one at a time, in order; a panic is
+//! reported to the page with the cell it happened on, and the page starts a new worker.
 #![forbid(unsafe_code)]
 
 mod engine;
 
 use engine::{now_ms, Engine};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wbc_messages::{decode, encode, js_bytes, FromWorker, ToWorker, SEGMENTATION_SIDE};
@@ -33,39 +35,93 @@ fn refuse(request: ToWorker, reason: String) {
     post(&message, vec![]);
 }
 
+thread_local! {
+    /// The cell being analysed, for the panic hook: the page reports that cell as failed.
+    static CURRENT: Cell<Option<u32>> = const { Cell::new(None) };
+    /// Requests waiting for the engine, answered one at a time (so "the cell being
+    /// analysed" is always one cell, and the answers come in the order asked).
+    static QUEUE: RefCell<VecDeque<(ToWorker, Vec<u8>)>> = const { RefCell::new(VecDeque::new()) };
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A file name that makes the worker panic (`panic-on=NAME` in the worker address, passed on
+/// from the page's): fault injection for the test of the crash path. Unset in normal use.
+fn panic_on() -> Option<String> {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let search = scope.location().search();
+    let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
+    params.get("panic-on")
+}
+
+/// Take a request; it is answered after those before it.
 fn handle(engine: Rc<Engine>, request: ToWorker, bytes: Vec<u8>) {
+    QUEUE.with(|q| q.borrow_mut().push_back((request, bytes)));
+    if BUSY.with(|b| b.replace(true)) {
+        return;
+    }
     wasm_bindgen_futures::spawn_local(async move {
-        match request {
-            ToWorker::Analyse { id, name, stain } => {
-                let (message, attachments) = engine.analyse(id, name, stain, &bytes).await;
-                post(&message, attachments);
-            }
-            ToWorker::Explain {
-                id,
-                attribute,
-                value,
-            } => {
-                let t0 = now_ms();
-                match engine.explain(id, attribute, value).await {
-                    Ok(map) => post(
-                        &FromWorker::Explained {
-                            id,
-                            attribute,
-                            value,
-                            side: SEGMENTATION_SIDE,
-                            ms: now_ms() - t0,
-                        },
-                        vec![map],
-                    ),
-                    Err(reason) => post(&FromWorker::ExplainFailed { id, reason }, vec![]),
-                }
-            }
+        let panic_on = panic_on();
+        while let Some((request, bytes)) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
+            answer(&engine, request, bytes, panic_on.as_deref()).await;
         }
+        BUSY.with(|b| b.set(false));
     });
 }
 
+async fn answer(engine: &Engine, request: ToWorker, bytes: Vec<u8>, panic_on: Option<&str>) {
+    match request {
+        ToWorker::Analyse { id, name, stain } => {
+            CURRENT.with(|c| c.set(Some(id)));
+            if panic_on == Some(name.as_str()) {
+                panic!("fault injected for {name} (panic-on in the page address)");
+            }
+            let (message, attachments) = engine.analyse(id, name, stain, &bytes).await;
+            CURRENT.with(|c| c.set(None));
+            post(&message, attachments);
+        }
+        ToWorker::Explain {
+            id,
+            attribute,
+            value,
+        } => {
+            let t0 = now_ms();
+            match engine.explain(id, attribute, value).await {
+                Ok(map) => post(
+                    &FromWorker::Explained {
+                        id,
+                        attribute,
+                        value,
+                        side: SEGMENTATION_SIDE,
+                        ms: now_ms() - t0,
+                    },
+                    vec![map],
+                ),
+                Err(reason) => post(&FromWorker::ExplainFailed { id, reason }, vec![]),
+            }
+        }
+    }
+}
+
+/// Tell the page about a panic before the wasm traps: which cell, and the message (also
+/// written to the console, as before).
+fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let message = match info.payload().downcast_ref::<&str>() {
+            Some(s) => s.to_string(),
+            None => info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "a panic".into()),
+        };
+        let id = CURRENT.with(|c| c.get());
+        post(&FromWorker::Crashed { id, message }, vec![]);
+    }));
+}
+
 fn main() {
-    console_error_panic_hook::set_once();
+    report_panics();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let state = Rc::new(RefCell::new(State::Starting));
     // `?cpu` in the worker URL forces the CPU path (used by tests and the device switch).

@@ -40,8 +40,9 @@ fn mime(path: &Path) -> &'static str {
     }
 }
 
-/// Serve `dir` over HTTP on 127.0.0.1 (a free port) from a background thread. Records every
-/// request path so tests can check the page fetched nothing but its own assets.
+/// Serve `dir` over HTTP on 127.0.0.1 (a free port) from a background thread, with the headers
+/// `cargo xtask serve` sends (the Content-Security-Policy…). Records every request path so
+/// tests can check the page fetched nothing but its own assets.
 pub struct StaticServer {
     pub url: String,
     pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -51,16 +52,22 @@ pub struct StaticServer {
 
 impl StaticServer {
     pub fn start(dir: PathBuf) -> Result<Self> {
-        Self::serve(dir, false)
+        Self::serve(dir, false, served_headers()?)
     }
 
     /// As a development server does (`trunk serve`): a missing file is answered with
     /// index.html and status 200, so an app must not take any 200 answer for its file.
     pub fn start_with_fallback(dir: PathBuf) -> Result<Self> {
-        Self::serve(dir, true)
+        Self::serve(dir, true, served_headers()?)
     }
 
-    fn serve(dir: PathBuf, fallback: bool) -> Result<Self> {
+    /// Without the served headers (no policy header): for the test that takes the policy out
+    /// to show the request check catches what the policy would have stopped.
+    pub fn start_without_headers(dir: PathBuf) -> Result<Self> {
+        Self::serve(dir, false, String::new())
+    }
+
+    fn serve(dir: PathBuf, fallback: bool, headers: String) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -75,8 +82,9 @@ impl StaticServer {
                 }
                 let dir = dir.clone();
                 let log = log.clone();
+                let headers = headers.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_one(stream, &dir, &log, fallback);
+                    let _ = serve_one(stream, &dir, &log, fallback, &headers);
                 });
             }
         });
@@ -99,6 +107,7 @@ fn serve_one(
     dir: &Path,
     log: &std::sync::Mutex<Vec<String>>,
     fallback: bool,
+    headers: &str,
 ) -> Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -129,7 +138,7 @@ fn serve_one(
     };
     match (safe, std::fs::read(&file)) {
         (true, Ok(body)) => {
-            write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", mime(&file), body.len())?;
+            write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n", mime(&file), body.len())?;
             stream.write_all(&body)?;
         }
         _ => {
@@ -438,6 +447,20 @@ impl Drop for Session {
     fn drop(&mut self) {
         let _ = ureq::delete(&self.base).call();
     }
+}
+
+/// The headers `cargo xtask serve` sends (`[serve.headers]` in Trunk.toml), as header lines.
+pub fn served_headers() -> Result<String> {
+    let config: toml::Table = std::fs::read_to_string(root().join("Trunk.toml"))?.parse()?;
+    let headers = config
+        .get("serve")
+        .and_then(|s| s.get("headers"))
+        .and_then(|h| h.as_table())
+        .ok_or_else(|| anyhow!("Trunk.toml has no [serve.headers]"))?;
+    Ok(headers
+        .iter()
+        .filter_map(|(k, v)| Some(format!("{k}: {}\r\n", v.as_str()?)))
+        .collect())
 }
 
 /// The URL paths of every file under `dir` (what the page may fetch from its own origin).
