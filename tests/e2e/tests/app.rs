@@ -748,7 +748,7 @@ fn hostile_files_are_answered_one_by_one() -> Result<()> {
     let refusals = corpus.len() as u64 - cells;
     let paths: Vec<PathBuf> = corpus.iter().map(|(p, _)| p.clone()).collect();
     s.upload_many("file-input", &paths)?;
-    answered_as_expected(&s, 1, corpus.iter().map(|(_, i)| i))?;
+    answered_as_expected(&s, (1, 0), corpus.iter().map(|(_, i)| i))?;
     s.js("document.querySelector('[data-testid=refused]').open = true")?;
     s.screenshot("hostile-files")?;
     Ok(())
@@ -762,11 +762,12 @@ fn refused_count(s: &Session) -> Result<u64> {
     )
 }
 
-/// Wait until every one of `inputs` (given after `before` cells) is answered: each image a
-/// cell, each refused file listed by name with the words its corpus entry expects.
+/// Wait until every one of `inputs` (given when the page had `before` cells and refused
+/// files) is answered: each image a cell, each refused file listed by name with the words its
+/// corpus entry expects.
 fn answered_as_expected<'a>(
     s: &Session,
-    before: u64,
+    (before, refused_before): (u64, u64),
     inputs: impl Iterator<Item = &'a wbc_hostile::Input> + Clone,
 ) -> Result<()> {
     let cells = inputs
@@ -774,11 +775,20 @@ fn answered_as_expected<'a>(
         .filter(|i| i.expect == wbc_hostile::Expect::Cell)
         .count() as u64;
     let refusals = inputs.clone().count() as u64 - cells;
-    let refused_before = refused_count(s)?;
     s.wait_for("every hostile file answered", LOAD, |s| {
         Ok(
             (cell_count(s)? == before + cells && refused_count(s)? == refused_before + refusals)
                 || s.visible("fatal")?,
+        )
+    })
+    .with_context(|| {
+        let listed = s.js("return [...document.querySelectorAll('[data-testid=refused-file]')].map(li => li.textContent)");
+        format!(
+            "expected {} cells and {} refused, found {:?} and {:?}: {listed:?}",
+            before + cells,
+            refused_before + refusals,
+            cell_count(s),
+            refused_count(s)
         )
     })?;
     ensure!(
@@ -844,7 +854,7 @@ fn hostile_files_dropped_and_pasted() -> Result<()> {
         "{} document.querySelector('[data-testid=drop-zone]').dispatchEvent(new DragEvent('drop', {{dataTransfer: dt, bubbles: true, cancelable: true}})); return dt.files.length;",
         files_in_page(&all)
     ))?;
-    answered_as_expected(&s, 0, corpus.iter())?;
+    answered_as_expected(&s, (0, 0), corpus.iter())?;
     let dropped = cell_count(&s)?;
     eprintln!(
         "dropped: {} files, {dropped} cells, {} refused",
@@ -867,7 +877,7 @@ fn hostile_files_dropped_and_pasted() -> Result<()> {
             .clone(),
     ];
     for input in &pasted {
-        let before = cell_count(&s)?;
+        let before = (cell_count(&s)?, refused_count(&s)?);
         s.js(&format!(
             "{} document.body.dispatchEvent(new ClipboardEvent('paste', {{clipboardData: dt, bubbles: true, cancelable: true}})); return null;",
             files_in_page(&[input])
