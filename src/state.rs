@@ -189,7 +189,7 @@ pub struct AppState {
     pub offline: RwSignal<crate::offline::Offline>,
     pub cells: RwSignal<Vec<CellView>>,
     pub selected: RwSignal<Option<u32>>,
-    /// Show each newly analysed cell, until the user picks a cell themselves.
+    /// Show the newly analysed cell (the first of a batch), until the user picks a cell themselves.
     follow_new: RwSignal<bool>,
     /// Attribute edits per cell; kept when the user looks at other cells.
     pub edits: RwSignal<BTreeMap<u32, Edits>>,
@@ -496,7 +496,13 @@ impl AppState {
                 None => cells.push(view),
             }
         });
-        if self.follow_new.get_untracked() || self.selected.get_untracked().is_none() {
+        // In a batch, only its first cell is put on show: the panel is rebuilt for the cell
+        // on show, and rebuilding it for every arriving cell kept the page busy (a 60-240 ms
+        // task each) and flickered too fast to read. The others arrive as thumbnails.
+        let first_of_batch = self.batch.with_untracked(|b| b.total <= 1 || b.done <= 1);
+        if (self.follow_new.get_untracked() && first_of_batch)
+            || self.selected.get_untracked().is_none()
+        {
             self.selected.set(Some(id));
         }
         self.error.set(None);

@@ -2,7 +2,7 @@
 //! free port, and a small blocking WebDriver client (only the commands the tests use).
 #![forbid(unsafe_code)]
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -447,6 +447,69 @@ impl Drop for Session {
     fn drop(&mut self) {
         let _ = ureq::delete(&self.base).call();
     }
+}
+
+/// The analyser's table as CSV (the page's export and `wbc analyse --out`): rows by file name,
+/// each a map from column to field.
+pub type Table = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+/// A CSV as maps from column name to field, keyed by `img_name`.
+pub fn parse_csv(text: &str) -> Table {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    lines
+        .map(|l| {
+            let fields: std::collections::BTreeMap<String, String> = header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, f)| (h.to_string(), f.to_string()))
+                .collect();
+            (fields["img_name"].clone(), fields)
+        })
+        .collect()
+}
+
+/// Every row of `page` has the same cell type and attribute values as the CLI's row of the
+/// same file.
+pub fn same_types_and_attributes(page: &Table, cli: &Table) -> Result<()> {
+    let columns = [
+        "label",
+        "cell_size",
+        "cell_shape",
+        "nucleus_shape",
+        "nuclear_cytoplasmic_ratio",
+        "chromatin_density",
+        "cytoplasm_vacuole",
+        "cytoplasm_texture",
+        "cytoplasm_colour",
+        "granule_type",
+        "granule_colour",
+        "granularity",
+    ];
+    let mut differ = Vec::new();
+    for (name, row) in page {
+        let other = cli
+            .get(name)
+            .with_context(|| format!("{name} missing from the CLI table"))?;
+        for c in columns {
+            if row[c] != other[c] {
+                differ.push(format!("{name} {c}: page {} CLI {}", row[c], other[c]));
+            }
+        }
+    }
+    ensure!(differ.is_empty(), "page and CLI tables differ: {differ:?}");
+    Ok(())
+}
+
+/// Press "export CSV" and read what would have been downloaded (the anchor's click is caught,
+/// the blob read back).
+pub fn exported_csv(s: &Session) -> Result<String> {
+    s.js("window.__exported = null; const click = HTMLAnchorElement.prototype.click; HTMLAnchorElement.prototype.click = function() { window.__exported = this.href; }; document.querySelector('[data-testid=export-csv]').click(); HTMLAnchorElement.prototype.click = click;")?;
+    Ok(s
+        .js("const x = new XMLHttpRequest(); x.open('GET', window.__exported, false); x.send(); return x.responseText;")?
+        .as_str()
+        .context("no CSV exported")?
+        .to_string())
 }
 
 /// The headers `cargo xtask serve` sends (`[serve.headers]` in Trunk.toml), as header lines.

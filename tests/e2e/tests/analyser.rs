@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-use wbc_e2e::{artefacts, root, Driver, Session, StaticServer};
+use wbc_e2e::{
+    artefacts, exported_csv, parse_csv, root, same_types_and_attributes, Driver, Session,
+    StaticServer,
+};
 
 const LOAD: Duration = Duration::from_secs(600);
 
@@ -54,68 +57,6 @@ fn choose(s: &Session, testid: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// A CSV as maps from column name to field, keyed by `img_name`.
-fn parse_csv(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    lines
-        .map(|l| {
-            let fields: BTreeMap<String, String> = header
-                .iter()
-                .zip(l.split(','))
-                .map(|(h, f)| (h.to_string(), f.to_string()))
-                .collect();
-            (fields["img_name"].clone(), fields)
-        })
-        .collect()
-}
-
-/// Every row of `page` has the same cell type and attribute values as the CLI's row of the
-/// same file.
-fn same_types_and_attributes(
-    page: &BTreeMap<String, BTreeMap<String, String>>,
-    cli: &BTreeMap<String, BTreeMap<String, String>>,
-) -> Result<()> {
-    let columns = [
-        "label",
-        "cell_size",
-        "cell_shape",
-        "nucleus_shape",
-        "nuclear_cytoplasmic_ratio",
-        "chromatin_density",
-        "cytoplasm_vacuole",
-        "cytoplasm_texture",
-        "cytoplasm_colour",
-        "granule_type",
-        "granule_colour",
-        "granularity",
-    ];
-    let mut differ = Vec::new();
-    for (name, row) in page {
-        let other = cli
-            .get(name)
-            .with_context(|| format!("{name} missing from the CLI table"))?;
-        for c in columns {
-            if row[c] != other[c] {
-                differ.push(format!("{name} {c}: page {} CLI {}", row[c], other[c]));
-            }
-        }
-    }
-    ensure!(differ.is_empty(), "page and CLI tables differ: {differ:?}");
-    Ok(())
-}
-
-/// Press "export CSV" and read what would have been downloaded (the anchor's click is caught,
-/// the blob read back).
-fn exported_csv(s: &Session) -> Result<String> {
-    s.js("window.__exported = null; const click = HTMLAnchorElement.prototype.click; HTMLAnchorElement.prototype.click = function() { window.__exported = this.href; }; document.querySelector('[data-testid=export-csv]').click(); HTMLAnchorElement.prototype.click = click;")?;
-    Ok(s
-        .js("const x = new XMLHttpRequest(); x.open('GET', window.__exported, false); x.send(); return x.responseText;")?
-        .as_str()
-        .context("no CSV exported")?
-        .to_string())
-}
-
 #[test]
 fn analyser_table_on_200_real_cells() -> Result<()> {
     let dist = root().join("dist");
@@ -131,10 +72,12 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
         Ok(s.find("sample-cells")?.is_some())
     })?;
 
-    // The page must answer a click within 200 ms throughout (issue 18): every main-thread
-    // task over 50 ms is recorded (PerformanceObserver 'longtask') while the cells come in,
-    // first with the explorer on show, then the table.
-    s.js("window.__longest = 0; window.__longtasks = 0; new PerformanceObserver(l => { for (const e of l.getEntries()) { window.__longtasks++; window.__longest = Math.max(window.__longest, e.duration); } }).observe({type: 'longtask'}); return null")?;
+    // The page must answer a click within 200 ms throughout a batch (issue 18): once the
+    // page is ready, every main-thread task over 50 ms is recorded (PerformanceObserver
+    // 'longtask') while the cells come in, first with the explorer on show, then the table.
+    // The test's own screenshot (Chrome paints the page for it) is left out.
+    s.wait_for("ready", LOAD, |s| Ok(s.text("status")? == "idle"))?;
+    s.js("window.__long = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__long.push([e.startTime, e.duration]); }).observe({type: 'longtask'}); return null")?;
 
     // The sample cells alone, then 150 more through the file input: 200 cells.
     s.js("document.querySelector('[data-testid=sample-cells]').click()")?;
@@ -149,7 +92,9 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
     s.wait_for("progress with a rate", LOAD, |s| {
         Ok(s.text("batch-progress")?.contains("cells/s"))
     })?;
+    let shot_from = s.js("return performance.now()")?.as_f64().unwrap_or(0.0);
     s.screenshot("analyser-progress")?;
+    let shot_to = s.js("return performance.now()")?.as_f64().unwrap_or(0.0);
     s.js("document.querySelector('[data-testid=view-table]').click()")?;
     let started = std::time::Instant::now();
     s.wait_for("200 cells", LOAD, |s| {
@@ -165,12 +110,17 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
         "150 cells in {:.1} s on the CPU path ({progress})",
         started.elapsed().as_secs_f64()
     );
-    let longest = s
-        .js("return window.__longest")?
-        .as_f64()
-        .unwrap_or(f64::MAX);
-    let long_tasks = s.js("return window.__longtasks")?;
-    eprintln!("200 cells: longest main-thread task {longest:.0} ms ({long_tasks} over 50 ms)");
+    let tasks: Vec<(f64, f64)> = serde_json::from_value(s.js("return window.__long")?)?;
+    let page_tasks: Vec<f64> = tasks
+        .iter()
+        .filter(|(start, length)| start + length < shot_from || *start > shot_to)
+        .map(|&(_, length)| length)
+        .collect();
+    let longest = page_tasks.iter().copied().fold(0.0, f64::max);
+    eprintln!(
+        "200 cells: longest main-thread task {longest:.0} ms ({} over 50 ms; the screenshot's own task left out)",
+        page_tasks.len()
+    );
     ensure!(
         longest < 200.0,
         "the page was busy for {longest:.0} ms at once during the batch"

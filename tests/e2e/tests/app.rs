@@ -705,10 +705,15 @@ struct Opened {
 }
 
 fn opened(query: &str) -> Result<Opened> {
+    opened_on(false, query)
+}
+
+/// As [`opened`], with SwiftShader's WebGPU when `webgpu`.
+fn opened_on(webgpu: bool, query: &str) -> Result<Opened> {
     built()?;
     let driver = Driver::start()?;
     let server = StaticServer::start(root().join("dist"))?;
-    let s = driver.session(false)?;
+    let s = driver.session(webgpu)?;
     s.goto(&format!("{}/{query}", server.url))?;
     open(&s)?;
     Ok(Opened {
@@ -727,30 +732,33 @@ fn hostile_files_are_answered_one_by_one() -> Result<()> {
     let Some(real) = real_cell() else {
         return Ok(());
     };
-    let Opened {
-        s,
-        server: _server,
-        _driver,
-    } = opened("")?;
-    upload_and_wait(&s, &real)?;
-    ensure!(cell_count(&s)? == 1, "the real cell was not analysed");
-
     // WebDriver sends paths as UTF-8: the corpus's non-UTF-8 name is the CLI's test only.
     let corpus: Vec<(PathBuf, wbc_hostile::Input)> =
         wbc_hostile::write_corpus(&artefacts().join("hostile"))?
             .into_iter()
             .filter(|(p, _)| p.to_str().is_some())
             .collect();
-    let cells = corpus
-        .iter()
-        .filter(|(_, i)| i.expect == wbc_hostile::Expect::Cell)
-        .count() as u64;
-    let refusals = corpus.len() as u64 - cells;
     let paths: Vec<PathBuf> = corpus.iter().map(|(p, _)| p.clone()).collect();
-    s.upload_many("file-input", &paths)?;
-    answered_as_expected(&s, (1, 0), corpus.iter().map(|(_, i)| i))?;
-    s.js("document.querySelector('[data-testid=refused]').open = true")?;
-    s.screenshot("hostile-files")?;
+    // On both devices: the worker decodes before the device matters, but the cells it makes
+    // run on the device.
+    for (webgpu, device) in [(false, "CPU"), (true, "WebGPU")] {
+        let Opened {
+            s,
+            server: _server,
+            _driver,
+        } = opened_on(webgpu, "")?;
+        ensure!(
+            s.text("device")? == device,
+            "opened on {}",
+            s.text("device")?
+        );
+        upload_and_wait(&s, &real)?;
+        ensure!(cell_count(&s)? == 1, "the real cell was not analysed");
+        s.upload_many("file-input", &paths)?;
+        answered_as_expected(&s, (1, 0), corpus.iter().map(|(_, i)| i))?;
+        s.js("document.querySelector('[data-testid=refused]').open = true")?;
+        s.screenshot(&format!("hostile-files-{}", device.to_lowercase()))?;
+    }
     Ok(())
 }
 
