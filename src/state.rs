@@ -66,6 +66,43 @@ pub struct CellView {
     pub answered_at_ms: f64,
 }
 
+impl CellView {
+    /// A cell from the worker's report; it holds its detail (crop and label map) when
+    /// `image_url` is set (a cell restored from storage has only its thumbnail).
+    fn from_report(
+        r: CellReport,
+        image_url: String,
+        thumb_url: String,
+        normalised_url: Option<String>,
+        labels: Vec<u8>,
+        round_trip_ms: f64,
+        answered_at_ms: f64,
+    ) -> Self {
+        CellView {
+            id: r.id,
+            name: r.name,
+            detail: !image_url.is_empty(),
+            image_url,
+            thumb_url,
+            normalised_url,
+            front_end: r.front_end,
+            familiarity: r.familiarity,
+            revision: 0,
+            width: r.width,
+            height: r.height,
+            prediction: r.prediction,
+            features: Arc::new(r.features),
+            labels: Arc::new(labels),
+            morphometry: r.morphometry,
+            preprocess_ms: r.preprocess_ms,
+            inference_ms: r.inference_ms,
+            segmentation_ms: r.segmentation_ms,
+            round_trip_ms,
+            answered_at_ms,
+        }
+    }
+}
+
 /// The user's attribute edits for one cell: `Some(value index)` where edited.
 pub type Edits = [Option<usize>; 11];
 
@@ -461,28 +498,15 @@ impl AppState {
             .map_or(0.0, |t| answered_at_ms - t);
         let id = r.id;
         self.cells.update(|cells| {
-            let view = CellView {
-                id,
-                name: r.name,
+            let view = CellView::from_report(
+                r,
                 image_url,
                 thumb_url,
-                detail: true,
                 normalised_url,
-                front_end: r.front_end,
-                familiarity: r.familiarity,
-                revision: 0,
-                width: r.width,
-                height: r.height,
-                prediction: r.prediction,
-                features: Arc::new(r.features),
-                labels: Arc::new(labels),
-                morphometry: r.morphometry,
-                preprocess_ms: r.preprocess_ms,
-                inference_ms: r.inference_ms,
-                segmentation_ms: r.segmentation_ms,
+                labels,
                 round_trip_ms,
                 answered_at_ms,
-            };
+            );
             // A cell analysed again replaces itself where it stands; its edits stay.
             match cells.iter_mut().find(|c| c.id == id) {
                 Some(old) => {

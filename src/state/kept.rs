@@ -5,7 +5,6 @@ use super::{object_url, release, AppState, CellView, Edits, SavedReport};
 use crate::session::{self, QUIZ_SCORE, SELECTED, TABLE_FILTER, TABLE_SORT};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use wbc_core::quiz::Score;
 use wbc_core::table;
 use wbc_messages::CellReport;
@@ -240,30 +239,17 @@ impl AppState {
     }
 }
 
-/// A cell as it comes back from storage: thumbnail and results; its crop and label map come
-/// when it is opened (analysed again).
+/// A cell as it comes back from storage, as cell `id` of this page: thumbnail and results;
+/// its crop and label map come when it is opened (analysed again).
 fn restored_view(id: u32, saved: SavedReport, thumb_url: Option<String>) -> CellView {
-    let r = saved.report;
-    CellView {
-        id,
-        name: r.name,
-        image_url: String::new(),
-        thumb_url: thumb_url.unwrap_or_default(),
-        detail: false,
-        normalised_url: None,
-        front_end: r.front_end,
-        familiarity: r.familiarity,
-        revision: 0,
-        width: r.width,
-        height: r.height,
-        prediction: r.prediction,
-        features: Arc::new(r.features),
-        labels: Arc::new(Vec::new()),
-        morphometry: r.morphometry,
-        preprocess_ms: r.preprocess_ms,
-        inference_ms: r.inference_ms,
-        segmentation_ms: r.segmentation_ms,
-        round_trip_ms: saved.round_trip_ms,
-        answered_at_ms: 0.0,
-    }
+    let report = CellReport { id, ..saved.report };
+    CellView::from_report(
+        report,
+        String::new(),
+        thumb_url.unwrap_or_default(),
+        None,
+        Vec::new(),
+        saved.round_trip_ms,
+        0.0,
+    )
 }

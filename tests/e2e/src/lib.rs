@@ -501,6 +501,37 @@ pub fn same_types_and_attributes(page: &Table, cli: &Table) -> Result<()> {
     Ok(())
 }
 
+/// Run `wbc analyse` (which analyses the cells one by one) on `inputs` into `out`, and check
+/// the page's exported CSV has the same rows, each with the same type and attribute values.
+/// Returns both tables.
+pub fn equals_cli(
+    page_csv: &str,
+    wbc: &Path,
+    inputs: &[PathBuf],
+    out: &Path,
+) -> Result<(Table, Table)> {
+    let status = Command::new(wbc)
+        .arg("analyse")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", wbc.display()))?;
+    ensure!(status.success(), "wbc analyse failed");
+    let page = parse_csv(page_csv);
+    let cli = parse_csv(&std::fs::read_to_string(out)?);
+    ensure!(
+        page.len() == cli.len(),
+        "{} page rows, {} CLI rows",
+        page.len(),
+        cli.len()
+    );
+    same_types_and_attributes(&page, &cli)?;
+    Ok((page, cli))
+}
+
 /// Press "export CSV" and read what would have been downloaded (the anchor's click is caught,
 /// the blob read back).
 pub fn exported_csv(s: &Session) -> Result<String> {

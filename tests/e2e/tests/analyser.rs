@@ -7,13 +7,11 @@
 //! to target/e2e/.
 
 use anyhow::{ensure, Context, Result};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 use wbc_e2e::{
-    artefacts, exported_csv, parse_csv, root, same_types_and_attributes, Driver, Session,
-    StaticServer,
+    artefacts, equals_cli, exported_csv, parse_csv, root, same_types_and_attributes, Driver,
+    Session, StaticServer,
 };
 
 const LOAD: Duration = Duration::from_secs(600);
@@ -185,27 +183,16 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
     let wbc = std::env::var("WBC_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root().join("target/debug/wbc"));
-    let cli_out = artefacts().join("analyser-cli.csv");
-    let status = Command::new(&wbc)
-        .arg("analyse")
-        .arg(root().join("public/samples"))
-        .args(&extra)
-        .arg("--out")
-        .arg(&cli_out)
-        .current_dir(root())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .with_context(|| format!("running {}", wbc.display()))?;
-    ensure!(status.success(), "wbc analyse failed");
-    let page = parse_csv(&page_csv);
-    let cli = parse_csv(&std::fs::read_to_string(&cli_out)?);
-    ensure!(
-        page.len() == 200 && cli.len() == 200,
-        "{} page rows, {} CLI rows",
-        page.len(),
-        cli.len()
-    );
-    same_types_and_attributes(&page, &cli)?;
+    let inputs: Vec<PathBuf> = std::iter::once(root().join("public/samples"))
+        .chain(extra.iter().cloned())
+        .collect();
+    let (page, cli) = equals_cli(
+        &page_csv,
+        &wbc,
+        &inputs,
+        &artefacts().join("analyser-cli.csv"),
+    )?;
+    ensure!(page.len() == 200, "{} rows", page.len());
     eprintln!("page CSV export equals wbc analyse --out on 200 cells (type and 11 attributes)");
 
     // The same on WebGPU (SwiftShader here, slow: 10 cells).
@@ -390,20 +377,27 @@ fn name_of(p: &std::path::Path) -> String {
         .into_owned()
 }
 
+/// `n` test cells, the built app served, and a browser driver.
+fn served(n: usize) -> Result<(Vec<PathBuf>, StaticServer, Driver)> {
+    let dist = root().join("dist");
+    ensure!(
+        dist.join("worker_loader.js").exists(),
+        "build the app first: cargo xtask build"
+    );
+    Ok((
+        more_test_cells(n)?,
+        StaticServer::start(dist)?,
+        Driver::start()?,
+    ))
+}
+
 /// The WebGPU device lost in the middle of a batch (issue 18). `lose-gpu-after=3` in the page
 /// address makes the worker's loader call `GPUDevice.destroy()` on the networks' device once
 /// three cells are answered on it. The page says so, goes on with a worker on the CPU, and the batch ends
 /// with the same types and attribute values as a CPU-only run of the same files.
 #[test]
 fn webgpu_lost_mid_batch_finishes_on_the_cpu() -> Result<()> {
-    let dist = root().join("dist");
-    ensure!(
-        dist.join("worker_loader.js").exists(),
-        "build the app first: cargo xtask build"
-    );
-    let cells = more_test_cells(8)?;
-    let server = StaticServer::start(dist)?;
-    let driver = Driver::start()?;
+    let (cells, server, driver) = served(8)?;
 
     let (cpu, _) = loaded(&driver, &server, false, "?cpu")?;
     batch(&cpu, &cells)?;
@@ -440,14 +434,7 @@ fn webgpu_lost_mid_batch_finishes_on_the_cpu() -> Result<()> {
 /// runs on the CPU, says why, and analyses a cell.
 #[test]
 fn webgpu_refused_at_start_runs_on_the_cpu() -> Result<()> {
-    let dist = root().join("dist");
-    ensure!(
-        dist.join("worker_loader.js").exists(),
-        "build the app first: cargo xtask build"
-    );
-    let cells = more_test_cells(1)?;
-    let server = StaticServer::start(dist)?;
-    let driver = Driver::start()?;
+    let (cells, server, driver) = served(1)?;
     for (query, why) in [
         ("?fail-gpu-adapter", "no adapter"),
         ("?fail-gpu-device", "initialisation failed"),
@@ -474,15 +461,8 @@ fn webgpu_refused_at_start_runs_on_the_cpu() -> Result<()> {
 /// crash.
 #[test]
 fn a_worker_that_panics_is_restarted_and_the_batch_goes_on() -> Result<()> {
-    let dist = root().join("dist");
-    ensure!(
-        dist.join("worker_loader.js").exists(),
-        "build the app first: cargo xtask build"
-    );
-    let cells = more_test_cells(6)?;
+    let (cells, server, driver) = served(6)?;
     let victim = name_of(&cells[2]);
-    let server = StaticServer::start(dist)?;
-    let driver = Driver::start()?;
 
     let (clean, _) = loaded(&driver, &server, false, "?cpu")?;
     batch(&clean, &cells)?;

@@ -7,9 +7,7 @@
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use wbc_e2e::{
-    artefacts, exported_csv, parse_csv, root, same_types_and_attributes, Driver, StaticServer,
-};
+use wbc_e2e::{artefacts, equals_cli, exported_csv, root, Driver, StaticServer};
 
 fn cell() -> Result<std::path::PathBuf> {
     let dir = root().join("../shared/data/pbc/PBC_dataset_normal_DIB/monocyte");
@@ -187,25 +185,13 @@ fn analyser_batch_rate_and_memory() -> Result<()> {
         // On the CPU: the 1,000 results equal the CLI's, which analyses the cells one by one.
         if !webgpu {
             s.click("view-table")?;
-            let page = parse_csv(&exported_csv(&s)?);
-            let cli_out = artefacts().join("bench-cli.csv");
-            let status = std::process::Command::new(root().join("target/release/wbc"))
-                .arg("analyse")
-                .args(&cells)
-                .arg("--out")
-                .arg(&cli_out)
-                .current_dir(root())
-                .stdout(std::process::Stdio::null())
-                .status()?;
-            anyhow::ensure!(status.success(), "wbc analyse failed");
-            let cli = parse_csv(&std::fs::read_to_string(&cli_out)?);
-            anyhow::ensure!(
-                page.len() == 1000 && cli.len() == 1000,
-                "{} / {} rows",
-                page.len(),
-                cli.len()
-            );
-            same_types_and_attributes(&page, &cli)?;
+            let (page, _) = equals_cli(
+                &exported_csv(&s)?,
+                &root().join("target/release/wbc"),
+                &cells,
+                &artefacts().join("bench-cli.csv"),
+            )?;
+            anyhow::ensure!(page.len() == 1000, "{} rows", page.len());
             eprintln!("1,000 cells: the page's table equals wbc analyse (one by one) in type and all 11 attributes");
             results.push(json!({"device": "CPU", "equal_to_one_by_one": 1000}));
         }
