@@ -20,13 +20,6 @@ use wbc_core::{audit, table, CellPrediction};
 use wbc_messages::{CellReport, EngineReport, FromWorker, FrontEndSummary, ToWorker};
 use web_sys::{Blob, File};
 
-/// A cell's results as kept across reloads (see [`crate::session`]).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SavedReport {
-    report: CellReport,
-    round_trip_ms: f64,
-}
-
 /// One analysed cell as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CellView {
@@ -256,7 +249,7 @@ pub struct AppState {
     pub quiz_score: RwSignal<Score>,
     /// Whether the stored session has been read back (until then nothing is written, so a
     /// default value cannot overwrite a stored one).
-    pub restored: RwSignal<bool>,
+    restored: RwSignal<bool>,
     /// What the page says about the stored session (restored, cleared, or why it is not kept).
     pub session_note: RwSignal<Option<String>>,
     /// Each cell's key in the stored session (ids are per page load; keys last).
@@ -429,8 +422,14 @@ impl AppState {
                 } else {
                     None
                 };
-                self.keep_cell(&report, thumb.as_ref());
-                self.add_cell(report, image_url, thumb_url, normalised_url, bytes(1));
+                self.add_cell(
+                    report,
+                    image_url,
+                    thumb,
+                    thumb_url,
+                    normalised_url,
+                    bytes(1),
+                );
             }
             FromWorker::Explained {
                 id,
@@ -484,6 +483,7 @@ impl AppState {
         self,
         r: CellReport,
         image_url: String,
+        thumb: Option<Blob>,
         thumb_url: String,
         normalised_url: Option<String>,
         labels: Vec<u8>,
@@ -496,6 +496,7 @@ impl AppState {
             .try_update_value(|m| m.remove(&r.id))
             .flatten()
             .map_or(0.0, |t| answered_at_ms - t);
+        self.keep_cell(&r, thumb, round_trip_ms);
         let id = r.id;
         self.cells.update(|cells| {
             let view = CellView::from_report(

@@ -1,7 +1,7 @@
 //! The page state's side of the stored session ([`crate::session`]): what is written when, how a
 //! reload puts it back, and "clear session".
 
-use super::{object_url, release, AppState, CellView, Edits, SavedReport};
+use super::{object_url, release, AppState, CellView, Edits};
 use crate::session::{self, QUIZ_SCORE, SELECTED, TABLE_FILTER, TABLE_SORT};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
@@ -9,6 +9,14 @@ use wbc_core::quiz::Score;
 use wbc_core::table;
 use wbc_messages::CellReport;
 use web_sys::Blob;
+
+/// A cell's results as read back from storage (written by [`AppState::keep_cell`] as
+/// `{"report": …, "round_trip_ms": …}`, without copying the report).
+#[derive(serde::Deserialize)]
+struct SavedReport {
+    report: CellReport,
+    round_trip_ms: f64,
+}
 
 impl AppState {
     /// Run a storage write in the background; the first failure is said once (the session
@@ -48,25 +56,16 @@ impl AppState {
             .unwrap_or(false)
     }
 
-    /// Keep an analysed cell: its file, thumbnail and results.
-    pub(super) fn keep_cell(self, report: &CellReport, thumb: Option<&Blob>) {
-        let (Some(file), Some(thumb)) = (
-            self.files.with_value(|f| f.get(&report.id).cloned()),
-            thumb.cloned(),
-        ) else {
+    /// Keep an analysed cell: its file, thumbnail and results (read back as a
+    /// [`SavedReport`]).
+    pub(super) fn keep_cell(self, report: &CellReport, thumb: Option<Blob>, round_trip_ms: f64) {
+        let (Some(file), Some(thumb)) =
+            (self.files.with_value(|f| f.get(&report.id).cloned()), thumb)
+        else {
             return;
         };
-        let round_trip_ms = self
-            .requested_at
-            .with_value(|m| m.get(&report.id).copied())
-            .map_or(0.0, |t| super::page_ms() - t);
-        let saved = SavedReport {
-            report: report.clone(),
-            round_trip_ms,
-        };
-        let Ok(json) = serde_json::to_string(&saved) else {
-            return;
-        };
+        let saved = serde_json::json!({ "report": report, "round_trip_ms": round_trip_ms });
+        let json = saved.to_string();
         let key = self.key_of(report.id);
         self.write(async move { session::put_cell(&key, &file, &thumb, &json).await });
     }
@@ -128,6 +127,7 @@ impl AppState {
                 }
             };
             let setting = |name: &str| stored.settings.get(name);
+            let shown_key = setting(SELECTED).and_then(|j| serde_json::from_str::<String>(j).ok());
             let mut cells = Vec::new();
             let mut edits = BTreeMap::new();
             let mut shown = None;
@@ -144,9 +144,7 @@ impl AppState {
                 {
                     edits.insert(id, e);
                 }
-                if setting(SELECTED).and_then(|j| serde_json::from_str::<String>(j).ok())
-                    == Some(kept.key.clone())
-                {
+                if shown_key.as_ref() == Some(&kept.key) {
                     shown = Some(id);
                 }
                 self.keys.update_value(|k| {

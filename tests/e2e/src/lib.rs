@@ -303,6 +303,12 @@ impl Session {
         )
     }
 
+    /// The files the page listed as refused: each name and its line (name and reason).
+    pub fn refused_files(&self) -> Result<Vec<(String, String)>> {
+        let listed = self.js("return [...document.querySelectorAll('[data-testid=refused-file]')].map(li => [li.dataset.name, li.textContent])")?;
+        Ok(serde_json::from_value(listed)?)
+    }
+
     /// Run JavaScript in the page and return its result.
     pub fn js(&self, script: &str) -> Result<Value> {
         self.cmd(

@@ -484,8 +484,7 @@ fn a_worker_that_panics_is_restarted_and_the_batch_goes_on() -> Result<()> {
 
     let (s, _) = loaded(&driver, &server, false, &format!("?cpu&panic-on={victim}"))?;
     batch(&s, &cells)?;
-    let refused = s.js("return [...document.querySelectorAll('[data-testid=refused-file]')].map(l => [l.dataset.name, l.textContent])")?;
-    let refused: Vec<(String, String)> = serde_json::from_value(refused)?;
+    let refused = s.refused_files()?;
     ensure!(
         refused.len() == 1 && refused[0].0 == victim && refused[0].1.contains("fault injected"),
         "refused: {refused:?}"

@@ -790,7 +790,7 @@ fn answered_as_expected<'a>(
         )
     })
     .with_context(|| {
-        let listed = s.js("return [...document.querySelectorAll('[data-testid=refused-file]')].map(li => li.textContent)");
+        let listed = s.refused_files();
         format!(
             "expected {} cells and {} refused, found {:?} and {:?}: {listed:?}",
             before + cells,
@@ -804,8 +804,7 @@ fn answered_as_expected<'a>(
         "the page stopped: {:?}",
         s.text("fatal")
     );
-    let listed = s.js("return [...document.querySelectorAll('[data-testid=refused-file]')].map(li => [li.dataset.name, li.textContent])")?;
-    let listed: Vec<(String, String)> = serde_json::from_value(listed)?;
+    let listed = s.refused_files()?;
     for input in inputs {
         if let wbc_hostile::Expect::Refused(words) = input.expect {
             let line = listed.iter().find(|(name, _)| *name == input.name);
@@ -1469,8 +1468,11 @@ fn a_batch_with_bad_files_mixed_in_finishes() -> Result<()> {
         "the page stopped: {:?}",
         s.text("fatal")
     );
-    let listed = s.js("return [...document.querySelectorAll('[data-testid=refused-file]')].map(li => li.dataset.name)")?;
-    let listed: Vec<String> = serde_json::from_value(listed)?;
+    let listed: Vec<String> = s
+        .refused_files()?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     ensure!(
         cell_count(&s)? == 180 && listed.len() == 20,
         "{} cells and {} refusals for 180 good and 20 bad files",
