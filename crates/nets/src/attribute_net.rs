@@ -2,6 +2,11 @@
 //!
 //! All groups share one linear layer (31 attribute values + 5 cell types = 36 logits) so the
 //! head is one matrix product; the groups are softmaxed separately.
+//!
+//! Two families share the type: the plain stack of 3×3 conv layers the app first shipped,
+//! and residual networks (a plain stem, then ResNet basic blocks or MobileNetV2 inverted
+//! bottlenecks, then an optional 1×1 layer widening the features), chosen by the card's
+//! `block` so older cards still load.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -26,6 +31,27 @@ pub struct AttributeNetConfig {
     pub strides: Vec<usize>,
     /// Dropout before the head.
     pub dropout: f64,
+    /// How each entry of `widths` after the first is built (the first is always a plain
+    /// 3×3 stem layer); cards written before residual blocks existed are plain.
+    #[serde(default)]
+    pub block: BlockKind,
+    /// A last 1×1 conv layer (batch norm, ReLU) to this many channels before pooling.
+    #[serde(default)]
+    pub feature_width: Option<usize>,
+}
+
+/// The layer type of an attribute network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockKind {
+    /// One 3×3 conv, batch norm, ReLU per width.
+    #[default]
+    Plain,
+    /// ResNet's basic block: two 3×3 convs with a skip (a 1×1 conv when the shape changes).
+    Basic,
+    /// MobileNetV2's inverted bottleneck: 1×1 expansion by this factor, 3×3 depthwise, 1×1
+    /// projection, with a skip when the shape is kept.
+    Inverted { expansion: usize },
 }
 
 impl AttributeNetConfig {
@@ -36,7 +62,38 @@ impl AttributeNetConfig {
             widths: vec![32, 32, 64, 64, 128, 128, 192, 192, 256],
             strides: vec![2, 1, 2, 1, 2, 1, 2, 1, 1],
             dropout: 0.2,
+            block: BlockKind::Plain,
+            feature_width: None,
         }
+    }
+
+    /// The residual candidates measured against [`Self::standard`] on val (`wbc train
+    /// --arch`): a narrow ResNet (basic blocks) and a MobileNetV2-style network.
+    pub fn named(arch: &str, input_size: usize) -> Option<Self> {
+        let config = match arch {
+            "plain" => Self::standard(),
+            "resnet" => Self {
+                input_size,
+                widths: vec![32, 32, 64, 64, 128, 128, 192],
+                strides: vec![2, 1, 2, 1, 2, 1, 2],
+                dropout: 0.2,
+                block: BlockKind::Basic,
+                feature_width: None,
+            },
+            "mobile" => Self {
+                input_size,
+                widths: vec![32, 24, 32, 32, 64, 64, 96, 96, 160, 160],
+                strides: vec![2, 1, 2, 1, 2, 1, 1, 1, 2, 1],
+                dropout: 0.2,
+                block: BlockKind::Inverted { expansion: 6 },
+                feature_width: Some(640),
+            },
+            _ => return None,
+        };
+        Some(Self {
+            input_size,
+            ..config
+        })
     }
 
     /// A tiny variant for pipeline tests (seconds to train).
@@ -46,30 +103,44 @@ impl AttributeNetConfig {
             widths: vec![8, 16, 16],
             strides: vec![2, 2, 2],
             dropout: 0.0,
+            block: BlockKind::Plain,
+            feature_width: None,
         }
+    }
+
+    /// Channels of the pooled features (the head's input).
+    pub fn feature_channels(&self) -> usize {
+        self.feature_width
+            .unwrap_or(*self.widths.last().expect("at least one layer"))
     }
 
     /// Build the network with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> AttributeNet {
         let mut blocks = Vec::new();
+        let mut residual = Vec::new();
         let mut in_ch = 3;
-        for (&w, &s) in self.widths.iter().zip(&self.strides) {
-            blocks.push(ConvBnRelu {
-                conv: Conv2dConfig::new([in_ch, w], [3, 3])
-                    .with_stride([s, s])
-                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                    .with_bias(false)
-                    .init(device),
-                norm: BatchNormConfig::new(w).init(device),
-                activation: Relu::new(),
-            });
+        for (i, (&w, &s)) in self.widths.iter().zip(&self.strides).enumerate() {
+            match self.block {
+                BlockKind::Basic if i > 0 => {
+                    residual.push(ResidualBlock::basic(in_ch, w, s, device))
+                }
+                BlockKind::Inverted { expansion } if i > 0 => {
+                    residual.push(ResidualBlock::inverted(in_ch, w, s, expansion, device))
+                }
+                _ => blocks.push(ConvBnRelu::new(in_ch, w, 3, s, device)),
+            }
             in_ch = w;
         }
+        let features = self
+            .feature_width
+            .map(|w| ConvBnRelu::new(in_ch, w, 1, 1, device));
         AttributeNet {
             blocks,
+            residual,
+            features,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             dropout: DropoutConfig::new(self.dropout).init(),
-            head: LinearConfig::new(in_ch, HEAD_WIDTH).init(device),
+            head: LinearConfig::new(self.feature_channels(), HEAD_WIDTH).init(device),
         }
     }
 
@@ -78,17 +149,34 @@ impl AttributeNetConfig {
         let mut side = self.input_size as u64;
         let mut in_ch = 3u64;
         let mut macs = 0u64;
-        for (&w, &s) in self.widths.iter().zip(&self.strides) {
-            side = side.div_ceil(s as u64);
-            macs += side * side * in_ch * w as u64 * 9;
-            in_ch = w as u64;
+        for (i, (&w, &s)) in self.widths.iter().zip(&self.strides).enumerate() {
+            let (w, s) = (w as u64, s as u64);
+            let out_side = side.div_ceil(s);
+            let out_px = out_side * out_side;
+            macs += match self.block {
+                BlockKind::Basic if i > 0 => {
+                    let shortcut = if s != 1 || in_ch != w { in_ch * w } else { 0 };
+                    out_px * (in_ch * w * 9 + w * w * 9 + shortcut)
+                }
+                BlockKind::Inverted { expansion } if i > 0 => {
+                    let hidden = in_ch * expansion as u64;
+                    side * side * in_ch * hidden + out_px * (hidden * 9 + hidden * w)
+                }
+                _ => out_px * in_ch * w * 9,
+            };
+            side = out_side;
+            in_ch = w;
+        }
+        if let Some(f) = self.feature_width {
+            macs += side * side * in_ch * f as u64;
+            in_ch = f as u64;
         }
         macs += in_ch * HEAD_WIDTH as u64;
         2 * macs
     }
 }
 
-/// 3×3 convolution, batch norm, ReLU.
+/// Convolution (3×3 or 1×1), batch norm, ReLU.
 #[derive(Module, Debug)]
 pub struct ConvBnRelu {
     conv: Conv2d,
@@ -97,16 +185,126 @@ pub struct ConvBnRelu {
 }
 
 impl ConvBnRelu {
+    fn new(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, device: &Device) -> Self {
+        let ConvBn { conv, norm } = ConvBn::new([in_ch, out_ch], kernel, stride, 1, device);
+        Self {
+            conv,
+            norm,
+            activation: Relu::new(),
+        }
+    }
+
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.activation
             .forward(self.norm.forward(self.conv.forward(x)))
     }
 }
 
+/// Convolution and batch norm, no activation (the last layer of a residual branch).
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    norm: BatchNorm,
+}
+
+impl ConvBn {
+    fn new(
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        device: &Device,
+    ) -> Self {
+        let pad = kernel / 2;
+        Self {
+            conv: Conv2dConfig::new(channels, [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_groups(groups)
+                .with_bias(false)
+                .init(device),
+            norm: BatchNormConfig::new(channels[1]).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.norm.forward(self.conv.forward(x))
+    }
+}
+
+/// A residual block: `branch` (ReLU between its layers) added to the input, or to
+/// `shortcut` of it when the block changes the shape and has one.
+#[derive(Module, Debug)]
+pub struct ResidualBlock {
+    /// Every layer of the branch but the last, each with its ReLU.
+    layers: Vec<ConvBnRelu>,
+    last: ConvBn,
+    shortcut: Option<ConvBn>,
+    /// ReLU after the sum (basic blocks) or none (inverted bottlenecks keep it linear).
+    activation: Option<Relu>,
+}
+
+impl ResidualBlock {
+    fn basic(in_ch: usize, out_ch: usize, stride: usize, device: &Device) -> Self {
+        let shortcut = (stride != 1 || in_ch != out_ch)
+            .then(|| ConvBn::new([in_ch, out_ch], 1, stride, 1, device));
+        Self {
+            layers: vec![ConvBnRelu::new(in_ch, out_ch, 3, stride, device)],
+            last: ConvBn::new([out_ch, out_ch], 3, 1, 1, device),
+            shortcut,
+            activation: Some(Relu::new()),
+        }
+    }
+
+    fn inverted(
+        in_ch: usize,
+        out_ch: usize,
+        stride: usize,
+        expansion: usize,
+        device: &Device,
+    ) -> Self {
+        let hidden = in_ch * expansion;
+        let ConvBn { conv, norm } = ConvBn::new([hidden, hidden], 3, stride, hidden, device);
+        Self {
+            layers: vec![
+                ConvBnRelu::new(in_ch, hidden, 1, 1, device),
+                ConvBnRelu {
+                    conv,
+                    norm,
+                    activation: Relu::new(),
+                },
+            ],
+            last: ConvBn::new([hidden, out_ch], 1, 1, 1, device),
+            shortcut: None,
+            activation: None,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let branch = self
+            .last
+            .forward(self.layers.iter().fold(x.clone(), |h, l| l.forward(h)));
+        let sum = if branch.dims() == x.dims() {
+            branch + x
+        } else if let Some(shortcut) = &self.shortcut {
+            branch + shortcut.forward(x)
+        } else {
+            branch
+        };
+        match &self.activation {
+            Some(relu) => relu.forward(sum),
+            None => sum,
+        }
+    }
+}
+
 /// The attribute network.
 #[derive(Module, Debug)]
 pub struct AttributeNet {
+    /// The plain layers (all of a plain network; the stem of a residual one).
     blocks: Vec<ConvBnRelu>,
+    residual: Vec<ResidualBlock>,
+    features: Option<ConvBnRelu>,
     pool: AdaptiveAvgPool2d,
     dropout: Dropout,
     head: Linear,
@@ -115,7 +313,12 @@ pub struct AttributeNet {
 impl AttributeNet {
     /// The last feature map `[batch, channels, h, w]` (used for class-activation maps).
     pub fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
-        self.blocks.iter().fold(images, |x, b| b.forward(x))
+        let x = self.blocks.iter().fold(images, |x, b| b.forward(x));
+        let x = self.residual.iter().fold(x, |x, b| b.forward(x));
+        match &self.features {
+            Some(layer) => layer.forward(x),
+            None => x,
+        }
     }
 
     /// Globally average-pooled features `[batch, channels]`.
@@ -200,7 +403,7 @@ mod tests {
             ),
             &device,
         );
-        let logits: Vec<f32> = net.forward(x.clone()).into_data().to_vec().unwrap();
+        let logits: Vec<f32> = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
         let bias: Vec<f32> = net
             .head
             .bias
@@ -208,14 +411,14 @@ mod tests {
             .unwrap()
             .val()
             .into_data()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
         let mut direction = vec![0.0; HEAD_WIDTH];
         direction[3] = 1.0;
         let cam: Vec<f32> = net
             .class_activation(x, &direction)
             .into_data()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
         let mean = cam.iter().sum::<f32>() / cam.len() as f32;
         assert!(
@@ -223,6 +426,84 @@ mod tests {
             "{mean} vs {}",
             logits[3] - bias[3]
         );
+    }
+
+    /// Tiny residual networks of both kinds: the skips keep shapes right (strides, width
+    /// changes, the 1×1 feature layer), the FLOP count is the layers' sum, and CAM still
+    /// averages to the logit (the network still ends in pooling and one linear layer).
+    #[test]
+    fn residual_networks_run_and_explain() {
+        let device = Device::flex();
+        for block in [BlockKind::Basic, BlockKind::Inverted { expansion: 2 }] {
+            let config = AttributeNetConfig {
+                input_size: 32,
+                widths: vec![8, 8, 16, 16],
+                strides: vec![2, 1, 2, 1],
+                dropout: 0.0,
+                block,
+                feature_width: Some(24),
+            };
+            let net = config.init(&device);
+            assert_eq!(net.residual.len(), 3);
+            let x = Tensor::<4>::from_data(
+                TensorData::new(
+                    (0..2 * 3 * 32 * 32)
+                        .map(|i| ((i * 13) % 7) as f32 / 3.0 - 1.0)
+                        .collect::<Vec<f32>>(),
+                    [2, 3, 32, 32],
+                ),
+                &device,
+            );
+            assert_eq!(net.feature_map(x.clone()).dims(), [2, 24, 8, 8]);
+            let logits: Vec<f32> = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(logits.len(), 2 * HEAD_WIDTH);
+            let bias: Vec<f32> = net
+                .head
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let mut direction = vec![0.0; HEAD_WIDTH];
+            direction[5] = 1.0;
+            let cam: Vec<f32> = net
+                .class_activation(x.slice([0..1]), &direction)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let mean = cam.iter().sum::<f32>() / cam.len() as f32;
+            assert!((mean - (logits[5] - bias[5])).abs() < 1e-4, "{block:?}");
+        }
+        // The basic net by hand: stem 16²·3·8·9; block 1 (same shape) 16²·(8·8·9·2);
+        // block 2 (stride 2, 8→16, 1×1 shortcut) 8²·(8·16·9 + 16·16·9 + 8·16); block 3
+        // 8²·16·16·9·2; features 8²·16·24; head 24·36.
+        let basic = AttributeNetConfig {
+            input_size: 32,
+            widths: vec![8, 8, 16, 16],
+            strides: vec![2, 1, 2, 1],
+            dropout: 0.0,
+            block: BlockKind::Basic,
+            feature_width: Some(24),
+        };
+        let macs = 256 * 3 * 8 * 9
+            + 256 * 8 * 8 * 18
+            + 64 * (8 * 16 * 9 + 16 * 16 * 9 + 8 * 16)
+            + 64 * 16 * 16 * 18
+            + 64 * 16 * 24
+            + 24 * HEAD_WIDTH as u64;
+        assert_eq!(basic.flops(), 2 * macs);
+    }
+
+    /// A card written before residual networks existed still reads as the plain stack.
+    #[test]
+    fn old_cards_are_plain() {
+        let config: AttributeNetConfig =
+            serde_json::from_str(r#"{"input_size":160,"widths":[8],"strides":[2],"dropout":0.2}"#)
+                .unwrap();
+        assert_eq!(config.block, BlockKind::Plain);
+        assert_eq!(config.feature_channels(), 8);
     }
 
     #[test]
@@ -233,13 +514,13 @@ mod tests {
             TensorData::new(vec![0.3f32; 3 * 16 * 16], [1, 3, 16, 16]),
             &device,
         );
-        let before: Vec<f32> = net.forward(x.clone()).into_data().to_vec().unwrap();
+        let before: Vec<f32> = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
         let offsets: Vec<f32> = (0..HEAD_WIDTH).map(|j| j as f32 / 10.0).collect();
         let after: Vec<f32> = net
             .with_head_offsets(&offsets)
             .forward(x)
             .into_data()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
         for j in 0..HEAD_WIDTH {
             assert!((after[j] - before[j] - offsets[j]).abs() < 1e-5);

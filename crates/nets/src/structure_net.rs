@@ -80,12 +80,12 @@ impl StructureNetConfig {
             .strides
             .iter()
             .fold(self.base.input_size, |s, &st| s.div_ceil(st)) as u64;
-        let channels = *self.base.widths.last().expect("at least one layer") as u64;
+        let channels = self.base.feature_channels() as u64;
         2 * STRUCTURES as u64 * channels * side * side
     }
 
     pub fn init(&self, device: &Device) -> StructureAwareNet {
-        let channels = *self.base.widths.last().expect("at least one layer");
+        let channels = self.base.feature_channels();
         StructureAwareNet {
             base: self.base.init(device),
             attention: (self.aggregation == Aggregation::Attention)

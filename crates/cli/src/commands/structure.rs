@@ -127,7 +127,7 @@ pub fn train(args: TrainStructureArgs) -> Result<StructureRunState> {
             .with_context(|| format!("loading {}", args.init.display()))?;
     }
     let optim = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let losses = group_losses(&train.cells, &device);
+    let losses = group_losses(&train.cells, 0.0, &device);
     let state = train_run(
         &folder,
         StructureRunState::fresh(args.clone(), config.clone()),

@@ -38,6 +38,21 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     pub input_size: Option<usize>,
+    /// The architecture: `plain` (the 9-layer conv stack first shipped), `resnet` (basic
+    /// residual blocks) or `mobile` (MobileNetV2 inverted bottlenecks); see
+    /// `AttributeNetConfig::named`.
+    #[arg(long, default_value = "plain")]
+    #[serde(default = "plain")]
+    pub arch: String,
+    /// Keep an exponential moving average of the weights with this decay per step (e.g.
+    /// 0.999); validation, checkpoints and the best weights use the average.
+    #[arg(long)]
+    #[serde(default)]
+    pub ema: Option<f64>,
+    /// Label smoothing of every softmax group's targets (0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub label_smoothing: f32,
     /// Start from these weights (a burnpack of a finished run, e.g.
     /// runs/attribute_net/best.bpk) instead of random ones. The network ends in global
     /// pooling, so weights learnt at one input size carry over to a larger one: a second,
@@ -60,6 +75,10 @@ pub struct TrainArgs {
     pub distil: Option<f32>,
 }
 
+fn plain() -> String {
+    "plain".into()
+}
+
 /// What the run folder remembers between epochs.
 pub type RunState =
     wbc_lab::training::checkpoint::RunState<TrainArgs, AttributeNetConfig, SplitScores>;
@@ -68,11 +87,18 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
     let folder = RunFolder::create(&args.out)?;
     let config = match args.run.tiny {
         Some(size) => AttributeNetConfig::tiny(size),
-        None => AttributeNetConfig {
-            input_size: args.input_size.unwrap_or(wbc_core::preprocess::INPUT_SIZE),
-            ..AttributeNetConfig::standard()
-        },
+        None => AttributeNetConfig::named(
+            &args.arch,
+            args.input_size.unwrap_or(wbc_core::preprocess::INPUT_SIZE),
+        )
+        .with_context(|| format!("no architecture named {:?}", args.arch))?,
     };
+    eprintln!(
+        "{}: {:.2} GFLOP a cell, {} parameters",
+        args.arch,
+        config.flops() as f64 / 1e9,
+        config.init(&Device::flex()).parameter_count()
+    );
     let size = config.input_size;
     let train = args.run.pbc.split("train", size)?;
     let val = args.run.pbc.split("val", size)?;
@@ -116,7 +142,7 @@ pub fn run(args: TrainArgs) -> Result<RunState> {
         .with_weight_decay(args.weight_decay)
         .init();
 
-    let losses = group_losses(&train.cells, &device);
+    let losses = group_losses(&train.cells, args.label_smoothing, &device);
     let state = train_run(
         &folder,
         RunState::fresh(args.clone(), config.clone()),

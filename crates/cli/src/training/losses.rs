@@ -97,13 +97,19 @@ pub fn teacher_targets(teacher: &AttributeNet, pixels: &PixelCache) -> Result<Ve
         .collect())
 }
 
-/// One weighted cross-entropy per softmax group (see [`class_weights`]).
-pub fn group_losses(cells: &[LabelledCell], device: &Device) -> Vec<CrossEntropyLoss> {
+/// One weighted cross-entropy per softmax group (see [`class_weights`]), its targets
+/// smoothed by `smoothing` (0 = one-hot).
+pub fn group_losses(
+    cells: &[LabelledCell],
+    smoothing: f32,
+    device: &Device,
+) -> Vec<CrossEntropyLoss> {
     class_weights(cells)
         .iter()
         .map(|w| {
             CrossEntropyLossConfig::new()
                 .with_weights(Some(w.clone()))
+                .with_smoothing((smoothing > 0.0).then_some(smoothing))
                 .init(device)
         })
         .collect()
