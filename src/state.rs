@@ -470,6 +470,8 @@ impl AppState {
             }
             FromWorker::Crashed { id, message } => self.worker_stopped(id, message),
             FromWorker::DeviceLost { reason } => self.device_lost(reason),
+            // Only the peer benchmark's page asks for these.
+            FromWorker::NetworkTimes { .. } => {}
             FromWorker::Fatal { message } => {
                 crate::offline::register(self.offline);
                 // Held requests are sent so the worker answers each with the reason.

@@ -92,8 +92,18 @@ fn setup(browser: bool) -> Result<()> {
         apt(&["update"])?;
         apt(&["install", "-y", "chromium", "chromium-driver"])?;
     }
-    // The accessibility checker the browser tests inject into the page (axe-core, from npm).
+    // From npm into target/npm: binaryen's wasm-opt, which shrinks both wasm modules (every
+    // build), and the accessibility checker the browser tests inject into the page.
+    let mut packages = Vec::new();
+    if output(&wasm_opt().display().to_string(), &["--version"])
+        .is_none_or(|v| !v.contains(&format!("version {BINARYEN_VERSION}")))
+    {
+        packages.push(format!("binaryen@{BINARYEN_VERSION}.0.0"));
+    }
     if browser && !root().join(AXE).exists() {
+        packages.push(format!("axe-core@{AXE_VERSION}"));
+    }
+    if !packages.is_empty() {
         run(Command::new("npm")
             .args([
                 "install",
@@ -102,22 +112,139 @@ fn setup(browser: bool) -> Result<()> {
                 "--prefix",
                 "target/npm",
             ])
-            .arg(format!("axe-core@{AXE_VERSION}"))
+            .args(&packages)
             .current_dir(root()))?;
     }
     Ok(())
+}
+
+/// Write the .gz and .br copies the server sends, and print what each file weighs.
+fn precompress(dir: &Path) -> Result<()> {
+    let sizes = wbc_serve::precompress(dir)?;
+    let (raw, gz, br) = sizes.iter().fold((0, 0, 0), |(r, g, b), c| {
+        (r + c.bytes, g + c.gzip, b + c.brotli)
+    });
+    eprintln!(
+        "precompressed {} files: {raw} bytes, gzip {gz}, brotli {br}",
+        sizes.len()
+    );
+    Ok(())
+}
+
+/// onnxruntime-web, and the Python tools that build the peer graphs, pinned.
+const ORT_WEB_VERSION: &str = "1.30.0";
+const PEER_PYTHON: &[&str] = &["onnx==1.23.2", "onnxruntime==1.32.0", "numpy==2.4.6"];
+
+/// The peers of the benchmark: onnxruntime-web from npm, a Python environment with onnx and
+/// onnxruntime (target/peer-venv), the app's two architectures as ONNX graphs
+/// (bench/peer/make_onnx.py → target/peer-graphs), and native onnxruntime timed on them
+/// (bench/peer/native_ort.py → target/e2e/native_ort.jsonl).
+fn peers() -> Result<()> {
+    if !root()
+        .join("target/npm/node_modules/onnxruntime-web/package.json")
+        .exists()
+    {
+        run(Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                "target/npm",
+            ])
+            .arg(format!("onnxruntime-web@{ORT_WEB_VERSION}"))
+            .current_dir(root()))?;
+    }
+    let python = root().join("target/peer-venv/bin/python");
+    if !python.exists() {
+        run(Command::new("python3")
+            .args(["-m", "venv", "target/peer-venv"])
+            .current_dir(root()))?;
+    }
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(PEER_PYTHON)
+        .current_dir(root()))?;
+    let graphs = root().join("target/peer-graphs");
+    let _ = std::fs::remove_dir_all(&graphs);
+    run(Command::new(&python)
+        .arg("bench/peer/make_onnx.py")
+        .arg(&graphs)
+        .args(["1", "8"])
+        .current_dir(root()))?;
+    let out = Command::new(&python)
+        .arg("bench/peer/native_ort.py")
+        .arg(&graphs)
+        .arg("2")
+        .current_dir(root())
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "native onnxruntime failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::create_dir_all(root().join("target/e2e"))?;
+    std::fs::write(root().join("target/e2e/native_ort.jsonl"), &out.stdout)?;
+    eprint!(
+        "native onnxruntime (2 threads):\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Burn natively on the same two networks, in the same run.
+    let mut lines = String::new();
+    for batch in ["1", "8"] {
+        let out = Command::new(root().join("target/release/wbc"))
+            .args(["time-networks", "--batch", batch])
+            .current_dir(root())
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "wbc time-networks failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    eprint!("native Burn flex (2 threads):\n{lines}");
+    std::fs::write(root().join("target/e2e/native_burn.jsonl"), lines)?;
+    Ok(())
+}
+
+/// binaryen's release whose wasm-opt trunk runs (`[tools] wasm_opt` in Trunk.toml says the
+/// same); Debian's older binaryen makes a worker module that fails to start.
+const BINARYEN_VERSION: u32 = 132;
+
+fn wasm_opt() -> PathBuf {
+    root().join("target/npm/node_modules/.bin/wasm-opt")
+}
+
+/// `trunk` with npm's wasm-opt first on its PATH, never downloading anything.
+fn trunk(args: &[&str]) -> Command {
+    let bin = root().join("target/npm/node_modules/.bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![bin];
+    paths.extend(std::env::split_paths(&path));
+    let mut c = Command::new("trunk");
+    c.args(args)
+        .env("PATH", std::env::join_paths(paths).expect("PATH"))
+        .env("TRUNK_OFFLINE", "true")
+        .current_dir(root());
+    c
 }
 
 /// axe-core, the accessibility checker of the e2e run, pinned.
 const AXE_VERSION: &str = "4.14.1";
 const AXE: &str = "target/npm/node_modules/axe-core/axe.min.js";
 
-/// Build the app into dist/ with trunk, never downloading anything.
+/// Build the app into dist/ as it ships (size-tuned profiles, wasm-opt), never downloading
+/// anything.
 fn build() -> Result<()> {
-    run(Command::new("trunk")
-        .args(["build", "--release"])
-        .env("TRUNK_OFFLINE", "true")
-        .current_dir(root()))
+    run(&mut trunk(&["build", "--release"]))
+}
+
+/// Build the app into dist/ for the e2e tests: the same code with the plain release profile
+/// (index.html's data-cargo-profile-dev), parallel codegen and no wasm-opt, a third of the
+/// shipped build's time.
+fn build_for_tests() -> Result<()> {
+    run(&mut trunk(&["build"]))
 }
 
 /// Cells in a reference index built into the page unless `--reference-limit` says otherwise.
@@ -166,6 +293,9 @@ fn files_under(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             files_under(&path, base, out)?;
+        } else if path.extension().is_some_and(|e| e == "gz" || e == "br") {
+            // Precompressed copies: the server sends them for their file's own URL.
+            continue;
         } else if let Ok(rel) = path.strip_prefix(base) {
             let parts: Vec<String> = rel
                 .components()
@@ -233,15 +363,8 @@ fn content_security_policy(dir: &Path) -> Result<()> {
 
 /// The headers `xtask serve` sends (`[serve.headers]` in Trunk.toml).
 fn served_headers() -> Result<std::collections::BTreeMap<String, String>> {
-    let config: toml::Table = std::fs::read_to_string(root().join("Trunk.toml"))?.parse()?;
-    let headers = config
-        .get("serve")
-        .and_then(|s| s.get("headers"))
-        .and_then(|h| h.as_table())
-        .context("Trunk.toml has no [serve.headers]")?;
-    Ok(headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+    Ok(wbc_serve::served_headers(&root().join("Trunk.toml"))?
+        .into_iter()
         .collect())
 }
 
@@ -340,11 +463,21 @@ fn main() -> Result<()> {
         Some("serve") => {
             setup(false)?;
             reference_option(&args)?;
-            eprintln!("WBC Explorer will be at http://127.0.0.1:8080");
-            run(Command::new("trunk")
-                .args(["serve", "--release"])
-                .env("TRUNK_OFFLINE", "true")
-                .current_dir(root()))
+            build()?;
+            // The app's own server (not trunk's): it sends the precompressed files with their
+            // Content-Encoding, and a 404 for a missing file.
+            let server = wbc_serve::Server::start(
+                root().join("dist"),
+                "127.0.0.1:8080",
+                wbc_serve::Options {
+                    headers: wbc_serve::served_headers(&root().join("Trunk.toml"))?,
+                    spa_fallback: false,
+                },
+            )?;
+            eprintln!("WBC Explorer is at {} (Ctrl-C stops it)", server.url);
+            loop {
+                std::thread::park();
+            }
         }
         Some("test") => {
             setup(true)?;
@@ -363,7 +496,7 @@ fn main() -> Result<()> {
             ])?;
             // The app as a user meets it: built by trunk, driven in headless Chromium, with a
             // small reference index of real PBC cells (the test build of wbc makes it).
-            build()?;
+            build_for_tests()?;
             let pbc = root().join("../shared/data/pbc/PBC_dataset_normal_DIB");
             if pbc.exists() {
                 let mut wbc = Command::new(root().join("target/debug/wbc"));
@@ -387,17 +520,21 @@ fn main() -> Result<()> {
             setup(true)?;
             build()?;
             cargo(&["build", "--release", "-p", "wbc"])?;
-            cargo(&[
-                "test",
-                "--release",
-                "-p",
-                "wbc-e2e",
-                "--test",
-                "bench",
-                "--",
-                "--ignored",
-                "--nocapture",
-            ])
+            peers()?;
+            for test in ["bench", "peer"] {
+                cargo(&[
+                    "test",
+                    "--release",
+                    "-p",
+                    "wbc-e2e",
+                    "--test",
+                    test,
+                    "--",
+                    "--ignored",
+                    "--nocapture",
+                ])?;
+            }
+            Ok(())
         }
         Some("service-worker") => {
             // trunk's post_build hook: the staging folder is about to become dist/.
@@ -406,7 +543,8 @@ fn main() -> Result<()> {
                 None => root().join("dist"),
             };
             content_security_policy(&dir)?;
-            service_worker(&dir)
+            service_worker(&dir)?;
+            precompress(&dir)
         }
         Some("fuzz") => {
             // The long fuzzing run over decoding and preprocessing (RELIABILITY.md); the test

@@ -86,6 +86,9 @@ enum Command {
     /// Write the page's built-in sample cells (public/samples): real PBC test cells, balanced
     /// over the types, re-encoded small, with their WBCAtt labels and attribution.
     Samples(samples::SamplesArgs),
+    /// Time the two networks alone (forward pass + readback, no pre- or post-processing), as
+    /// the peer benchmark does in the browser: first run, warm median and p90, one JSON line.
+    TimeNetworks(time_networks::TimeNetworksArgs),
 }
 
 fn main() -> Result<()> {
@@ -109,6 +112,7 @@ fn main() -> Result<()> {
         Command::Calibrate(args) => calibrate::run(args)?,
         Command::External(args) => external::run(args)?,
         Command::Samples(args) => samples::run(args)?,
+        Command::TimeNetworks(args) => time_networks::run(args)?,
         Command::Cbm(args) => cbm::run(args)?,
         Command::Segment(args) => segment::segment(args)?,
         Command::Masks(args) => segment::masks(args)?,

@@ -60,6 +60,9 @@ pub enum ToWorker {
         /// Value index within the attribute.
         value: usize,
     },
+    /// Benchmarks only (`bench/peer/peer.js`): one forward pass of each network alone on a
+    /// fixed input of `batch` cells, output read back, timed in the worker.
+    TimeNetworks { batch: usize },
 }
 
 /// What the worker said about itself when it became ready.
@@ -160,6 +163,11 @@ pub enum FromWorker {
     /// by the worker's loader script (`public/worker_loader.js`), which watches the device;
     /// the page goes on with a worker on the CPU.
     DeviceLost { reason: String },
+    /// The answer to `TimeNetworks` (ms, readback included).
+    NetworkTimes {
+        attribute_ms: f64,
+        segmentation_ms: f64,
+    },
 }
 
 /// A message ready to post: the data array, and the buffers to transfer with it.

@@ -276,6 +276,39 @@ impl Analyzer {
         &self.rules
     }
 
+    /// One forward pass of each network alone on a fixed input of `batch` cells, output read
+    /// back: (attribute network ms, segmentation network ms, logits only: no resizing,
+    /// tidying or measuring). The peer benchmark times onnxruntime-web against this.
+    pub async fn time_networks(
+        &self,
+        batch: usize,
+        now: impl Fn() -> f64,
+    ) -> Result<(f64, f64), LoadError> {
+        let input = |size: usize| {
+            batch_tensor(
+                &vec![vec![0.5f32; 3 * size * size]; batch],
+                size,
+                &self.device,
+            )
+        };
+        let attribute_input = input(self.attribute_size);
+        let t0 = now();
+        let logits = self.attribute_net.forward(attribute_input);
+        read_f32(logits.into_data_async().await.map_err(readback)?)?;
+        let attribute_ms = now() - t0;
+        let segmentation_ms = match &self.segmenter {
+            Segmenter::Network { net, size } => {
+                let seg_input = input(*size);
+                let t1 = now();
+                let logits = net.forward(seg_input);
+                read_f32(logits.into_data_async().await.map_err(readback)?)?;
+                now() - t1
+            }
+            Segmenter::Classical { .. } => f64::NAN,
+        };
+        Ok((attribute_ms, segmentation_ms))
+    }
+
     /// One inference on blank inputs: the first run compiles the GPU shaders.
     pub async fn warm_up(&self) -> Result<(), LoadError> {
         let blank = RgbImage::from_pixel(PBC_SIDE, PBC_SIDE, image::Rgb([255, 255, 255]));

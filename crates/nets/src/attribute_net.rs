@@ -8,12 +8,10 @@
 //! bottlenecks, then an optional 1×1 layer widening the features), chosen by the card's
 //! `block` so older cards still load.
 
+use crate::layers::{ConvBn, ConvBnRelu};
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
-};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -173,62 +171,6 @@ impl AttributeNetConfig {
         }
         macs += in_ch * HEAD_WIDTH as u64;
         2 * macs
-    }
-}
-
-/// Convolution (3×3 or 1×1), batch norm, ReLU.
-#[derive(Module, Debug)]
-pub struct ConvBnRelu {
-    conv: Conv2d,
-    norm: BatchNorm,
-    activation: Relu,
-}
-
-impl ConvBnRelu {
-    fn new(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, device: &Device) -> Self {
-        let ConvBn { conv, norm } = ConvBn::new([in_ch, out_ch], kernel, stride, 1, device);
-        Self {
-            conv,
-            norm,
-            activation: Relu::new(),
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.activation
-            .forward(self.norm.forward(self.conv.forward(x)))
-    }
-}
-
-/// Convolution and batch norm, no activation (the last layer of a residual branch).
-#[derive(Module, Debug)]
-pub struct ConvBn {
-    conv: Conv2d,
-    norm: BatchNorm,
-}
-
-impl ConvBn {
-    fn new(
-        channels: [usize; 2],
-        kernel: usize,
-        stride: usize,
-        groups: usize,
-        device: &Device,
-    ) -> Self {
-        let pad = kernel / 2;
-        Self {
-            conv: Conv2dConfig::new(channels, [kernel, kernel])
-                .with_stride([stride, stride])
-                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-                .with_groups(groups)
-                .with_bias(false)
-                .init(device),
-            norm: BatchNormConfig::new(channels[1]).init(device),
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.norm.forward(self.conv.forward(x))
     }
 }
 
@@ -403,7 +345,11 @@ mod tests {
             ),
             &device,
         );
-        let logits: Vec<f32> = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let logits: Vec<f32> = net
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let bias: Vec<f32> = net
             .head
             .bias
@@ -455,7 +401,11 @@ mod tests {
                 &device,
             );
             assert_eq!(net.feature_map(x.clone()).dims(), [2, 24, 8, 8]);
-            let logits: Vec<f32> = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+            let logits: Vec<f32> = net
+                .forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
             assert_eq!(logits.len(), 2 * HEAD_WIDTH);
             let bias: Vec<f32> = net
                 .head
@@ -514,7 +464,11 @@ mod tests {
             TensorData::new(vec![0.3f32; 3 * 16 * 16], [1, 3, 16, 16]),
             &device,
         );
-        let before: Vec<f32> = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let before: Vec<f32> = net
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let offsets: Vec<f32> = (0..HEAD_WIDTH).map(|j| j as f32 / 10.0).collect();
         let after: Vec<f32> = net
             .with_head_offsets(&offsets)

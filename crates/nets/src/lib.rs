@@ -6,12 +6,13 @@
 pub mod analyzer;
 pub mod attribute_net;
 pub mod card;
+pub mod layers;
 pub mod predict;
 pub mod seg_net;
 pub mod structure_net;
 
 pub use analyzer::{block_on, Analyzer, CellAnalysis, Segmenter, StageTimes};
-pub use attribute_net::{AttributeNet, AttributeNetConfig, HEAD_WIDTH};
+pub use attribute_net::{AttributeNet, AttributeNetConfig, BlockKind, HEAD_WIDTH};
 pub use card::ModelCard;
 pub use predict::{CellPrediction, LoadError};
 pub use seg_net::{SegNet, SegNetConfig};

@@ -6,9 +6,9 @@
 //! whatever size the caller wants: smooth boundaries at a quarter of the cost of a full-res
 //! decoder.
 
+use crate::layers::ConvBnRelu;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -114,32 +114,6 @@ impl SegNetConfig {
         }
         macs += sides[0] * sides[0] * in_ch * NUM_LABELS as u64;
         2 * macs
-    }
-}
-
-#[derive(Module, Debug)]
-pub struct ConvBnRelu {
-    conv: Conv2d,
-    norm: BatchNorm,
-    activation: Relu,
-}
-
-impl ConvBnRelu {
-    fn new(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, device: &Device) -> Self {
-        let pad = kernel / 2;
-        Self {
-            conv: Conv2dConfig::new([in_ch, out_ch], [kernel, kernel])
-                .with_stride([stride, stride])
-                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-                .with_bias(false)
-                .init(device),
-            norm: BatchNormConfig::new(out_ch).init(device),
-            activation: Relu::new(),
-        }
-    }
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.activation
-            .forward(self.norm.forward(self.conv.forward(x)))
     }
 }
 

@@ -209,6 +209,18 @@ impl Engine {
             .await
     }
 
+    /// One timed forward pass of each network alone (the peer benchmark).
+    pub async fn time_networks(
+        &self,
+        batch: usize,
+        now: fn() -> f64,
+    ) -> Result<(f64, f64), String> {
+        self.analyzer
+            .time_networks(batch.clamp(1, 64), now)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Analyse one uploaded file, with or without stain normalisation. Returns the message
     /// and its byte attachments (the cropped cell as PNG, the label map, a thumbnail PNG, and
     /// the image the networks saw when its colours were corrected).

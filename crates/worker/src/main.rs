@@ -31,6 +31,7 @@ fn refuse(request: ToWorker, reason: String) {
     let message = match request {
         ToWorker::Analyse { id, name, .. } => FromWorker::Refused { id, name, reason },
         ToWorker::Explain { id, .. } => FromWorker::ExplainFailed { id, reason },
+        ToWorker::TimeNetworks { .. } => FromWorker::Fatal { message: reason },
     };
     post(&message, vec![]);
 }
@@ -99,6 +100,16 @@ async fn answer(engine: &Engine, request: ToWorker, bytes: Vec<u8>, panic_on: Op
                 Err(reason) => post(&FromWorker::ExplainFailed { id, reason }, vec![]),
             }
         }
+        ToWorker::TimeNetworks { batch } => match engine.time_networks(batch, now_ms).await {
+            Ok((attribute_ms, segmentation_ms)) => post(
+                &FromWorker::NetworkTimes {
+                    attribute_ms,
+                    segmentation_ms,
+                },
+                vec![],
+            ),
+            Err(message) => post(&FromWorker::Fatal { message }, vec![]),
+        },
     }
 }
 

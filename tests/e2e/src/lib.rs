@@ -4,8 +4,8 @@
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,29 +25,13 @@ pub fn artefacts() -> PathBuf {
     dir
 }
 
-fn mime(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" => "text/javascript",
-        "wasm" => "application/wasm",
-        "css" => "text/css",
-        "json" => "application/json",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "svg" => "image/svg+xml",
-        "webmanifest" => "application/manifest+json",
-        _ => "application/octet-stream",
-    }
-}
-
-/// Serve `dir` over HTTP on 127.0.0.1 (a free port) from a background thread, with the headers
-/// `cargo xtask serve` sends (the Content-Security-Policy…). Records every request path so
-/// tests can check the page fetched nothing but its own assets.
+/// Serve `dir` over HTTP on 127.0.0.1 (a free port) as `cargo xtask serve` does (the same
+/// server, `wbc-serve`: the headers of Trunk.toml, precompressed copies), recording every
+/// request path so tests can check the page fetched nothing but its own assets.
 pub struct StaticServer {
     pub url: String,
     pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    /// While false, connections are closed unanswered: the network is down for the page.
-    online: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    server: wbc_serve::Server,
 }
 
 impl StaticServer {
@@ -64,90 +48,34 @@ impl StaticServer {
     /// Without the served headers (no policy header): for the test that takes the policy out
     /// to show the request check catches what the policy would have stopped.
     pub fn start_without_headers(dir: PathBuf) -> Result<Self> {
-        Self::serve(dir, false, String::new())
+        Self::serve(dir, false, Vec::new())
     }
 
-    fn serve(dir: PathBuf, fallback: bool, headers: String) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let log = requests.clone();
-        let online = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let up = online.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if !up.load(std::sync::atomic::Ordering::SeqCst) {
-                    drop(stream);
-                    continue;
-                }
-                let dir = dir.clone();
-                let log = log.clone();
-                let headers = headers.clone();
-                std::thread::spawn(move || {
-                    let _ = serve_one(stream, &dir, &log, fallback, &headers);
-                });
-            }
-        });
+    fn serve(dir: PathBuf, spa_fallback: bool, headers: Vec<(String, String)>) -> Result<Self> {
+        let server = wbc_serve::Server::start(
+            dir,
+            "127.0.0.1:0",
+            wbc_serve::Options {
+                headers,
+                spa_fallback,
+            },
+        )?;
         Ok(Self {
-            url,
-            requests,
-            online,
+            url: server.url.clone(),
+            requests: server.requests.clone(),
+            server,
         })
     }
 
     /// Take the server off the network (connections closed unanswered) or back on.
     pub fn set_online(&self, online: bool) {
-        self.online
-            .store(online, std::sync::atomic::Ordering::SeqCst);
+        self.server.set_online(online);
     }
-}
 
-fn serve_one(
-    mut stream: TcpStream,
-    dir: &Path,
-    log: &std::sync::Mutex<Vec<String>>,
-    fallback: bool,
-    headers: &str,
-) -> Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h == "\r\n" {
-            break;
-        }
+    /// Body bytes sent so far per path, with the encoding used (None: uncompressed).
+    pub fn sent(&self) -> Vec<(String, usize, Option<&'static str>)> {
+        self.server.sent.lock().expect("sent").clone()
     }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    log.lock().expect("log").push(path.clone());
-    let clean = path
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("/")
-        .trim_start_matches('/');
-    let file = if clean.is_empty() {
-        dir.join("index.html")
-    } else {
-        dir.join(clean)
-    };
-    let safe = !clean.contains("..");
-    let file = if fallback && safe && !file.is_file() {
-        dir.join("index.html")
-    } else {
-        file
-    };
-    match (safe, std::fs::read(&file)) {
-        (true, Ok(body)) => {
-            write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n", mime(&file), body.len())?;
-            stream.write_all(&body)?;
-        }
-        _ => {
-            stream.write_all(
-                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            )?;
-        }
-    }
-    Ok(())
 }
 
 fn free_port() -> Result<u16> {
@@ -549,18 +477,9 @@ pub fn exported_csv(s: &Session) -> Result<String> {
         .to_string())
 }
 
-/// The headers `cargo xtask serve` sends (`[serve.headers]` in Trunk.toml), as header lines.
-pub fn served_headers() -> Result<String> {
-    let config: toml::Table = std::fs::read_to_string(root().join("Trunk.toml"))?.parse()?;
-    let headers = config
-        .get("serve")
-        .and_then(|s| s.get("headers"))
-        .and_then(|h| h.as_table())
-        .ok_or_else(|| anyhow!("Trunk.toml has no [serve.headers]"))?;
-    Ok(headers
-        .iter()
-        .filter_map(|(k, v)| Some(format!("{k}: {}\r\n", v.as_str()?)))
-        .collect())
+/// The headers `cargo xtask serve` sends (`[serve.headers]` in Trunk.toml).
+pub fn served_headers() -> Result<Vec<(String, String)>> {
+    wbc_serve::served_headers(&root().join("Trunk.toml"))
 }
 
 /// The URL paths of every file under `dir` (what the page may fetch from its own origin).

@@ -1057,6 +1057,33 @@ fn works_offline_after_one_visit() -> Result<()> {
     };
     let Opened { s, server, _driver } = opened("?cpu")?;
     upload_and_wait(&s, &real)?;
+    // What a first visit downloads up to its first prediction: every body the server sent,
+    // the wasm and JSON compressed (the server sends the build's .gz copies to Chromium).
+    let first = server.sent();
+    // The service worker starts storing the whole build (sample cells, reference index…)
+    // once the models are loaded, alongside the first cell: those files are not needed for
+    // the first prediction and are counted apart.
+    let for_offline = |path: &str| path.starts_with("/samples/") || path.starts_with("/reference/");
+    let first_bytes: usize = first
+        .iter()
+        .filter(|(p, _, _)| !for_offline(p))
+        .map(|(_, n, _)| n)
+        .sum();
+    for (path, bytes, encoding) in &first {
+        eprintln!(
+            "  first visit: {path} {bytes} bytes {}",
+            encoding.unwrap_or("identity")
+        );
+    }
+    eprintln!(
+        "first visit, up to the first prediction: {} files, {first_bytes} bytes",
+        first.len()
+    );
+    for (path, _, encoding) in &first {
+        if path.ends_with(".wasm") || path.ends_with(".js") {
+            ensure!(encoding.is_some(), "{path} was sent uncompressed");
+        }
+    }
     s.wait_for("offline-ready", LOAD, |s| {
         Ok(s.attr("offline-ready", "data-ready")?.as_deref() == Some("true"))
     })?;
@@ -1064,6 +1091,37 @@ fn works_offline_after_one_visit() -> Result<()> {
     eprintln!("offline: {stored}");
     ensure!(stored.contains("MB"), "offline status: {stored}");
     s.screenshot("offline-ready")?;
+    // Storing the build for offline use revalidates what the page already has (304) rather
+    // than downloading it again.
+    let storing = server.sent()[first.len()..].to_vec();
+    let again: Vec<_> = storing
+        .iter()
+        .filter(|(path, n, _)| *n > 0 && first.iter().any(|(p, m, _)| p == path && *m > 0))
+        .collect();
+    ensure!(again.is_empty(), "downloaded twice: {again:?}");
+    // A second visit, online: the service worker answers from its store; at most the
+    // browser's check for a new sw.js reaches the network.
+    let before = server.sent().len();
+    s.goto(&format!("{}/?cpu", server.url))?;
+    open(&s)?;
+    let second = server.sent()[before..].to_vec();
+    let second_bytes: usize = second.iter().map(|(_, n, _)| n).sum();
+    eprintln!("second visit: {second:?} ({second_bytes} bytes)");
+    ensure!(
+        second
+            .iter()
+            .all(|(path, n, _)| *n == 0 || path.starts_with("/sw.js") || path.starts_with("/?")),
+        "a second visit downloaded more than the service worker check: {second:?}"
+    );
+    std::fs::write(
+        artefacts().join("downloads.json"),
+        serde_json::to_vec_pretty(&serde_json::json!({
+            "first_visit_to_first_prediction": first.iter().map(|(p, n, e)| serde_json::json!({"path": p, "bytes": n, "encoding": e})).collect::<Vec<_>>(),
+            "first_visit_bytes": first_bytes,
+            "second_visit": second.iter().map(|(p, n, e)| serde_json::json!({"path": p, "bytes": n, "encoding": e})).collect::<Vec<_>>(),
+            "second_visit_bytes": second_bytes,
+        }))?,
+    )?;
 
     server.set_online(false);
     s.cdp("Network.enable", serde_json::json!({}))?;

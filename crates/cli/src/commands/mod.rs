@@ -12,6 +12,7 @@ pub mod samples;
 pub mod seg_export;
 pub mod segment;
 pub mod structure;
+pub mod time_networks;
 pub mod train;
 pub mod train_seg;
 
