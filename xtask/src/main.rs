@@ -208,6 +208,47 @@ fn peers() -> Result<()> {
     Ok(())
 }
 
+/// What the page fetches before its first prediction: the page, its styles and glue, the
+/// worker and its loader, and the files the worker loads (both networks, their cards, the
+/// calibration, the CBM). The e2e offline test records the same list from the server's side.
+fn needed_before_first_prediction(path: &str) -> bool {
+    let top = !path.contains('/');
+    (top && (path.ends_with(".wasm") || path.ends_with(".css") || path == "index.html"))
+        || (top && path.ends_with(".js") && path != "sw.js")
+        || [
+            "models/attribute_net.bpk",
+            "models/attribute_net.json",
+            "models/seg_net.bpk",
+            "models/seg_net.json",
+            "models/calibration.bin",
+            "models/calibration.json",
+            "models/cbm.json",
+        ]
+        .contains(&path)
+}
+
+/// `cargo xtask sizes`: each file the page needs before its first prediction, raw and as the
+/// build's gzip and brotli copies (BENCHMARKS.md "Download size").
+fn sizes(dir: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    files_under(dir, dir, &mut files)?;
+    let size = |f: &str, suffix: &str| -> u64 {
+        std::fs::metadata(dir.join(format!("{f}{suffix}")))
+            .or_else(|_| std::fs::metadata(dir.join(f)))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    let (mut raw, mut gz, mut br) = (0, 0, 0);
+    println!("| file | bytes | gzip | brotli |\n| --- | --- | --- | --- |");
+    for f in files.iter().filter(|f| needed_before_first_prediction(f)) {
+        let (r, g, b) = (size(f, ""), size(f, ".gz"), size(f, ".br"));
+        println!("| {f} | {r} | {g} | {b} |");
+        (raw, gz, br) = (raw + r, gz + g, br + b);
+    }
+    println!("| **before the first prediction** | **{raw}** | **{gz}** | **{br}** |");
+    Ok(())
+}
+
 /// binaryen's release whose wasm-opt trunk runs (`[tools] wasm_opt` in Trunk.toml says the
 /// same); Debian's older binaryen makes a worker module that fails to start.
 const BINARYEN_VERSION: u32 = 132;
@@ -536,6 +577,12 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("sizes") => sizes(
+            &args
+                .get(1)
+                .map(PathBuf::from)
+                .unwrap_or(root().join("dist")),
+        ),
         Some("service-worker") => {
             // trunk's post_build hook: the staging folder is about to become dist/.
             let dir = match std::env::var_os("TRUNK_STAGING_DIR") {
@@ -571,7 +618,7 @@ fn main() -> Result<()> {
             run(&mut c)
         }
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|bench|build|fuzz [minutes]|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json\n  fuzz   mutation fuzzing of decoding and preprocessing for N minutes (10 by default)");
+            eprintln!("usage: cargo xtask <serve|test|bench|build|fuzz [minutes]|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  sizes [DIR]  what the page downloads before its first prediction (dist/ or DIR: raw, gzip, brotli)\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json\n  fuzz   mutation fuzzing of decoding and preprocessing for N minutes (10 by default)");
             std::process::exit(2)
         }
     }

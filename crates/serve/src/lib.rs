@@ -138,7 +138,8 @@ fn accepts(header: Option<&str>, encoding: &str) -> bool {
 }
 
 /// The body to send for `file`: its precompressed copy in the first encoding the request
-/// accepts (brotli, then gzip), else the file itself.
+/// accepts (brotli, then gzip), else the file itself. A copy older than its file is stale (the
+/// file was changed after the build) and is not sent.
 fn body_for(
     file: &Path,
     accept_encoding: Option<&str>,
@@ -147,7 +148,12 @@ fn body_for(
         if accepts(accept_encoding, encoding) {
             let mut name = file.as_os_str().to_owned();
             name.push(format!(".{suffix}"));
-            if let Ok(body) = std::fs::read(PathBuf::from(name)) {
+            let copy = PathBuf::from(name);
+            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            if modified(&copy) < modified(file) {
+                continue;
+            }
+            if let Ok(body) = std::fs::read(&copy) {
                 return Ok((body, Some(encoding)));
             }
         }
@@ -444,11 +450,17 @@ mod tests {
         );
         assert!(head.starts_with("HTTP/1.1 304"), "{head}");
         assert!(body.is_empty());
+        // A file changed after precompressing: its stale copies are not sent.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.join("app.wasm"), b"changed").unwrap();
+        let (head, body) = get(&server.url, "/app.wasm", "gzip, br");
+        assert!(!head.contains("Content-Encoding"), "{head}");
+        assert_eq!(body, b"changed");
         let (head, _) = get(&server.url, "/missing.json", "gzip");
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
         let (head, _) = get(&server.url, "/../etc/passwd", "gzip");
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
-        assert_eq!(server.requests.lock().unwrap().len(), 6);
+        assert_eq!(server.requests.lock().unwrap().len(), 7);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
