@@ -103,19 +103,24 @@ fn setup(browser: bool) -> Result<()> {
     if browser && !root().join(AXE).exists() {
         packages.push(format!("axe-core@{AXE_VERSION}"));
     }
-    if !packages.is_empty() {
-        run(Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                "target/npm",
-            ])
-            .args(&packages)
-            .current_dir(root()))?;
+    npm_install(&packages)
+}
+
+/// Install npm packages into target/npm (nothing when `packages` is empty).
+fn npm_install(packages: &[String]) -> Result<()> {
+    if packages.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    run(Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            "target/npm",
+        ])
+        .args(packages)
+        .current_dir(root()))
 }
 
 /// Write the .gz and .br copies the server sends, and print what each file weighs.
@@ -144,16 +149,7 @@ fn peers() -> Result<()> {
         .join("target/npm/node_modules/onnxruntime-web/package.json")
         .exists()
     {
-        run(Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                "target/npm",
-            ])
-            .arg(format!("onnxruntime-web@{ORT_WEB_VERSION}"))
-            .current_dir(root()))?;
+        npm_install(&[format!("onnxruntime-web@{ORT_WEB_VERSION}")])?;
     }
     let python = root().join("target/peer-venv/bin/python");
     if !python.exists() {

@@ -345,32 +345,24 @@ mod tests {
             ),
             &device,
         );
-        let logits: Vec<f32> = net
-            .forward(x.clone())
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let bias: Vec<f32> = net
-            .head
-            .bias
-            .as_ref()
-            .unwrap()
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        assert_cam_averages_to_logit(&net, x, 3);
+    }
+
+    /// The class-activation map of the first image for logit `j` averages to that logit
+    /// minus its bias.
+    fn assert_cam_averages_to_logit(net: &AttributeNet, x: Tensor<4>, j: usize) {
+        let vec = |t: TensorData| t.try_to_vec::<f32>().unwrap();
+        let first = x.slice([0..1]);
+        let logits = vec(net.forward(first.clone()).into_data());
+        let bias = vec(net.head.bias.as_ref().unwrap().val().into_data());
         let mut direction = vec![0.0; HEAD_WIDTH];
-        direction[3] = 1.0;
-        let cam: Vec<f32> = net
-            .class_activation(x, &direction)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        direction[j] = 1.0;
+        let cam = vec(net.class_activation(first, &direction).into_data());
         let mean = cam.iter().sum::<f32>() / cam.len() as f32;
         assert!(
-            (mean - (logits[3] - bias[3])).abs() < 1e-4,
+            (mean - (logits[j] - bias[j])).abs() < 1e-4,
             "{mean} vs {}",
-            logits[3] - bias[3]
+            logits[j] - bias[j]
         );
     }
 
@@ -401,30 +393,13 @@ mod tests {
                 &device,
             );
             assert_eq!(net.feature_map(x.clone()).dims(), [2, 24, 8, 8]);
-            let logits: Vec<f32> = net
+            let logits = net
                 .forward(x.clone())
                 .into_data()
                 .try_to_vec::<f32>()
                 .unwrap();
             assert_eq!(logits.len(), 2 * HEAD_WIDTH);
-            let bias: Vec<f32> = net
-                .head
-                .bias
-                .as_ref()
-                .unwrap()
-                .val()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap();
-            let mut direction = vec![0.0; HEAD_WIDTH];
-            direction[5] = 1.0;
-            let cam: Vec<f32> = net
-                .class_activation(x.slice([0..1]), &direction)
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap();
-            let mean = cam.iter().sum::<f32>() / cam.len() as f32;
-            assert!((mean - (logits[5] - bias[5])).abs() < 1e-4, "{block:?}");
+            assert_cam_averages_to_logit(&net, x, 5);
         }
         // The basic net by hand: stem 16²·3·8·9; block 1 (same shape) 16²·(8·8·9·2);
         // block 2 (stride 2, 8→16, 1×1 shortcut) 8²·(8·16·9 + 16·16·9 + 8·16); block 3

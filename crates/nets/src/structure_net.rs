@@ -248,7 +248,7 @@ mod tests {
                 let net = config.init(&device);
                 let out = net.forward(images.clone(), masks.clone());
                 assert_eq!(out.dims(), [2, HEAD_WIDTH]);
-                let v: Vec<f32> = out.into_data().to_vec().unwrap();
+                let v: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
                 assert!(
                     v.iter().all(|x| x.is_finite()),
                     "{aggregation:?} {passes:?}"
@@ -270,9 +270,14 @@ mod tests {
         let a: Vec<f32> = net
             .forward(images.clone(), masks)
             .into_data()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
-        let b: Vec<f32> = net.base.forward(images).into_data().to_vec().unwrap();
+        let b: Vec<f32> = net
+            .base
+            .forward(images)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(a, b);
     }
 
@@ -282,7 +287,7 @@ mod tests {
         let map = [0u8, 1, 2, 5];
         let m: Vec<f32> = structure_masks(&[&map], 2, &device)
             .into_data()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
         // Pixel 0 is "other": in no mask. Pixel 1 cytoplasm (mask 0), 2 nucleus (mask 1),
         // 3 vacuole (mask 4).
