@@ -41,7 +41,8 @@ impl Segmenter {
     ) -> Result<Self, LoadError> {
         card.check_weights(&weights)?;
         Ok(Segmenter::Network {
-            net: load_seg_net(&card.config, weights, device)?,
+            // Inference only: batch norms folded into the convolutions.
+            net: load_seg_net(&card.config, weights, device)?.folded(),
             size: card.input_size,
         })
     }
@@ -227,7 +228,9 @@ impl Analyzer {
         device: &Device,
     ) -> Result<Self, LoadError> {
         attribute_card.check_weights(&attribute_weights)?;
-        let attribute_net = load_attribute_net(&attribute_card.config, attribute_weights, device)?;
+        // Inference only: batch norms folded into the convolutions.
+        let attribute_net =
+            load_attribute_net(&attribute_card.config, attribute_weights, device)?.folded();
         let rules = seg_metrics
             .map(|m| rules_from_card(m, segmenter.card_key()))
             .unwrap_or_default();

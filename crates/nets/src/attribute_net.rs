@@ -206,19 +206,29 @@ impl ResidualBlock {
         device: &Device,
     ) -> Self {
         let hidden = in_ch * expansion;
-        let ConvBn { conv, norm } = ConvBn::new([hidden, hidden], 3, stride, hidden, device);
         Self {
             layers: vec![
                 ConvBnRelu::new(in_ch, hidden, 1, 1, device),
-                ConvBnRelu {
-                    conv,
-                    norm,
-                    activation: Relu::new(),
-                },
+                ConvBnRelu::with_activation(ConvBn::new(
+                    [hidden, hidden],
+                    3,
+                    stride,
+                    hidden,
+                    device,
+                )),
             ],
             last: ConvBn::new([hidden, out_ch], 1, 1, 1, device),
             shortcut: None,
             activation: None,
+        }
+    }
+
+    fn folded(self) -> Self {
+        Self {
+            layers: self.layers.into_iter().map(ConvBnRelu::folded).collect(),
+            last: self.last.folded(),
+            shortcut: self.shortcut.map(ConvBn::folded),
+            activation: self.activation,
         }
     }
 
@@ -323,6 +333,22 @@ impl AttributeNet {
     pub fn parameter_count(&self) -> usize {
         self.num_params()
     }
+
+    /// The same network with every batch norm folded into its convolution: the same
+    /// answers (to float rounding) in fewer passes. For inference only (the cell pipeline);
+    /// a folded network cannot be trained or have its statistics refreshed.
+    pub fn folded(self) -> Self {
+        Self {
+            blocks: self.blocks.into_iter().map(ConvBnRelu::folded).collect(),
+            residual: self
+                .residual
+                .into_iter()
+                .map(ResidualBlock::folded)
+                .collect(),
+            features: self.features.map(ConvBnRelu::folded),
+            ..self
+        }
+    }
 }
 
 #[cfg(test)]
@@ -399,7 +425,13 @@ mod tests {
                 .try_to_vec::<f32>()
                 .unwrap();
             assert_eq!(logits.len(), 2 * HEAD_WIDTH);
-            assert_cam_averages_to_logit(&net, x, 5);
+            assert_cam_averages_to_logit(&net, x.clone(), 5);
+            // Folding the batch norms changes nothing but rounding.
+            let folded = net.clone().folded();
+            let again = folded.forward(x).into_data().try_to_vec::<f32>().unwrap();
+            for (a, b) in logits.iter().zip(&again) {
+                assert!((a - b).abs() < 1e-4, "{block:?}: {a} vs {b}");
+            }
         }
         // The basic net by hand: stem 16²·3·8·9; block 1 (same shape) 16²·(8·8·9·2);
         // block 2 (stride 2, 8→16, 1×1 shortcut) 8²·(8·16·9 + 16·16·9 + 8·16); block 3

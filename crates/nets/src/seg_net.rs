@@ -175,6 +175,23 @@ impl SegNet {
         self.num_params()
     }
 
+    /// The same network with every batch norm folded into its convolution (inference only;
+    /// see [`crate::AttributeNet::folded`]).
+    pub fn folded(self) -> Self {
+        Self {
+            encoder: self
+                .encoder
+                .into_iter()
+                .map(|stage| EncoderStage {
+                    down: stage.down.folded(),
+                    conv: stage.conv.folded(),
+                })
+                .collect(),
+            decoder: self.decoder.into_iter().map(ConvBnRelu::folded).collect(),
+            ..self
+        }
+    }
+
     /// The same network with label-map tidying off (`None`) or on with these parameters.
     pub fn with_tidy(mut self, tidy: Option<TidyParams>) -> Self {
         self.tidy_cell = tidy.is_some();
