@@ -71,10 +71,19 @@ fn setup(browser: bool) -> Result<()> {
         // Not --locked: its lock file pins a yanked crate.
         run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &wb]))?;
     }
+    // Debian packages: npm (for wasm-opt, every build) and, for the browser tests, Chromium
+    // and its driver.
+    let mut debs = Vec::new();
+    if output("npm", &["--version"]).is_none() {
+        debs.push("npm");
+    }
     if browser
         && (!Path::new("/usr/bin/chromium").exists()
             || !Path::new("/usr/bin/chromedriver").exists())
     {
+        debs.extend(["chromium", "chromium-driver"]);
+    }
+    if !debs.is_empty() {
         let sudo = output("id", &["-u"])
             .map(|u| u.trim() != "0")
             .unwrap_or(true);
@@ -90,7 +99,7 @@ fn setup(browser: bool) -> Result<()> {
             run(c.args(args).env("DEBIAN_FRONTEND", "noninteractive"))
         };
         apt(&["update"])?;
-        apt(&["install", "-y", "chromium", "chromium-driver"])?;
+        apt(&[&["install", "-y"][..], &debs].concat())?;
     }
     // From npm into target/npm: binaryen's wasm-opt, which shrinks both wasm modules (every
     // build), and the accessibility checker the browser tests inject into the page.
