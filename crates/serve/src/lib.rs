@@ -137,28 +137,22 @@ fn accepts(header: Option<&str>, encoding: &str) -> bool {
     })
 }
 
-/// The body to send for `file`: its precompressed copy in the first encoding the request
+/// The file to send for `file`: its precompressed copy in the first encoding the request
 /// accepts (brotli, then gzip), else the file itself. A copy older than its file is stale (the
 /// file was changed after the build) and is not sent.
-fn body_for(
-    file: &Path,
-    accept_encoding: Option<&str>,
-) -> std::io::Result<(Vec<u8>, Option<&'static str>)> {
+fn variant_for(file: &Path, accept_encoding: Option<&str>) -> (PathBuf, Option<&'static str>) {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     for (encoding, suffix) in [("br", "br"), ("gzip", "gz")] {
         if accepts(accept_encoding, encoding) {
             let mut name = file.as_os_str().to_owned();
             name.push(format!(".{suffix}"));
             let copy = PathBuf::from(name);
-            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            if modified(&copy) < modified(file) {
-                continue;
-            }
-            if let Ok(body) = std::fs::read(&copy) {
-                return Ok((body, Some(encoding)));
+            if copy.is_file() && modified(&copy) >= modified(file) {
+                return (copy, Some(encoding));
             }
         }
     }
-    Ok((std::fs::read(file)?, None))
+    (file.to_path_buf(), None)
 }
 
 type SentLog = Mutex<Vec<(String, usize, Option<&'static str>)>>;
@@ -197,18 +191,16 @@ fn serve_one(
             file
         }
     });
-    let answer = match &file {
-        Some(f) if f.is_file() => body_for(f, accept_encoding.as_deref()).ok(),
-        _ => None,
-    };
     let headers: String = options
         .headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
-    match (file, answer) {
-        (Some(file), Some((body, encoding))) => {
+    match file.filter(|f| f.is_file()) {
+        Some(file) => {
+            let (variant, encoding) = variant_for(&file, accept_encoding.as_deref());
             let tag = etag(&file, encoding);
+            // The browser's copy is still good: no need to read the file.
             if if_none_match
                 .as_deref()
                 .is_some_and(|tags| tags.split(',').any(|t| t.trim() == tag))
@@ -220,6 +212,7 @@ fn serve_one(
                 sent.lock().expect("sent").push((path, 0, encoding));
                 return Ok(());
             }
+            let body = std::fs::read(&variant)?;
             let encoding_header = encoding
                 .map(|e| format!("Content-Encoding: {e}\r\n"))
                 .unwrap_or_default();
@@ -234,7 +227,7 @@ fn serve_one(
                 .expect("sent")
                 .push((path, body.len(), encoding));
         }
-        _ => {
+        None => {
             write!(
                 stream,
                 "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n{headers}Connection: close\r\n\r\n"

@@ -531,6 +531,21 @@ pub fn foreign_requests(
         .collect()
 }
 
+/// Copy a folder and everything under it (a built dist/ to change for a test).
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// Read a whole file (helper for tests).
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     let mut f = std::fs::File::open(path)?;

@@ -6,7 +6,9 @@ use anyhow::{ensure, Context, Result};
 use image::{Rgb, RgbImage};
 use std::path::PathBuf;
 use std::time::Duration;
-use wbc_e2e::{artefacts, foreign_requests, own_assets, root, Driver, Session, StaticServer};
+use wbc_e2e::{
+    artefacts, copy_dir, foreign_requests, own_assets, root, Driver, Session, StaticServer,
+};
 
 const LOAD: Duration = Duration::from_secs(240);
 
@@ -548,20 +550,6 @@ fn broken_dist(name: &str, change: impl Fn(&std::path::Path) -> Result<()>) -> R
     copy_dir(&root().join("dist"), &dir)?;
     change(&dir)?;
     Ok(dir)
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 /// Optional assets (the reference index here): absent is normal, even from a development

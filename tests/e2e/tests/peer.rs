@@ -7,25 +7,10 @@
 
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
-use std::path::Path;
-use wbc_e2e::{artefacts, root, Driver, StaticServer};
+use wbc_e2e::{artefacts, copy_dir, root, Driver, StaticServer};
 
 /// Warm runs per network and engine.
 const RUNS: usize = 30;
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let path = entry?.path();
-        let target = to.join(path.file_name().context("file name")?);
-        if path.is_dir() {
-            copy_dir(&path, &target)?;
-        } else {
-            std::fs::copy(&path, &target)?;
-        }
-    }
-    Ok(())
-}
 
 /// The site: the app's build, the peer page, onnxruntime-web's files and the graphs.
 fn site() -> Result<std::path::PathBuf> {
