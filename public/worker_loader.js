@@ -1,4 +1,7 @@
-// The analysis worker's entry point. Before the wasm starts, it wraps WebGPU's device request
+// The analysis worker's entry point. It starts one of two builds of the same worker: `?cpu` in
+// its address starts the CPU-only build (worker_cpu.js: a tenth of the download, what the
+// page starts first), otherwise the build with WebGPU (worker.js). Before the wasm starts, it
+// wraps WebGPU's device request
 // so the device the networks run on is watched: when it is lost (a driver reset, the GPU
 // removed, or destroyed by a test), the page is told and goes on with a worker on the CPU.
 //
@@ -7,8 +10,6 @@
 //   lose-gpu-after=N   destroy the device once N cells are answered (lost mid-batch)
 //   fail-gpu-device    the device request fails (device creation failing)
 //   fail-gpu-adapter   no adapter is offered (a machine without a usable GPU)
-import init from './worker.js';
-
 const params = new URLSearchParams(self.location.search);
 
 // Once the device is lost, this worker says nothing more: its failures would otherwise reach
@@ -57,4 +58,6 @@ if (self.GPUAdapter) {
   };
 }
 
+// Only the build this worker runs is downloaded.
+const { default: init } = await import(params.has('cpu') ? './worker_cpu.js' : './worker.js');
 await init();

@@ -3,6 +3,9 @@
 
 mod faults;
 mod kept;
+mod standby;
+
+pub use standby::Gpu;
 
 use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
@@ -268,9 +271,19 @@ pub struct AppState {
     /// When each request was made (page clock, ms), for the round-trip time.
     requested_at: StoredValue<BTreeMap<u32, f64>>,
     client: StoredValue<Option<WorkerClient>, LocalStorage>,
-    /// Which worker is current: messages from an earlier one (crashed, or its device lost)
-    /// are dropped.
-    generation: StoredValue<u32>,
+    /// Which worker is current (ids count up from 1; 0 is none): messages from an earlier
+    /// one (crashed, its device lost, or the CPU worker WebGPU took over from) are dropped.
+    current_id: StoredValue<u32>,
+    /// The last worker id given out.
+    worker_ids: StoredValue<u32>,
+    /// Where the page is with WebGPU (`state/standby.rs`: CPU first, WebGPU behind).
+    pub gpu: RwSignal<Gpu>,
+    /// The WebGPU worker while it loads behind the CPU worker, and its id.
+    standby: StoredValue<Option<WorkerClient>, LocalStorage>,
+    standby_id: StoredValue<Option<u32>>,
+    /// Whether the work kept back until the first answer has begun (see
+    /// [`AppState::start_background_work`]).
+    background_started: StoredValue<bool>,
     /// Run the networks on the CPU (`?cpu` in the address, or after the GPU was lost).
     force_cpu: StoredValue<bool>,
     /// Why the page chose the CPU itself, shown as the fallback reason.
@@ -325,7 +338,12 @@ impl AppState {
             next_id: StoredValue::new(1),
             requested_at: StoredValue::new(BTreeMap::new()),
             client: StoredValue::new_local(None),
-            generation: StoredValue::new(0),
+            current_id: StoredValue::new(0),
+            worker_ids: StoredValue::new(0),
+            gpu: RwSignal::new(Gpu::Off),
+            standby: StoredValue::new_local(None),
+            standby_id: StoredValue::new(None),
+            background_started: StoredValue::new(false),
             force_cpu: StoredValue::new(
                 web_sys::window()
                     .and_then(|w| w.location().search().ok())
@@ -335,6 +353,7 @@ impl AppState {
             cpu_reason: StoredValue::new(None),
             crashes_in_a_row: StoredValue::new(0),
         };
+        state.plan_gpu();
         state.start_worker();
         state.load_extras();
         state.restore();
@@ -342,11 +361,18 @@ impl AppState {
         state
     }
 
-    /// Start the worker (`?cpu` in the page address forces the CPU path). Its messages are
-    /// taken only while it is the current one.
+    fn new_worker_id(self) -> u32 {
+        self.worker_ids.update_value(|n| *n += 1);
+        self.worker_ids.get_value()
+    }
+
+    /// Start the current worker: the CPU-only build unless WebGPU has taken over (`?cpu` in
+    /// the page address keeps the page on the CPU). Its messages are taken only while it is
+    /// the current one.
     fn start_worker(self) {
-        let generation = self.generation.get_value();
-        let current = move || self.generation.get_value() == generation;
+        let id = self.new_worker_id();
+        self.current_id.set_value(id);
+        let current = move || self.current_id.get_value() == id;
         // A panic posts `Crashed` (naming the cell) just before the error event: give that
         // message a moment to arrive, so the error event alone does not restart the worker
         // with the crashing cell still in its queue.
@@ -364,7 +390,7 @@ impl AppState {
             }
         };
         match WorkerClient::start(
-            self.force_cpu.get_value(),
+            self.cpu_worker(),
             move |message, attachments| {
                 if current() {
                     self.receive(message, attachments)
@@ -375,6 +401,20 @@ impl AppState {
             Ok(client) => self.client.set_value(Some(client)),
             Err(reason) => self.fatal.set(Some(reason)),
         }
+    }
+
+    /// Work that must not compete with the first cell: storing the build for offline use
+    /// (which downloads it all again) and starting the WebGPU worker behind the CPU one. Both
+    /// begin once the worker is ready and idle, or has answered a cell (`answered`).
+    fn start_background_work(self, answered: bool) {
+        if !answered && !self.in_flight.with_untracked(|m| m.is_empty()) {
+            return;
+        }
+        if !self.background_started.get_value() {
+            self.background_started.set_value(true);
+            crate::offline::register(self.offline);
+        }
+        self.start_standby_when_due();
     }
 
     fn send(self, request: ToWorker, attachments: Vec<js_sys::Uint8Array>) -> bool {
@@ -405,9 +445,7 @@ impl AppState {
                 }
                 self.engine.set(Some(engine_info(report)));
                 self.flush();
-                // Storing the build for offline use downloads it all again: only once the
-                // models are in, so it never competes with the first prediction.
-                crate::offline::register(self.offline);
+                self.start_background_work(false);
             }
             FromWorker::Analysed(report) if self.forget(report.id) => {}
             FromWorker::Analysed(report) => {
@@ -430,6 +468,7 @@ impl AppState {
                     normalised_url,
                     bytes(1),
                 );
+                self.start_background_work(true);
             }
             FromWorker::Explained {
                 id,
@@ -467,6 +506,7 @@ impl AppState {
                     });
                 }
                 self.refuse(name, reason);
+                self.start_background_work(true);
             }
             FromWorker::Crashed { id, message } => self.worker_stopped(id, message),
             FromWorker::DeviceLost { reason } => self.device_lost(reason),
@@ -805,18 +845,33 @@ impl AppState {
     }
 
     /// Ask the worker where the network looked for `value` of `attribute` on cell `id`.
+    /// The cell's file goes along: the worker that answers may not be the one that analysed
+    /// the cell (WebGPU took over from the CPU, or the worker was restarted), and then it
+    /// makes the network input again from the file.
     pub fn request_cam(self, id: u32, attribute: usize, value: usize) {
         self.cam_pending.set(Some((id, attribute, value)));
-        let request = ToWorker::Explain {
-            id,
-            attribute,
-            value,
-        };
-        if !self.send(request, Vec::new()) {
-            self.cam_pending.set(None);
-            self.error
-                .set(Some("the analysis worker is not running".to_string()));
-        }
+        let file = self.files.with_value(|f| f.get(&id).cloned());
+        let stain = self.stain.get_untracked();
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut attachments = Vec::new();
+            if let Some(file) = file {
+                if let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await
+                {
+                    attachments.push(js_sys::Uint8Array::new(&buffer));
+                }
+            }
+            let request = ToWorker::Explain {
+                id,
+                attribute,
+                value,
+                stain,
+            };
+            if !self.send(request, attachments) {
+                self.cam_pending.set(None);
+                self.error
+                    .set(Some("the analysis worker is not running".to_string()));
+            }
+        });
     }
 
     /// Hide the activation map.

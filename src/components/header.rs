@@ -37,7 +37,11 @@ pub fn Header() -> impl IntoView {
             <h1>"WBC Explorer"</h1>
             <p class="tagline">"White blood cell morphology, explained — runs entirely in your browser."</p>
             <div class="badges">
-                <span class="badge">"device: "<b data-testid="device" title=device_title>{device}</b></span>
+                <span class="badge">"device: "<b data-testid="device" title=device_title>{device}</b>
+                    <Show when=move || state.gpu.get().pending() && state.engine.get().is_some()>
+                        <span class="gpu-loading" data-testid="gpu-loading" title="The first cells run on the CPU while the WebGPU worker loads; it takes over when ready">" · WebGPU loading…"</span>
+                    </Show>
+                </span>
                 <span class="badge" class:busy=move || status() != "idle">"status: "<b data-testid="status">{status}</b></span>
                 <span class="badge" title=move || match state.offline.get() {
                     Offline::Unavailable(reason) => reason,

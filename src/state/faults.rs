@@ -54,12 +54,13 @@ impl AppState {
             "The WebGPU device was lost ({reason}); the analysis goes on on the CPU, with the same results."
         )));
         self.force_cpu.set_value(true);
+        self.gpu.set(super::Gpu::Off);
         self.cpu_reason.set_value(Some(note));
         self.restart_worker();
     }
 
-    fn terminate_worker(self) {
-        self.generation.update_value(|g| *g += 1);
+    pub(super) fn terminate_worker(self) {
+        self.current_id.set_value(0);
         self.client.update_value(|c| {
             if let Some(c) = c.take() {
                 c.terminate();
@@ -73,6 +74,14 @@ impl AppState {
         self.terminate_worker();
         self.engine.set(None);
         self.cam_pending.set(None);
+        self.requeue_unanswered();
+        self.start_worker();
+        self.pump();
+    }
+
+    /// The requests the current worker had not answered go back to the front of the queue,
+    /// for the next worker.
+    pub(super) fn requeue_unanswered(self) {
         let unanswered: Vec<u32> = self
             .in_flight
             .with_untracked(|m| m.keys().copied().collect());
@@ -88,7 +97,5 @@ impl AppState {
                 q.push_front(f);
             }
         });
-        self.start_worker();
-        self.pump();
     }
 }

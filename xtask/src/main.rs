@@ -214,12 +214,15 @@ fn peers() -> Result<()> {
 }
 
 /// What the page fetches before its first prediction: the page, its styles and glue, the
-/// worker and its loader, and the files the worker loads (both networks, their cards, the
-/// calibration, the CBM). The e2e offline test records the same list from the server's side.
+/// CPU-only worker and its loader, and the files the worker loads (both networks, their
+/// cards, the calibration, the CBM). The WebGPU worker (`worker.js`, `worker_bg.wasm`) comes
+/// after the first answer. The e2e offline test records the same list from the server's side.
 fn needed_before_first_prediction(path: &str) -> bool {
     let top = !path.contains('/');
-    (top && (path.ends_with(".wasm") || path.ends_with(".css") || path == "index.html"))
-        || (top && path.ends_with(".js") && path != "sw.js")
+    let webgpu_worker = path == "worker.js" || path == "worker_bg.wasm";
+    (top && !webgpu_worker
+        && (path.ends_with(".wasm") || path.ends_with(".css") || path == "index.html"))
+        || (top && !webgpu_worker && path.ends_with(".js") && path != "sw.js")
         || [
             "models/attribute_net.bpk",
             "models/attribute_net.json",

@@ -51,7 +51,11 @@ pub enum ToWorker {
         /// follow the calibration card.
         stain: bool,
     },
-    /// A class-activation map of an analysed cell for one attribute value.
+    /// A class-activation map of an analysed cell for one attribute value. The cell's file
+    /// bytes come attached when the page still has them: a worker that does not hold the
+    /// cell's network input (it analysed more than its last cells since, or another worker
+    /// analysed the cell: the CPU worker before WebGPU took over, or before a restart) makes
+    /// the input again from the file.
     Explain {
         /// The cell (as in `Analyse`).
         id: u32,
@@ -59,10 +63,17 @@ pub enum ToWorker {
         attribute: usize,
         /// Value index within the attribute.
         value: usize,
+        /// The stain setting the cell was analysed with (as in `Analyse`).
+        #[serde(default = "stain_on")]
+        stain: bool,
     },
     /// Benchmarks only (`bench/peer/peer.js`): one forward pass of each network alone on a
     /// fixed input of `batch` cells, output read back, timed in the worker.
     TimeNetworks { batch: usize },
+}
+
+fn stain_on() -> bool {
+    true
 }
 
 /// What the worker said about itself when it became ready.
@@ -242,7 +253,8 @@ mod tests {
             ToWorker::Explain {
                 id: 3,
                 attribute: 2,
-                value: 1
+                value: 1,
+                stain: true
             }
         ));
     }

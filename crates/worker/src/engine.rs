@@ -55,6 +55,7 @@ fn js_error(e: JsValue) -> String {
 
 /// Ask the browser for a WebGPU adapter ourselves first: when there is none we fall back to
 /// the CPU without touching Burn's wgpu runtime (which can only be initialised once).
+#[cfg(feature = "webgpu")]
 async fn webgpu_adapter_available() -> Result<(), String> {
     let navigator = scope().navigator();
     let gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).map_err(js_error)?;
@@ -78,6 +79,7 @@ async fn webgpu_adapter_available() -> Result<(), String> {
 }
 
 /// WebGPU when the browser offers an adapter, otherwise Burn's flex backend on the CPU.
+#[cfg(feature = "webgpu")]
 async fn choose_device(force_cpu: bool) -> (Device, ComputeDevice, Option<String>) {
     if force_cpu {
         return (
@@ -97,6 +99,16 @@ async fn choose_device(force_cpu: bool) -> (Device, ComputeDevice, Option<String
             ),
         },
     }
+}
+
+/// The CPU-only build (`worker_cpu`): Burn's flex backend, always.
+#[cfg(not(feature = "webgpu"))]
+async fn choose_device(_force_cpu: bool) -> (Device, ComputeDevice, Option<String>) {
+    (
+        Device::flex(),
+        ComputeDevice::Cpu,
+        Some("CPU requested in the page address".into()),
+    )
 }
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
@@ -191,22 +203,50 @@ impl Engine {
         Ok((engine, report))
     }
 
-    /// Where the network found evidence for `value` of `attribute` on an analysed cell.
+    /// Where the network found evidence for `value` of `attribute` on an analysed cell: from
+    /// the network input kept when this worker analysed it, otherwise made again from the
+    /// cell's `file` (analysed with the same `stain` setting).
     pub async fn explain(
         &self,
         id: u32,
         attribute: usize,
         value: usize,
+        stain: bool,
+        file: &[u8],
     ) -> Result<Vec<u8>, String> {
-        let input = self
-            .inputs
-            .borrow()
-            .get(&id)
-            .cloned()
-            .ok_or("this cell is no longer held by the worker; load it again")?;
+        let kept = self.inputs.borrow().get(&id).cloned();
+        let input = match kept {
+            Some(input) => input,
+            None if file.is_empty() => {
+                return Err("this cell is no longer held by the worker; load it again".into())
+            }
+            None => {
+                let image = preprocess::decode(file).map_err(|e| e.to_string())?;
+                let settings = wbc_core::front_end::FrontEndSettings {
+                    stain,
+                    ..self.analyzer.settings()
+                };
+                let cell = self
+                    .analyzer
+                    .analyse_with(&image, settings, now_ms)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.keep_input(id, cell.attribute_input.clone());
+                cell.attribute_input
+            }
+        };
         self.analyzer
             .explain(&input, attribute, value, SEGMENTATION_SIDE)
             .await
+    }
+
+    /// Keep a cell's network input for explanations (the latest [`KEPT_INPUTS`] cells).
+    fn keep_input(&self, id: u32, input: Vec<f32>) {
+        let mut kept = self.inputs.borrow_mut();
+        kept.insert(id, input);
+        while kept.len() > KEPT_INPUTS {
+            kept.pop_first();
+        }
     }
 
     /// One timed forward pass of each network alone (the peer benchmark).
@@ -261,13 +301,7 @@ impl Engine {
             .then(|| display_png(&cell.square, DISPLAY_MAX_SIDE))
             .flatten();
         let calibrated = self.analyzer.calibration().is_some();
-        {
-            let mut kept = self.inputs.borrow_mut();
-            kept.insert(id, cell.attribute_input);
-            while kept.len() > KEPT_INPUTS {
-                kept.pop_first();
-            }
-        }
+        self.keep_input(id, cell.attribute_input);
         let report = CellReport {
             id,
             name,

@@ -330,6 +330,18 @@ impl Session {
         }
     }
 
+    /// Wait until the page is ready on the device it stays on, and return that device: the
+    /// models loaded, the page idle, and no longer moving to WebGPU (the page starts on the
+    /// CPU-only worker and a WebGPU worker takes over when the browser has a GPU).
+    pub fn settled(&self, timeout: Duration) -> Result<String> {
+        self.wait_for("the device settled", timeout, |s| {
+            Ok(s.text("device").is_ok_and(|d| d != "…")
+                && s.find("gpu-loading")?.is_none()
+                && s.text("status")? == "idle")
+        })?;
+        self.text("device")
+    }
+
     /// The browser console so far (for failure messages).
     pub fn console(&self) -> String {
         self.cmd("POST", "/se/log", json!({"type": "browser"}))

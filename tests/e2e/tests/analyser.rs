@@ -360,10 +360,7 @@ fn loaded(
 ) -> Result<(Session, String)> {
     let s = driver.session(webgpu)?;
     s.goto(&format!("{}/{query}", server.url))?;
-    s.wait_for("ready", LOAD, |s| {
-        Ok(s.text("status").is_ok_and(|t| t == "idle"))
-    })?;
-    let device = s.text("device")?;
+    let device = s.settled(LOAD)?;
     Ok((s, device))
 }
 
@@ -438,6 +435,82 @@ fn webgpu_lost_mid_batch_finishes_on_the_cpu() -> Result<()> {
     eprintln!(
         "device lost after 3 of 8 cells: the batch ended on the CPU, equal to a CPU-only run"
     );
+    Ok(())
+}
+
+/// CPU first, WebGPU behind (issue 17): the page starts the CPU-only worker (a tenth of the
+/// download), which answers the first cell; only then is the WebGPU worker fetched, and when
+/// it is ready it takes over the cells not answered yet. Every file is answered once, with the
+/// same results as a CPU-only run, and "where?" works on a cell the CPU worker analysed (the
+/// WebGPU worker makes its input again from the file).
+#[test]
+fn the_cpu_worker_answers_first_and_webgpu_takes_over() -> Result<()> {
+    let (cells, server, driver) = served(6)?;
+    let (cpu, _) = loaded(&driver, &server, false, "?cpu")?;
+    batch(&cpu, &cells)?;
+    cpu.click("view-table")?;
+    let reference = parse_csv(&exported_csv(&cpu)?);
+    drop(cpu);
+
+    let before = server.sent().len();
+    let s = driver.session(true)?;
+    s.goto(&server.url)?;
+    s.wait_for("file input", LOAD, |s| Ok(s.find("file-input")?.is_some()))?;
+    let cold = s.text("device").map(|t| t == "…").unwrap_or(true);
+    s.upload_many("file-input", &cells)?;
+    s.wait_for("the first answer", LOAD, |s| {
+        Ok(s.find("cell-panel")?.is_some())
+    })?;
+    let first_device = s.text("device")?;
+    // Up to the service worker's script: it is registered once the first cell is answered,
+    // together with the start of the WebGPU worker.
+    let fetched: Vec<String> = server.sent()[before..]
+        .iter()
+        .map(|(p, _, _)| p.clone())
+        .take_while(|p| !p.starts_with("/sw.js"))
+        .collect();
+    s.screenshot("cpu-first")?;
+    ensure!(
+        first_device == "CPU",
+        "the first cell was answered on {first_device}"
+    );
+    ensure!(
+        fetched.iter().any(|p| p.starts_with("/worker_cpu_bg.wasm")),
+        "the CPU worker was not fetched: {fetched:?}"
+    );
+    if cold {
+        ensure!(
+            !fetched.iter().any(|p| p.starts_with("/worker_bg.wasm")),
+            "the WebGPU worker was fetched before the first answer: {fetched:?}"
+        );
+    }
+    let device = s.settled(LOAD)?;
+    ensure!(device == "WebGPU", "WebGPU did not take over: {device}");
+    s.wait_for("the batch", LOAD, |s| {
+        Ok(s.text("batch-progress")
+            .is_ok_and(|t| t.starts_with("6 / 6")))
+    })?;
+    // "where?" on the first cell, analysed by the CPU worker that is gone now.
+    s.js("document.querySelector('[data-testid=cell-list] li').click(); return true;")?;
+    s.wait_for("the explain button", LOAD, |s| {
+        Ok(s.find("cam-nucleus_shape")?.is_some())
+    })?;
+    s.js("document.querySelector('[data-testid=cam-nucleus_shape]').click(); return true;")?;
+    s.wait_for("activation map", LOAD, |s| {
+        Ok(s.js("const e=document.querySelector('[data-testid=cam]'); return !!e && getComputedStyle(e).display !== 'none';")? == serde_json::json!(true)
+            || s.visible("error")?)
+    })?;
+    ensure!(
+        !s.visible("error")?,
+        "where? on a cell the CPU worker analysed: {}",
+        s.text("error")?
+    );
+    s.screenshot("webgpu-took-over")?;
+    s.click("view-table")?;
+    let page = parse_csv(&exported_csv(&s)?);
+    ensure!(page.len() == cells.len(), "{} rows", page.len());
+    same_types_and_attributes(&page, &reference)?;
+    eprintln!("first cell on the CPU worker, WebGPU took over, 6 cells equal to a CPU-only run");
     Ok(())
 }
 

@@ -2,6 +2,11 @@
 //! requests until this worker says `Ready`; a request that still arrives early is refused with
 //! a reason rather than lost. Requests are answered one at a time, in order; a panic is
 //! reported to the page with the cell it happened on, and the page starts a new worker.
+//!
+//! Two builds of the same worker (two binaries, `src/bin/`): `worker` with WebGPU and the
+//! CPU, and `worker_cpu` with the CPU only (feature `webgpu` off). CubeCL's GPU code is most
+//! of the first one's size, so the page starts the small one first and the first cells are
+//! answered while the WebGPU worker loads behind it (`src/state/standby.rs` in the page).
 #![forbid(unsafe_code)]
 
 mod engine;
@@ -84,9 +89,10 @@ async fn answer(engine: &Engine, request: ToWorker, bytes: Vec<u8>, panic_on: Op
             id,
             attribute,
             value,
+            stain,
         } => {
             let t0 = now_ms();
-            match engine.explain(id, attribute, value).await {
+            match engine.explain(id, attribute, value, stain, &bytes).await {
                 Ok(map) => post(
                     &FromWorker::Explained {
                         id,
@@ -131,7 +137,8 @@ fn report_panics() {
     }));
 }
 
-fn main() {
+/// The worker's entry point (both binaries): answer the page until the worker is stopped.
+pub fn run() {
     report_panics();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let state = Rc::new(RefCell::new(State::Starting));

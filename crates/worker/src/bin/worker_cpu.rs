@@ -1,0 +1,5 @@
+//! The analysis worker without WebGPU: a tenth of the download, for the first cells and for
+//! browsers without a GPU.
+fn main() {
+    wbc_worker::run();
+}
