@@ -1,5 +1,5 @@
 // The analysis worker's entry point. It starts one of two builds of the same worker: `?cpu` in
-// its address starts the CPU-only build (worker_cpu.js: a tenth of the download, what the
+// its address starts the CPU-only build (worker_cpu.js: a quarter of the download, what the
 // page starts first), otherwise the build with WebGPU (worker.js). Before the wasm starts, it
 // wraps WebGPU's device request
 // so the device the networks run on is watched: when it is lost (a driver reset, the GPU

@@ -1,4 +1,4 @@
-//! CPU first, WebGPU behind. The worker with WebGPU is ten times the download of the CPU-only
+//! CPU first, WebGPU behind. The worker with WebGPU is four times the download of the CPU-only
 //! one (CubeCL's GPU code), so the page starts the CPU-only worker, which answers the first
 //! cells, and only then starts the WebGPU worker as a standby. When the standby is ready on
 //! WebGPU it takes over: the CPU worker stops, and the files it had not answered go to the

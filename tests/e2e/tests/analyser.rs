@@ -438,7 +438,7 @@ fn webgpu_lost_mid_batch_finishes_on_the_cpu() -> Result<()> {
     Ok(())
 }
 
-/// CPU first, WebGPU behind (issue 17): the page starts the CPU-only worker (a tenth of the
+/// CPU first, WebGPU behind (issue 17): the page starts the CPU-only worker (a quarter of the
 /// download), which answers the first cell; only then is the WebGPU worker fetched, and when
 /// it is ready it takes over the cells not answered yet. Every file is answered once, with the
 /// same results as a CPU-only run, and "where?" works on a cell the CPU worker analysed (the

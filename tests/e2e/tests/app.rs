@@ -1060,7 +1060,7 @@ fn works_offline_after_one_visit() -> Result<()> {
     s.wait_for("the first answer", LOAD, |s| Ok(cell_count(s)? == 1))?;
     // What a first visit downloads up to its first prediction: every body the server sent,
     // the wasm and JSON compressed (the server sends the build's .br copies to Chromium).
-    // Storing the build for offline use, and the WebGPU worker (ten times the CPU worker's
+    // Storing the build for offline use, and the WebGPU worker (four times the CPU worker's
     // download), wait until the first cell is answered: the service worker is registered
     // then, so nothing it stores is requested before its script. The sample cells and the
     // reference index are shown with the answer, not needed for it, and counted apart.
