@@ -361,24 +361,23 @@ impl AppState {
         state
     }
 
-    fn new_worker_id(self) -> u32 {
+    /// Start a worker (the CPU-only build when `cpu`) under a new id. Its messages go to
+    /// [`AppState::receive`] while it is the current worker and to the standby's handler while
+    /// it is the WebGPU worker loading behind (`state/standby.rs`); once it is neither they
+    /// are dropped. The caller makes it one or the other.
+    fn spawn_worker(self, cpu: bool) -> (u32, Result<WorkerClient, String>) {
         self.worker_ids.update_value(|n| *n += 1);
-        self.worker_ids.get_value()
-    }
-
-    /// Start the current worker: the CPU-only build unless WebGPU has taken over (`?cpu` in
-    /// the page address keeps the page on the CPU). Its messages are taken only while it is
-    /// the current one.
-    fn start_worker(self) {
-        let id = self.new_worker_id();
-        self.current_id.set_value(id);
+        let id = self.worker_ids.get_value();
         let current = move || self.current_id.get_value() == id;
+        let standby = move || self.standby_id.get_value() == Some(id);
         // A panic posts `Crashed` (naming the cell) just before the error event: give that
         // message a moment to arrive, so the error event alone does not restart the worker
         // with the crashing cell still in its queue.
         let on_failure = move |reason: String| {
             let later = wasm_bindgen::closure::Closure::once_into_js(move || {
-                if current() {
+                if standby() {
+                    self.standby_failed(format!("the WebGPU worker stopped: {reason}"));
+                } else if current() {
                     self.worker_stopped(None, reason);
                 }
             });
@@ -389,15 +388,26 @@ impl AppState {
                 );
             }
         };
-        match WorkerClient::start(
-            self.cpu_worker(),
+        let started = WorkerClient::start(
+            cpu,
             move |message, attachments| {
                 if current() {
                     self.receive(message, attachments)
+                } else if standby() {
+                    self.receive_standby(message)
                 }
             },
             on_failure,
-        ) {
+        );
+        (id, started)
+    }
+
+    /// Start the current worker: the CPU-only build unless WebGPU has taken over (`?cpu` in
+    /// the page address keeps the page on the CPU).
+    fn start_worker(self) {
+        let (id, started) = self.spawn_worker(self.cpu_worker());
+        self.current_id.set_value(id);
+        match started {
             Ok(client) => self.client.set_value(Some(client)),
             Err(reason) => self.fatal.set(Some(reason)),
         }

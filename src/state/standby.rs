@@ -7,7 +7,6 @@
 //! stopped and the CPU worker goes on, with the reason in the device's title.
 
 use super::AppState;
-use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wbc_messages::{ComputeDevice, EngineReport, FromWorker};
@@ -84,43 +83,18 @@ impl AppState {
     }
 
     fn start_standby(self) {
-        let id = self.new_worker_id();
-        self.standby_id.set_value(Some(id));
-        let on_failure = move |reason: String| {
-            // As for the current worker: a panic's own message comes first.
-            let later = wasm_bindgen::closure::Closure::once_into_js(move || {
-                if self.standby_id.get_value() == Some(id) {
-                    self.standby_failed(format!("the WebGPU worker stopped: {reason}"));
-                } else if self.current_id.get_value() == id {
-                    self.worker_stopped(None, reason);
-                }
-            });
-            if let Some(w) = web_sys::window() {
-                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
-                    later.unchecked_ref(),
-                    250,
-                );
-            }
-        };
-        let started = WorkerClient::start(
-            false,
-            move |message, attachments| {
-                if self.current_id.get_value() == id {
-                    self.receive(message, attachments);
-                } else if self.standby_id.get_value() == Some(id) {
-                    self.receive_standby(message);
-                }
-            },
-            on_failure,
-        );
+        let (id, started) = self.spawn_worker(false);
         match started {
-            Ok(client) => self.standby.set_value(Some(client)),
+            Ok(client) => {
+                self.standby_id.set_value(Some(id));
+                self.standby.set_value(Some(client));
+            }
             Err(reason) => self.standby_failed(reason),
         }
     }
 
     /// A message from the WebGPU worker while it is not the current one.
-    fn receive_standby(self, message: FromWorker) {
+    pub(super) fn receive_standby(self, message: FromWorker) {
         match message {
             FromWorker::Ready(report) if report.device == ComputeDevice::WebGpu => {
                 self.take_over(report)
@@ -163,7 +137,7 @@ impl AppState {
     }
 
     /// The WebGPU worker cannot be used: stop it, stay on the CPU and say why.
-    fn standby_failed(self, reason: String) {
+    pub(super) fn standby_failed(self, reason: String) {
         self.standby_id.set_value(None);
         self.standby.update_value(|s| {
             if let Some(s) = s.take() {

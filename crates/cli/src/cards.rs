@@ -222,3 +222,36 @@ pub fn cbm(path: &Path) -> Result<Cbm> {
 pub fn cbm_if_present(path: &Path) -> Result<Option<Cbm>> {
     path.exists().then(|| cbm(path)).transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an explanation rebuilds from the file (`Analyzer::attribute_input`, used by the
+    /// page's worker when it did not analyse the cell) is the input the analysis used.
+    #[test]
+    fn attribute_input_is_the_analysis_input() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let models = root.join("models");
+        let device = Device::flex();
+        let analyzer = load_analyzer_calibrated(
+            &models.join("attribute_net"),
+            Some(&models.join("seg_net")),
+            Some(&models.join("calibration")),
+            &device,
+        )
+        .unwrap();
+        let bytes = std::fs::read(root.join("public/samples/BA_158647.jpg")).unwrap();
+        let image = wbc_core::preprocess::decode(&bytes).unwrap();
+        for stain in [true, false] {
+            let settings = wbc_core::front_end::FrontEndSettings {
+                stain,
+                ..analyzer.settings()
+            };
+            let analysed =
+                wbc_nets::block_on(analyzer.analyse_with(&image, settings, || 0.0)).unwrap();
+            let rebuilt = wbc_nets::block_on(analyzer.attribute_input(&image, settings)).unwrap();
+            assert_eq!(rebuilt, analysed.attribute_input, "stain {stain}");
+        }
+    }
+}

@@ -328,6 +328,18 @@ impl Analyzer {
         self.analyse_with(image, self.settings, now).await
     }
 
+    /// The attribute network's input for an image, as [`Analyzer::analyse_with`] makes it
+    /// (front end, then resize), without running the networks: what an explanation needs
+    /// when the input was not kept.
+    pub async fn attribute_input(
+        &self,
+        image: &RgbImage,
+        settings: FrontEndSettings,
+    ) -> Result<Vec<f32>, LoadError> {
+        let (square, _, _) = self.front_end(image, settings).await?;
+        Ok(network_input(&square, self.attribute_size))
+    }
+
     /// Analyse one decoded image with these front-end settings (ignored without a
     /// calibration card).
     pub async fn analyse_with(

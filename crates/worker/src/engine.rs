@@ -226,13 +226,13 @@ impl Engine {
                     stain,
                     ..self.analyzer.settings()
                 };
-                let cell = self
+                let input = self
                     .analyzer
-                    .analyse_with(&image, settings, now_ms)
+                    .attribute_input(&image, settings)
                     .await
                     .map_err(|e| e.to_string())?;
-                self.keep_input(id, cell.attribute_input.clone());
-                cell.attribute_input
+                self.keep_input(id, input.clone());
+                input
             }
         };
         self.analyzer
