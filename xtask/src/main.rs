@@ -556,14 +556,19 @@ fn main() -> Result<()> {
                     &root().join("dist/reference"),
                 )?;
             }
-            cargo(&[
-                "test",
-                "-p",
-                "wbc-e2e",
-                "--",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            // An e2e failure is an anyhow error: without its backtrace the reason is the line
+            // just above the test's FAILED, where CI's excerpt of the output looks.
+            run(Command::new("cargo")
+                .args([
+                    "test",
+                    "-p",
+                    "wbc-e2e",
+                    "--",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("RUST_LIB_BACKTRACE", "0")
+                .current_dir(root()))
         }
         Some("bench") => {
             setup(true)?;
