@@ -134,12 +134,19 @@ fn npm_install(packages: &[String]) -> Result<()> {
 
 /// Write the .gz and .br copies the server sends, and print what each file weighs.
 fn precompress(dir: &Path) -> Result<()> {
-    let sizes = wbc_serve::precompress(dir)?;
+    // trunk says which build this is: brotli's best for what ships (`trunk build --release`),
+    // a quick quality for the e2e tests' build.
+    let quality = if std::env::var("TRUNK_PROFILE").is_ok_and(|p| p != "release") {
+        5
+    } else {
+        11
+    };
+    let sizes = wbc_serve::precompress(dir, quality)?;
     let (raw, gz, br) = sizes.iter().fold((0, 0, 0), |(r, g, b), c| {
         (r + c.bytes, g + c.gzip, b + c.brotli)
     });
     eprintln!(
-        "precompressed {} files: {raw} bytes, gzip {gz}, brotli {br}",
+        "precompressed {} files: {raw} bytes, gzip {gz}, brotli (quality {quality}) {br}",
         sizes.len()
     );
     Ok(())
@@ -210,6 +217,40 @@ fn peers() -> Result<()> {
     }
     eprint!("native Burn flex (2 threads):\n{lines}");
     std::fs::write(root().join("target/e2e/native_burn.jsonl"), lines)?;
+    // Layer by layer, the same graphs (BENCHMARKS.md, "Burn against onnxruntime").
+    for batch in ["1", "8"] {
+        let out = Command::new(root().join("target/release/wbc"))
+            .args(["time-networks", "--per-layer", "--batch", batch])
+            .current_dir(root())
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "wbc time-networks --per-layer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let burn = root().join(format!("target/e2e/burn_layers_b{batch}.jsonl"));
+        std::fs::write(&burn, &out.stdout)?;
+        let table = Command::new(&python)
+            .arg("bench/peer/layers.py")
+            .arg(&graphs)
+            .arg(&burn)
+            .args([batch, "2"])
+            .current_dir(root())
+            .output()?;
+        ensure!(
+            table.status.success(),
+            "the per-layer profile failed: {}",
+            String::from_utf8_lossy(&table.stderr)
+        );
+        std::fs::write(
+            root().join(format!("target/e2e/layers_b{batch}.md")),
+            &table.stdout,
+        )?;
+        eprint!(
+            "per layer, batch {batch} (native, 2 threads):\n{}",
+            String::from_utf8_lossy(&table.stdout)
+        );
+    }
     Ok(())
 }
 

@@ -205,6 +205,37 @@ pub struct CellAnalysis {
     pub times: StageTimes,
 }
 
+/// One layer's time in [`Analyzer::profile_layers`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LayerTime {
+    pub network: &'static str,
+    /// Kind and 1-based index, e.g. "conv 3" or "decoder conv 2".
+    pub layer: String,
+    /// The layer's output shape.
+    pub output: Vec<usize>,
+    pub ms: f64,
+}
+
+/// The laps of a per-layer profile.
+struct LayerClock<'a, F: Fn() -> f64> {
+    now: &'a F,
+    last: f64,
+    times: Vec<LayerTime>,
+}
+
+impl<F: Fn() -> f64> LayerClock<'_, F> {
+    fn lap(&mut self, network: &'static str, layer: String, output: &[usize]) {
+        let t = (self.now)();
+        self.times.push(LayerTime {
+            network,
+            layer,
+            output: output.to_vec(),
+            ms: t - self.last,
+        });
+        self.last = t;
+    }
+}
+
 /// The loaded networks on their device, and the policy read from their cards.
 pub struct Analyzer {
     device: Device,
@@ -310,6 +341,53 @@ impl Analyzer {
             Segmenter::Classical { .. } => f64::NAN,
         };
         Ok((attribute_ms, segmentation_ms))
+    }
+
+    /// Each layer's share of one forward pass of each network on the same fixed input as
+    /// [`Analyzer::time_networks`]: the device is synchronised after every layer and the
+    /// clock read (flex runs each operation as it is called, so that is the layer's own
+    /// time). The attribute network's pooling and head come last, as "pool+head". A native,
+    /// blocking profile, set beside onnxruntime's per-node profile of the same graphs.
+    pub fn profile_layers(&self, batch: usize, now: impl Fn() -> f64) -> Vec<LayerTime> {
+        let input = |size: usize| {
+            batch_tensor(
+                &vec![vec![0.5f32; 3 * size * size]; batch],
+                size,
+                &self.device,
+            )
+        };
+        let mut clock = LayerClock {
+            now: &now,
+            last: 0.0,
+            times: Vec::new(),
+        };
+        let images = input(self.attribute_size);
+        let _ = self.device.sync();
+        clock.last = now();
+        let map = self
+            .attribute_net
+            .feature_map_probed(images, &mut |kind, index, x| {
+                let _ = self.device.sync();
+                clock.lap("attribute_net", format!("{kind} {index}"), &x.dims());
+            });
+        let logits = self
+            .attribute_net
+            .head_forward(self.attribute_net.pool(map));
+        let dims = logits.dims();
+        let _ = logits.into_data();
+        clock.lap("attribute_net", "pool+head".into(), &dims);
+        if let Segmenter::Network { net, size } = &self.segmenter {
+            let images = input(*size);
+            let _ = self.device.sync();
+            clock.last = now();
+            let _ = net
+                .forward_probed(images, &mut |kind, index, x| {
+                    let _ = self.device.sync();
+                    clock.lap("seg_net", format!("{kind} {index}"), &x.dims());
+                })
+                .into_data();
+        }
+        clock.times
     }
 
     /// One inference on blank inputs: the first run compiles the GPU shaders.

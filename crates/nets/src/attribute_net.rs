@@ -8,7 +8,7 @@
 //! bottlenecks, then an optional 1×1 layer widening the features), chosen by the card's
 //! `block` so older cards still load.
 
-use crate::layers::{ConvBn, ConvBnRelu};
+use crate::layers::{no_probe, ConvBn, ConvBnRelu, Probe};
 use burn::module::Module;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, Relu};
@@ -265,17 +265,36 @@ pub struct AttributeNet {
 impl AttributeNet {
     /// The last feature map `[batch, channels, h, w]` (used for class-activation maps).
     pub fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = self.blocks.iter().fold(images, |x, b| b.forward(x));
-        let x = self.residual.iter().fold(x, |x, b| b.forward(x));
-        match &self.features {
-            Some(layer) => layer.forward(x),
-            None => x,
+        self.feature_map_probed(images, &mut no_probe)
+    }
+
+    /// [`Self::feature_map`], calling `probe` after each layer (plain layers are "conv",
+    /// residual blocks "block", the last 1×1 layer "features").
+    pub fn feature_map_probed(&self, images: Tensor<4>, probe: Probe) -> Tensor<4> {
+        let mut x = images;
+        for (i, layer) in self.blocks.iter().enumerate() {
+            x = layer.forward(x);
+            probe("conv", i + 1, &x);
         }
+        for (i, block) in self.residual.iter().enumerate() {
+            x = block.forward(x);
+            probe("block", i + 1, &x);
+        }
+        if let Some(layer) = &self.features {
+            x = layer.forward(x);
+            probe("features", 1, &x);
+        }
+        x
     }
 
     /// Globally average-pooled features `[batch, channels]`.
     pub fn pooled_features(&self, images: Tensor<4>) -> Tensor<2> {
-        self.pool.forward(self.feature_map(images)).flatten(1, 3)
+        self.pool(self.feature_map(images))
+    }
+
+    /// A feature map globally average-pooled to `[batch, channels]`.
+    pub fn pool(&self, map: Tensor<4>) -> Tensor<2> {
+        self.pool.forward(map).flatten(1, 3)
     }
 
     /// Logits from pooled features (dropout while training, then the shared linear head).

@@ -6,6 +6,15 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor};
 
+/// Called after each layer of a forward pass with the layer's kind, its 1-based index among
+/// layers of that kind, and its output: a per-layer profile synchronises the device and reads
+/// its clock there ([`crate::Analyzer::profile_layers`]); a plain forward pass passes
+/// [`no_probe`].
+pub type Probe<'a> = &'a mut dyn FnMut(&'static str, usize, &Tensor<4>);
+
+/// The probe of a plain forward pass.
+pub fn no_probe(_: &'static str, _: usize, _: &Tensor<4>) {}
+
 /// Convolution (3×3 or 1×1), batch norm, ReLU.
 #[derive(Module, Debug)]
 pub struct ConvBnRelu {

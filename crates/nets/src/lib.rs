@@ -11,7 +11,7 @@ pub mod predict;
 pub mod seg_net;
 pub mod structure_net;
 
-pub use analyzer::{block_on, Analyzer, CellAnalysis, Segmenter, StageTimes};
+pub use analyzer::{block_on, Analyzer, CellAnalysis, LayerTime, Segmenter, StageTimes};
 pub use attribute_net::{AttributeNet, AttributeNetConfig, BlockKind, HEAD_WIDTH};
 pub use card::ModelCard;
 pub use predict::{CellPrediction, LoadError};

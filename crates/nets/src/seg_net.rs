@@ -6,7 +6,7 @@
 //! whatever size the caller wants: smooth boundaries at a quarter of the cost of a full-res
 //! decoder.
 
-use crate::layers::ConvBnRelu;
+use crate::layers::{no_probe, ConvBnRelu, Probe};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::module::interpolate;
@@ -138,27 +138,44 @@ pub struct SegNet {
 impl SegNet {
     /// Logits `[batch, 6, size/2, size/2]` for normalised images `[batch, 3, size, size]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        self.forward_probed(images, &mut no_probe)
+    }
+
+    /// [`Self::forward`], calling `probe` after each layer: the centre prior, each encoder
+    /// stage's strided and plain convolution, each decoder block's upsampling and concatenation
+    /// and its convolution, the classifier.
+    pub fn forward_probed(&self, images: Tensor<4>, probe: Probe) -> Tensor<4> {
         let mut skips = Vec::with_capacity(self.encoder.len());
         let mut x = if self.centre_prior {
-            with_centre_distance(images)
+            let x = with_centre_distance(images);
+            probe("centre prior", 1, &x);
+            x
         } else {
             images
         };
-        for stage in &self.encoder {
-            x = stage.conv.forward(stage.down.forward(x));
+        for (i, stage) in self.encoder.iter().enumerate() {
+            x = stage.down.forward(x);
+            probe("encoder down", i + 1, &x);
+            x = stage.conv.forward(x);
+            probe("encoder conv", i + 1, &x);
             skips.push(x.clone());
         }
         skips.pop();
-        for block in &self.decoder {
+        for (i, block) in self.decoder.iter().enumerate() {
             let skip = skips.pop().expect("one skip per decoder block");
             let [_, _, h, w] = skip.dims();
             let up = interpolate(
                 x,
                 InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
             );
-            x = block.forward(Tensor::cat(vec![up, skip], 1));
+            x = Tensor::cat(vec![up, skip], 1);
+            probe("decoder up+concat", i + 1, &x);
+            x = block.forward(x);
+            probe("decoder conv", i + 1, &x);
         }
-        self.classifier.forward(x)
+        let logits = self.classifier.forward(x);
+        probe("classifier", 1, &logits);
+        logits
     }
 
     /// Logits resized to `[batch, 6, side, side]` (bilinear, so boundaries are smooth).

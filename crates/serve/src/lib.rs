@@ -275,10 +275,11 @@ pub struct Compressed {
     pub brotli: usize,
 }
 
-/// Write `FILE.gz` (gzip, best) and `FILE.br` (brotli, quality 11) beside every compressible
-/// file under `dir` whose copy is at least 5% smaller; stale copies are removed first. Returns
-/// every compressible file's sizes.
-pub fn precompress(dir: &Path) -> Result<Vec<Compressed>> {
+/// Write `FILE.gz` (gzip, best) and `FILE.br` (brotli at `brotli_quality`: 11 for what
+/// ships, less for a test build, where quality 11 on its 45 MB took CI two and a half minutes)
+/// beside every compressible file under `dir` whose copy is at least 5% smaller; stale copies
+/// are removed first. Returns every compressible file's sizes.
+pub fn precompress(dir: &Path, brotli_quality: u32) -> Result<Vec<Compressed>> {
     let mut files = Vec::new();
     walk(dir, &mut files)?;
     let mut out = Vec::new();
@@ -293,7 +294,7 @@ pub fn precompress(dir: &Path) -> Result<Vec<Compressed>> {
         }
         let raw = std::fs::read(&file)?;
         let gzip = gzip(&raw)?;
-        let brotli = brotli(&raw)?;
+        let brotli = brotli_at(&raw, brotli_quality)?;
         for (suffix, bytes) in [("gz", &gzip), ("br", &brotli)] {
             if bytes.len() * 100 <= raw.len() * 95 {
                 std::fs::write(format!("{name}.{suffix}"), bytes)?;
@@ -335,9 +336,14 @@ pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
 
 /// brotli at quality 11, window 22 (the format's usual best).
 pub fn brotli(bytes: &[u8]) -> Result<Vec<u8>> {
+    brotli_at(bytes, 11)
+}
+
+/// brotli at `quality` (0–11), window 22.
+pub fn brotli_at(bytes: &[u8], quality: u32) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     {
-        let mut w = brotli::CompressorWriter::new(&mut out, 1 << 16, 11, 22);
+        let mut w = brotli::CompressorWriter::new(&mut out, 1 << 16, quality, 22);
         w.write_all(bytes)?;
     }
     Ok(out)
@@ -388,7 +394,7 @@ mod tests {
             })
             .collect();
         std::fs::write(dir.join("models/w.bpk"), &noise).unwrap();
-        let sizes = precompress(&dir).unwrap();
+        let sizes = precompress(&dir, 11).unwrap();
         assert!(dir.join("app.wasm.gz").is_file() && dir.join("app.wasm.br").is_file());
         assert!(!dir.join("models/w.bpk.gz").exists());
         assert_eq!(
@@ -396,7 +402,7 @@ mod tests {
             text.len()
         );
         // Precompressing again does not compress the copies.
-        precompress(&dir).unwrap();
+        precompress(&dir, 11).unwrap();
         assert!(!dir.join("app.wasm.gz.gz").exists());
 
         let server = Server::start(
