@@ -644,7 +644,7 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
         std::fs::write(&path, &bytes[..bytes.len() / 2])?;
         Ok(())
     })?;
-    let (_server, s) = analysed_in(cut_seg)?;
+    let (_server, s) = analysed_in(cut_seg.clone())?;
     let caption = s.text("segmenter")?;
     ensure!(
         cell_count(&s)? == 1
@@ -652,6 +652,31 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
             && caption.contains("do not match its card"),
         "segmenter caption with cut weights: {caption}"
     );
+
+    // The same fault on WebGPU (issue 18): the CPU worker starts first and the WebGPU worker
+    // takes over; both meet the cut weights, so the cell analysed on WebGPU still gets the
+    // classical labeller's overlay and the same caption.
+    let server = StaticServer::start(cut_seg)?;
+    let g = driver.session(true)?;
+    g.goto(&server.url)?;
+    let device = g.settled(LOAD)?;
+    ensure!(
+        device == "WebGPU",
+        "the cut-segmenter build settled on {device}"
+    );
+    upload_and_wait(&g, &real)?;
+    let caption = g.text("segmenter")?;
+    ensure!(
+        cell_count(&g)? == 1
+            && caption.contains("classical")
+            && caption.contains("do not match its card"),
+        "segmenter caption with cut weights on WebGPU: {caption}"
+    );
+    ensure!(
+        painted(&g, "overlay")?.is_some_and(|(n, _)| n > 1000),
+        "no overlay from the classical labeller on WebGPU"
+    );
+    drop(g);
 
     let bad_weights = broken_dist("dist-broken-weights", |d| {
         std::fs::write(d.join("models/attribute_net.bpk"), b"not a burnpack")?;
@@ -674,6 +699,23 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
         "a file after the model failed: {error}"
     );
     s.screenshot("broken-weights")?;
+
+    // In a browser with WebGPU the CPU worker meets the broken weights first: the page says
+    // so the same way, and a file is refused with the reason, not left waiting for WebGPU.
+    let g = driver.session(true)?;
+    g.goto(&server.url)?;
+    g.wait_for("fatal message on WebGPU", LOAD, |s| s.visible("fatal"))?;
+    let fatal = g.text("fatal")?;
+    ensure!(
+        fatal.contains("could not be loaded") && g.text("status")? == "stopped",
+        "fatal message on WebGPU: {fatal}"
+    );
+    upload_and_wait(&g, &real)?;
+    let error = g.text("error")?;
+    ensure!(
+        error.contains("could not be loaded") && cell_count(&g)? == 0,
+        "a file after the model failed, on WebGPU: {error}"
+    );
     Ok(())
 }
 
