@@ -184,74 +184,63 @@ fn peers() -> Result<()> {
         .arg(&graphs)
         .args(["1", "8"])
         .current_dir(root()))?;
-    let out = Command::new(&python)
-        .arg("bench/peer/native_ort.py")
-        .arg(&graphs)
-        .arg("2")
-        .current_dir(root())
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "native onnxruntime failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ort = stdout_of(
+        Command::new(&python)
+            .arg("bench/peer/native_ort.py")
+            .arg(&graphs)
+            .arg("2"),
+        "native onnxruntime",
+    )?;
     std::fs::create_dir_all(root().join("target/e2e"))?;
-    std::fs::write(root().join("target/e2e/native_ort.jsonl"), &out.stdout)?;
-    eprint!(
-        "native onnxruntime (2 threads):\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    std::fs::write(root().join("target/e2e/native_ort.jsonl"), &ort)?;
+    eprint!("native onnxruntime (2 threads):\n{ort}");
     // Burn natively on the same two networks, in the same run.
+    let wbc = root().join("target/release/wbc");
     let mut lines = String::new();
     for batch in ["1", "8"] {
-        let out = Command::new(root().join("target/release/wbc"))
-            .args(["time-networks", "--batch", batch])
-            .current_dir(root())
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "wbc time-networks failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        lines.push_str(&String::from_utf8_lossy(&out.stdout));
+        lines.push_str(&stdout_of(
+            Command::new(&wbc).args(["time-networks", "--batch", batch]),
+            "wbc time-networks",
+        )?);
     }
     eprint!("native Burn flex (2 threads):\n{lines}");
     std::fs::write(root().join("target/e2e/native_burn.jsonl"), lines)?;
     // Layer by layer, the same graphs (BENCHMARKS.md, "Burn against onnxruntime").
     for batch in ["1", "8"] {
-        let out = Command::new(root().join("target/release/wbc"))
-            .args(["time-networks", "--per-layer", "--batch", batch])
-            .current_dir(root())
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "wbc time-networks --per-layer failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let burn = root().join(format!("target/e2e/burn_layers_b{batch}.jsonl"));
-        std::fs::write(&burn, &out.stdout)?;
-        let table = Command::new(&python)
-            .arg("bench/peer/layers.py")
-            .arg(&graphs)
-            .arg(&burn)
-            .args([batch, "2"])
-            .current_dir(root())
-            .output()?;
-        ensure!(
-            table.status.success(),
-            "the per-layer profile failed: {}",
-            String::from_utf8_lossy(&table.stderr)
-        );
+        std::fs::write(
+            &burn,
+            stdout_of(
+                Command::new(&wbc).args(["time-networks", "--per-layer", "--batch", batch]),
+                "wbc time-networks --per-layer",
+            )?,
+        )?;
+        let table = stdout_of(
+            Command::new(&python)
+                .arg("bench/peer/layers.py")
+                .arg(&graphs)
+                .arg(&burn)
+                .args([batch, "2"]),
+            "the per-layer profile",
+        )?;
         std::fs::write(
             root().join(format!("target/e2e/layers_b{batch}.md")),
-            &table.stdout,
+            &table,
         )?;
-        eprint!(
-            "per layer, batch {batch} (native, 2 threads):\n{}",
-            String::from_utf8_lossy(&table.stdout)
-        );
+        eprint!("per layer, batch {batch} (native, 2 threads):\n{table}");
     }
     Ok(())
+}
+
+/// Run `cmd` in the repository and return what it printed; fail with its standard error.
+fn stdout_of(cmd: &mut Command, what: &str) -> Result<String> {
+    let out = cmd.current_dir(root()).output()?;
+    ensure!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// What the page fetches before its first prediction: the page, its styles and glue, the
