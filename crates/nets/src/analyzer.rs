@@ -12,7 +12,7 @@ use crate::attribute_net::{AttributeNet, AttributeNetConfig, HEAD_WIDTH};
 use crate::card::ModelCard;
 use crate::predict::{batch_tensor, load_attribute_net, load_seg_net, LoadError};
 use crate::seg_net::{resize_logits, SegNet, SegNetConfig};
-use burn::tensor::{Device, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use image::{imageops, GrayImage, RgbImage};
 use std::future::Future;
 use wbc_core::confidence::{Calibration, Familiarity};
@@ -318,13 +318,7 @@ impl Analyzer {
         batch: usize,
         now: impl Fn() -> f64,
     ) -> Result<(f64, f64), LoadError> {
-        let input = |size: usize| {
-            batch_tensor(
-                &vec![vec![0.5f32; 3 * size * size]; batch],
-                size,
-                &self.device,
-            )
-        };
+        let input = |size: usize| self.blank_batch(batch, size);
         let attribute_input = input(self.attribute_size);
         let t0 = now();
         let logits = self.attribute_net.forward(attribute_input);
@@ -343,19 +337,22 @@ impl Analyzer {
         Ok((attribute_ms, segmentation_ms))
     }
 
+    /// `batch` blank (mid-grey) images of `size`², the fixed input the timings run on.
+    fn blank_batch(&self, batch: usize, size: usize) -> Tensor<4> {
+        batch_tensor(
+            &vec![vec![0.5f32; 3 * size * size]; batch],
+            size,
+            &self.device,
+        )
+    }
+
     /// Each layer's share of one forward pass of each network on the same fixed input as
     /// [`Analyzer::time_networks`]: the device is synchronised after every layer and the
     /// clock read (flex runs each operation as it is called, so that is the layer's own
     /// time). The attribute network's pooling and head come last, as "pool+head". A native,
     /// blocking profile, set beside onnxruntime's per-node profile of the same graphs.
     pub fn profile_layers(&self, batch: usize, now: impl Fn() -> f64) -> Vec<LayerTime> {
-        let input = |size: usize| {
-            batch_tensor(
-                &vec![vec![0.5f32; 3 * size * size]; batch],
-                size,
-                &self.device,
-            )
-        };
+        let input = |size: usize| self.blank_batch(batch, size);
         let mut clock = LayerClock {
             now: &now,
             last: 0.0,

@@ -644,14 +644,19 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
         std::fs::write(&path, &bytes[..bytes.len() / 2])?;
         Ok(())
     })?;
+    // One cell analysed, with the classical labeller and the caption naming the weights.
+    let classical_after_cut = |s: &Session, device: &str| -> Result<()> {
+        let caption = s.text("segmenter")?;
+        ensure!(
+            cell_count(s)? == 1
+                && caption.contains("classical")
+                && caption.contains("do not match its card"),
+            "segmenter caption with cut weights on {device}: {caption}"
+        );
+        Ok(())
+    };
     let (_server, s) = analysed_in(cut_seg.clone())?;
-    let caption = s.text("segmenter")?;
-    ensure!(
-        cell_count(&s)? == 1
-            && caption.contains("classical")
-            && caption.contains("do not match its card"),
-        "segmenter caption with cut weights: {caption}"
-    );
+    classical_after_cut(&s, "the CPU")?;
 
     // The same fault on WebGPU (issue 18): the CPU worker starts first and the WebGPU worker
     // takes over; both meet the cut weights, so the cell analysed on WebGPU still gets the
@@ -665,13 +670,7 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
         "the cut-segmenter build settled on {device}"
     );
     upload_and_wait(&g, &real)?;
-    let caption = g.text("segmenter")?;
-    ensure!(
-        cell_count(&g)? == 1
-            && caption.contains("classical")
-            && caption.contains("do not match its card"),
-        "segmenter caption with cut weights on WebGPU: {caption}"
-    );
+    classical_after_cut(&g, "WebGPU")?;
     ensure!(
         painted(&g, "overlay")?.is_some_and(|(n, _)| n > 1000),
         "no overlay from the classical labeller on WebGPU"
