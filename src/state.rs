@@ -16,6 +16,7 @@ use wbc_core::cbm::Cbm;
 use wbc_core::confidence::Familiarity;
 use wbc_core::counterfactual::ReferenceIndex;
 use wbc_core::cross_check::Rule;
+use wbc_core::measured_type::MeasuredTypeAnswer;
 use wbc_core::morphometry::Morphometry;
 use wbc_core::preprocess::MAX_FILE_BYTES;
 use wbc_core::quiz::Score;
@@ -42,6 +43,9 @@ pub struct CellView {
     pub front_end: Option<FrontEndSummary>,
     /// The familiarity check; `None` without a calibration card.
     pub familiarity: Option<Familiarity>,
+    /// The network's and the measured type's opinions on the type (the prediction's type is
+    /// their joining); `None` without the measured-type card.
+    pub measured_type: Option<MeasuredTypeAnswer>,
     /// How many times this cell has been analysed again (the stain toggle): its panel is
     /// rebuilt when this changes.
     pub revision: u32,
@@ -83,6 +87,7 @@ impl CellView {
             normalised_url,
             front_end: r.front_end,
             familiarity: r.familiarity,
+            measured_type: r.measured_type,
             revision: 0,
             width: r.width,
             height: r.height,

@@ -10,10 +10,17 @@ use crate::state::{AppState, CellView, Edits};
 use leptos::prelude::*;
 use wbc_core::cbm::intervene;
 use wbc_core::front_end::ScaleSource;
+use wbc_core::measured_type::MeasuredTypeAnswer;
 use wbc_core::metrics::argmax;
 use wbc_core::schema::ATTRIBUTE_GROUPS;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
 use wbc_messages::SEGMENTATION_SIDE;
+
+/// Runs `f` once the browser has painted what is on the page now: in a task after the next
+/// frame, so DOM that `f` adds is styled and laid out in a frame of its own.
+fn after_next_paint(f: impl FnOnce() + 'static) {
+    request_animation_frame(move || set_timeout(f, std::time::Duration::ZERO));
+}
 
 fn percent(p: f32) -> String {
     format!("{:.0}%", 100.0 * p)
@@ -92,6 +99,33 @@ fn AttributeEditor(
                 {move || if pending() { "looking…" } else { "where?" }}
             </button>
         </div>
+    }
+}
+
+/// The two opinions under the cell type: the attribute network's (from the image) and the
+/// measured type's (from the segmentation's measurements of shape and density), and whether
+/// they agree. On another microscope's cells they often do not, and the reader should know.
+#[component]
+fn TypeOpinions(m: MeasuredTypeAnswer) -> impl IntoView {
+    let (net, measured) = (argmax(&m.network), argmax(&m.measured));
+    let agree = net == measured;
+    let how = if m.used {
+        format!(
+            "The answer above joins two opinions ({}).",
+            m.joining_text()
+        )
+    } else {
+        "The answer above is the network's; a second opinion:".to_string()
+    };
+    view! {
+        <p class="type-opinions" class:disagree=!agree data-testid="type-opinions"
+            data-network=CELL_TYPES[net] data-measured=CELL_TYPES[measured] data-agree=agree.to_string()>
+            {how}" "
+            <span>"Image network alone: "<b>{CELL_TYPES[net]}</b>{format!(" ({})", percent(m.network[net]))}". "</span>
+            <span title="A regression on the nucleus's shape and lobes, the nucleus-to-cell ratio, the size against the red cells and the stain densities, measured on the segmentation">
+                "Measured shape and density alone: "<b>{CELL_TYPES[measured]}</b>{format!(" ({})", percent(m.measured[measured]))}". "</span>
+            {(!agree).then(|| view! { <span class="warn">"They disagree: check the cell by eye."</span> })}
+        </p>
     }
 }
 
@@ -201,13 +235,21 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
         (Some(n), true) => n.clone(),
         _ => own.clone(),
     });
-    // The "why" section (plots, counterfactuals with their thumbnails) is built a task later:
-    // the panel's first build is then two shorter tasks, and a click that opens a cell is
-    // answered sooner (one build measured 150-350 ms, mostly layout).
-    let why_ready = RwSignal::new(false);
-    set_timeout(move || why_ready.set(true), std::time::Duration::ZERO);
+    // The panel is built in three steps, each after the browser has painted the one before:
+    // the image and cell type, then the 11 attributes, then the "why" section (plots,
+    // counterfactuals with their thumbnails). Built at once, its style and layout made one
+    // main-thread task of 150-350 ms (issue 18: a click must be answered within 200 ms);
+    // DOM added by a plain zero timeout is laid out in the same frame, hence the paint wait.
+    let stage = RwSignal::new(0u8);
+    after_next_paint(move || {
+        stage.set(1);
+        after_next_paint(move || stage.set(2));
+    });
+    let attributes_ready = move || stage.get() >= 1;
+    let why_ready = move || stage.get() >= 2;
     view! {
-        <article class="cell-panel" data-testid="cell-panel" data-name=cell.name.clone() data-raw-prediction=raw>
+        <article class="cell-panel" data-testid="cell-panel" data-name=cell.name.clone() data-raw-prediction=raw
+            data-building=move || (stage.get() < 2).then_some("true")>
             <div class="left">
                 <SegmentationOverlay cell_id=id image_url=image_url name=cell.name.clone() labels=cell.labels.clone() side=SEGMENTATION_SIDE/>
                 <FrontEndNote cell=cell.clone() show_normalised=show_normalised/>
@@ -217,12 +259,13 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
             <div class="right">
                 <section class="cell-type">
                     <h2>"Cell type"</h2>
-                    <h3>"From the image (direct classifier)"</h3>
+                    <h3>{if cell.measured_type.as_ref().is_some_and(|m| m.used) { "From the image and its measurements" } else { "From the image (direct classifier)" }}</h3>
                     <p class="verdict">
                         <span data-testid="cell-type" data-probability=format!("{:.4}", p.cell_type[type_index])>{type_label}</span>
                         <span class="conf">{format!(" ({})", percent(p.cell_type[type_index]))}</span>
                     </p>
                     <ProbabilityBars labels=CELL_TYPES.to_vec() probabilities=p.cell_type.clone()/>
+                    {cell.measured_type.clone().map(|m| view! { <TypeOpinions m=m/> })}
                     {
                         let concepts = p.concepts();
                         move || state.cbm.get().map(|cbm| view! {
@@ -238,15 +281,20 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
             </div>
             <section class="attributes">
                 <h2>"Morphology (WBCAtt attributes)"</h2>
-                {ATTRIBUTE_GROUPS.into_iter().map(|group| {
-                    let rows = ATTRIBUTES.iter().enumerate().filter(|(_, a)| a.group == group).map(|(k, _)| {
-                        view! { <AttributeEditor cell_id=id k=k probabilities=p_attrs[k].clone() edits=edits set_edit=set_edit/> }
-                    }).collect_view();
-                    view! { <div class="group"><h3>{group}</h3>{rows}</div> }
-                }).collect_view()}
+                <Show when=attributes_ready>
+                    {
+                        let p_attrs = p_attrs.clone();
+                        ATTRIBUTE_GROUPS.into_iter().map(move |group| {
+                            let rows = ATTRIBUTES.iter().enumerate().filter(|(_, a)| a.group == group).map(|(k, _)| {
+                                view! { <AttributeEditor cell_id=id k=k probabilities=p_attrs[k].clone() edits=edits set_edit=set_edit/> }
+                            }).collect_view();
+                            view! { <div class="group"><h3>{group}</h3>{rows}</div> }
+                        }).collect_view()
+                    }
+                </Show>
             </section>
             <section class="why">
-                <Show when=move || why_ready.get()>
+                <Show when=why_ready>
                     {move || state.cbm.get().map(|cbm| view! {
                         <h2>"Why"</h2>
                         <div class="why-plots">

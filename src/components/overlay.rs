@@ -112,7 +112,7 @@ pub fn SegmentationOverlay(
     view! {
         <figure class="overlay-figure">
             <div class="stack">
-                <img src=move || image_url.get() alt=format!("cell {name}") data-testid="cell-image"/>
+                <img decoding="async" src=move || image_url.get() alt=format!("cell {name}") data-testid="cell-image"/>
                 <canvas class="overlay" node_ref=overlay_ref aria-label="segmentation overlay" data-testid="overlay"
                     style:opacity=move || format!("{:.2}", opacity.get())
                     style:display=move || if cam.get().is_some() { "none" } else { "block" }></canvas>

@@ -245,7 +245,7 @@ fn stdout_of(cmd: &mut Command, what: &str) -> Result<String> {
 
 /// What the page fetches before its first prediction: the page, its styles and glue, the
 /// CPU-only worker and its loader, and the files the worker loads (both networks, their
-/// cards, the calibration, the CBM). The WebGPU worker (`worker.js`, `worker_bg.wasm`) comes
+/// cards, the calibration, the CBM, the measured type). The WebGPU worker (`worker.js`, `worker_bg.wasm`) comes
 /// after the first answer. The e2e offline test records the same list from the server's side.
 fn needed_before_first_prediction(path: &str) -> bool {
     let top = !path.contains('/');
@@ -261,6 +261,7 @@ fn needed_before_first_prediction(path: &str) -> bool {
             "models/calibration.bin",
             "models/calibration.json",
             "models/cbm.json",
+            "models/measured_type.json",
         ]
         .contains(&path)
 }

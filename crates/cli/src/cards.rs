@@ -101,6 +101,10 @@ pub struct PipelineArgs {
     /// `wbc calibrate` writes it.
     #[arg(long, default_value = "models/calibration")]
     pub calibration: PathBuf,
+    /// The measured-type card (`wbc measured-type`); when missing, the cell type is the
+    /// attribute network's alone.
+    #[arg(long, default_value = "models/measured_type.json")]
+    pub measured_type: PathBuf,
 }
 
 impl PipelineArgs {
@@ -118,13 +122,24 @@ impl PipelineArgs {
             .with_extension("json")
             .exists()
             .then_some(self.calibration.as_path());
-        load_analyzer_calibrated(&self.model, self.seg(), calibration, device)
+        let analyzer = load_analyzer_calibrated(&self.model, self.seg(), calibration, device)?;
+        Ok(match self.measured_type.exists() {
+            true => analyzer.with_measured_type(read_measured_type(&self.measured_type)?),
+            false => analyzer,
+        })
     }
 
     /// The pipeline without any calibration (what `wbc calibrate` starts from).
     pub fn load_uncalibrated(&self, device: &Device) -> Result<wbc_nets::Analyzer> {
         load_analyzer(&self.model, self.seg(), device)
     }
+}
+
+/// The measured-type card.
+pub fn read_measured_type(path: &Path) -> Result<wbc_core::measured_type::MeasuredTypeCard> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a measured-type card", path.display()))
 }
 
 /// The calibration (`<stem>.json` card + `<stem>.bin` feature distribution).

@@ -83,6 +83,10 @@ enum Command {
     /// Score cell type and segmentation on the external sets (cellavision100, tecom300) with
     /// and without each front-end step; prints a markdown table and writes a JSON report.
     External(external::ExternalArgs),
+    /// Fit the measured-type model (cell type from the segmentation's measurements of shape
+    /// and density) on train cells and shifted copies, choose how it joins the attribute
+    /// network's answer on val and shifted val; writes models/measured_type.json.
+    MeasuredType(measured_type::MeasuredTypeArgs),
     /// Write the page's built-in sample cells (public/samples): real PBC test cells, balanced
     /// over the types, re-encoded small, with their WBCAtt labels and attribution.
     Samples(samples::SamplesArgs),
@@ -111,6 +115,7 @@ fn main() -> Result<()> {
         Command::Analyse(args) => analyse::run(args)?,
         Command::Calibrate(args) => calibrate::run(args)?,
         Command::External(args) => external::run(args)?,
+        Command::MeasuredType(args) => measured_type::run(args)?,
         Command::Samples(args) => samples::run(args)?,
         Command::TimeNetworks(args) => time_networks::run(args)?,
         Command::Cbm(args) => cbm::run(args)?,

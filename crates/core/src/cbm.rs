@@ -3,7 +3,8 @@
 //! The maths lives here once, for the CLI (fitting, interventions) and the browser
 //! (explanations, live what-ifs).
 
-use crate::schema::{ATTRIBUTES, CELL_TYPES, NUM_ATTRIBUTE_VALUES};
+use crate::logistic;
+use crate::schema::{ATTRIBUTES, CELL_TYPES};
 use serde::{Deserialize, Serialize};
 
 /// A fitted CBM, as stored in `models/cbm.json`.
@@ -41,32 +42,16 @@ pub fn intervene(concepts: &[f32], k: usize, value: usize) -> Vec<f32> {
     out
 }
 
-fn softmax(z: &mut [f32]) {
-    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut s = 0.0;
-    for v in z.iter_mut() {
-        *v = (*v - m).exp();
-        s += *v;
-    }
-    for v in z.iter_mut() {
-        *v /= s;
-    }
-}
-
 impl Cbm {
     /// Logits of each class.
     pub fn logits(&self, concepts: &[f32]) -> Vec<f32> {
-        self.weights
-            .iter()
-            .zip(&self.biases)
-            .map(|(w, b)| b + w.iter().zip(concepts).map(|(w, x)| w * x).sum::<f32>())
-            .collect()
+        logistic::logits(&self.weights, &self.biases, concepts)
     }
 
     /// Class probabilities for a 31-wide concept vector.
     pub fn probabilities(&self, concepts: &[f32]) -> Vec<f32> {
         let mut z = self.logits(concepts);
-        softmax(&mut z);
+        logistic::softmax(&mut z);
         z
     }
 
@@ -85,81 +70,17 @@ impl Cbm {
         self.weights.iter().flatten().filter(|w| **w != 0.0).count()
     }
 
-    /// Fit by proximal gradient descent (full batch, FISTA momentum) on the mean softmax
-    /// cross-entropy plus `l1` × Σ|w| (biases are not penalised). Deterministic: same data,
-    /// same model.
+    /// Fit on concept vectors (see [`crate::logistic::fit`]). Deterministic: same data, same
+    /// model.
     pub fn fit(x: &[Vec<f32>], y: &[usize], l1: f32, iterations: usize) -> Cbm {
-        let k = CELL_TYPES.len();
-        let d = NUM_ATTRIBUTE_VALUES;
-        let n = x.len().max(1) as f32;
-        // Inputs are probabilities in [0,1]: the loss gradient is Lipschitz with L ≤ ½·(d+1).
-        let step = 1.0 / (0.5 * (d as f32 + 1.0));
-        let mut w = vec![vec![0.0f32; d]; k];
-        let mut b = vec![0.0f32; k];
-        let (mut w_prev, mut b_prev) = (w.clone(), b.clone());
-        let mut t = 1.0f32;
-        for _ in 0..iterations {
-            let t_next = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
-            let momentum = (t - 1.0) / t_next;
-            // Look-ahead point.
-            let wy: Vec<Vec<f32>> = w
-                .iter()
-                .zip(&w_prev)
-                .map(|(a, p)| {
-                    a.iter()
-                        .zip(p)
-                        .map(|(a, p)| a + momentum * (a - p))
-                        .collect()
-                })
-                .collect();
-            let by: Vec<f32> = b
-                .iter()
-                .zip(&b_prev)
-                .map(|(a, p)| a + momentum * (a - p))
-                .collect();
-            let mut gw = vec![vec![0.0f32; d]; k];
-            let mut gb = vec![0.0f32; k];
-            let model = Cbm {
-                attribute_values: vec![],
-                classes: vec![],
-                weights: wy.clone(),
-                biases: by.clone(),
-                l1,
-            };
-            for (xi, &yi) in x.iter().zip(y) {
-                let p = model.probabilities(xi);
-                for c in 0..k {
-                    let g = p[c] - if c == yi { 1.0 } else { 0.0 };
-                    gb[c] += g;
-                    for j in 0..d {
-                        gw[c][j] += g * xi[j];
-                    }
-                }
-            }
-            w_prev = std::mem::take(&mut w);
-            b_prev = std::mem::take(&mut b);
-            w = wy
-                .iter()
-                .zip(&gw)
-                .map(|(row, g)| {
-                    row.iter()
-                        .zip(g)
-                        .map(|(v, g)| {
-                            let u = v - step * g / n;
-                            // Soft-thresholding: the L1 proximal step.
-                            u.signum() * (u.abs() - step * l1).max(0.0)
-                        })
-                        .collect()
-                })
-                .collect();
-            b = by.iter().zip(&gb).map(|(v, g)| v - step * g / n).collect();
-            t = t_next;
-        }
+        // Inputs are 31 probabilities in [0, 1]: squared norm at most 31.
+        let bound = Some(crate::schema::NUM_ATTRIBUTE_VALUES as f32);
+        let (weights, biases) = logistic::fit(x, y, CELL_TYPES.len(), l1, iterations, bound);
         Cbm {
             attribute_values: input_names(),
             classes: CELL_TYPES.iter().map(|c| c.to_string()).collect(),
-            weights: w,
-            biases: b,
+            weights,
+            biases,
             l1,
         }
     }
@@ -168,6 +89,7 @@ impl Cbm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::NUM_ATTRIBUTE_VALUES;
 
     /// Concepts with purple coarse granules mean "basophil", pink small granules "neutrophil".
     fn toy() -> (Vec<Vec<f32>>, Vec<usize>) {

@@ -12,6 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wbc_core::confidence::Familiarity;
 use wbc_core::cross_check::Rule;
 use wbc_core::front_end::{FrontEndSettings, ScaleEstimate};
+use wbc_core::measured_type::MeasuredTypeAnswer;
 use wbc_core::morphometry::Morphometry;
 use wbc_core::CellPrediction;
 
@@ -134,6 +135,10 @@ pub struct CellReport {
     pub front_end: Option<FrontEndSummary>,
     /// The familiarity check; `None` without a calibration card.
     pub familiarity: Option<Familiarity>,
+    /// The network's and the measured type's opinions on the type (`prediction.cell_type`
+    /// is their joining); `None` without the measured-type card or a measurable cell.
+    #[serde(default)]
+    pub measured_type: Option<MeasuredTypeAnswer>,
     /// Whether a fourth attachment holds the square as the networks saw it (recoloured);
     /// the first three are the crop (PNG), the label map and a thumbnail (PNG).
     pub normalised_image: bool,

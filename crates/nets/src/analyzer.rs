@@ -20,6 +20,7 @@ use wbc_core::cross_check::{rules_from_card, Rule};
 use wbc_core::front_end::{
     self, FrontEndSettings, Look, Placement, Restain, ScaleEstimate, ScaleSource,
 };
+use wbc_core::measured_type::{self, MeasuredTypeAnswer, MeasuredTypeCard};
 use wbc_core::morphometry::{self, Morphometry};
 use wbc_core::{preprocess, segmentation, CellPrediction, ATTRIBUTES, PBC_SIDE};
 
@@ -200,6 +201,11 @@ pub struct CellAnalysis {
     /// The label map, [`PBC_SIDE`]² (one label id per pixel).
     pub labels: GrayImage,
     pub morphometry: Morphometry,
+    /// The measurements the measured type reads (`None` when the map holds no cell).
+    pub measured_features: Option<[f32; measured_type::NUM_FEATURES]>,
+    /// The network's and the measured type's opinions, when the measured-type card is
+    /// loaded; `prediction.cell_type` is then their joining.
+    pub measured_type: Option<MeasuredTypeAnswer>,
     /// The attribute network's input, kept for explanations on demand.
     pub attribute_input: Vec<f32>,
     pub times: StageTimes,
@@ -245,6 +251,7 @@ pub struct Analyzer {
     rules: Vec<Rule>,
     calibration: Option<Calibration>,
     settings: FrontEndSettings,
+    measured_type: Option<MeasuredTypeCard>,
 }
 
 impl Analyzer {
@@ -273,6 +280,7 @@ impl Analyzer {
             rules,
             calibration: None,
             settings: FrontEndSettings::OFF,
+            measured_type: None,
         })
     }
 
@@ -282,6 +290,17 @@ impl Analyzer {
         self.settings = calibration.card.default_settings;
         self.calibration = Some(calibration);
         self
+    }
+
+    /// Add the measured type (`wbc measured-type`): the cell's type is then the network's
+    /// answer joined with it as the card says.
+    pub fn with_measured_type(mut self, card: MeasuredTypeCard) -> Self {
+        self.measured_type = Some(card);
+        self
+    }
+
+    pub fn measured_type(&self) -> Option<&MeasuredTypeCard> {
+        self.measured_type.as_ref()
     }
 
     pub fn calibration(&self) -> Option<&Calibration> {
@@ -449,7 +468,7 @@ impl Analyzer {
             ));
         }
         let features = wbc_core::counterfactual::normalised(&features);
-        let prediction = match &self.calibration {
+        let mut prediction = match &self.calibration {
             Some(c) => CellPrediction::from_logits_tempered(&logits, &c.card.temperatures),
             None => CellPrediction::from_logits(&logits),
         };
@@ -481,6 +500,17 @@ impl Analyzer {
                 front_end.scale.factor,
             )
         });
+        let measured_features = measured_type::features(&square, &labels, &morphometry);
+        let unfamiliar = familiarity.as_ref().is_some_and(|f| f.is_unfamiliar());
+        let measured_type = self.measured_type.as_ref().and_then(|card| {
+            let (answer, joined) = card.answer(
+                &prediction.cell_type,
+                measured_features.as_ref(),
+                unfamiliar,
+            )?;
+            prediction.cell_type = joined;
+            Some(answer)
+        });
         let t3 = now();
         Ok(CellAnalysis {
             square,
@@ -492,6 +522,8 @@ impl Analyzer {
             features,
             labels,
             morphometry,
+            measured_features,
+            measured_type,
             attribute_input,
             times: StageTimes {
                 preprocess_ms: t1 - t0,

@@ -9,6 +9,7 @@ use std::io::Cursor;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wbc_core::confidence::Calibration;
+use wbc_core::measured_type::MeasuredTypeCard;
 use wbc_core::preprocess;
 use wbc_messages::{
     CellReport, ComputeDevice, EngineReport, FromWorker, FrontEndSummary, SEGMENTATION_SIDE,
@@ -25,6 +26,10 @@ const SEG_MODEL: &str = "models/seg_net";
 /// The calibration card (`.json`) and feature distribution (`.bin`): the front end's
 /// reference and the familiarity check. Optional: without it cells go in as plain crops.
 const CALIBRATION: &str = "models/calibration";
+
+/// The measured type's card: cell type from the segmentation's measurements, joined with the
+/// network's. Optional: without it the type is the network's alone.
+const MEASURED_TYPE: &str = "models/measured_type.json";
 
 /// Inputs kept for on-demand explanations (the most recent cells).
 const KEPT_INPUTS: usize = 64;
@@ -157,6 +162,12 @@ async fn load_calibration() -> Option<Calibration> {
     Calibration::from_bytes(&card, &bin).ok()
 }
 
+/// The measured type's card when it loads (`None` and the network's type stands alone).
+async fn load_measured_type() -> Option<MeasuredTypeCard> {
+    let card = fetch_bytes(MEASURED_TYPE).await.ok()?;
+    serde_json::from_slice(&card).ok()
+}
+
 /// The loaded, warmed-up pipeline.
 pub struct Engine {
     analyzer: Analyzer,
@@ -180,6 +191,9 @@ impl Engine {
             .map_err(|e| format!("{ATTRIBUTE_MODEL}.bpk: {e}"))?;
         if let Some(calibration) = load_calibration().await {
             analyzer = analyzer.with_calibration(calibration);
+        }
+        if let Some(card) = load_measured_type().await {
+            analyzer = analyzer.with_measured_type(card);
         }
         let t2 = now_ms();
         analyzer.warm_up().await.map_err(|e| e.to_string())?;
@@ -319,6 +333,7 @@ impl Engine {
                 look_strength: cell.front_end.restain.strength(),
             }),
             familiarity: cell.familiarity,
+            measured_type: cell.measured_type,
             normalised_image: normalised.is_some(),
         };
         let mut attachments = vec![png, cell.labels.into_raw(), thumbnail];

@@ -183,9 +183,7 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
 
     // Keyboard: the second row opens with ArrowDown, Enter; back keeps the filters.
     s.js("const t=document.querySelector('[data-testid=batch-table]'); t.focus(); for (const k of ['ArrowDown','Enter']) t.dispatchEvent(new KeyboardEvent('keydown', {key: k, bubbles: true}));")?;
-    s.wait_for("the explorer", LOAD, |s| {
-        Ok(s.find("cell-panel")?.is_some())
-    })?;
+    s.wait_for("the explorer", LOAD, |s| Ok(s.panel_ready()?))?;
     s.js("document.querySelector('[data-testid=view-table]').click()")?;
     s.wait_for("the table again", LOAD, |s| {
         Ok(s.find("batch-table")?.is_some())
@@ -377,7 +375,7 @@ fn batch(s: &Session, cells: &[PathBuf]) -> Result<()> {
     // A single file shows no progress bar: then its panel (or a message) is the answer.
     s.wait_for("the batch", LOAD, |s| {
         let answered = if cells.len() == 1 {
-            s.find("cell-panel")?.is_some() || s.visible("error")?
+            s.panel_ready()? || s.visible("error")?
         } else {
             s.text("batch-progress").is_ok_and(|t| t.starts_with(&done))
         };
@@ -464,9 +462,7 @@ fn the_cpu_worker_answers_first_and_webgpu_takes_over() -> Result<()> {
     s.wait_for("file input", LOAD, |s| Ok(s.find("file-input")?.is_some()))?;
     let cold = s.text("device").map(|t| t == "…").unwrap_or(true);
     s.upload_many("file-input", &cells)?;
-    s.wait_for("the first answer", LOAD, |s| {
-        Ok(s.find("cell-panel")?.is_some())
-    })?;
+    s.wait_for("the first answer", LOAD, |s| Ok(s.panel_ready()?))?;
     let first_device = s.text("device")?;
     // Up to the service worker's script: it is registered once the first cell is answered,
     // together with the start of the WebGPU worker.
@@ -537,10 +533,7 @@ fn webgpu_refused_at_start_runs_on_the_cpu() -> Result<()> {
             "{query}: {device}, {title}"
         );
         batch(&s, &cells)?;
-        ensure!(
-            s.find("cell-panel")?.is_some() && !s.visible("fatal")?,
-            "{query}: no cell"
-        );
+        ensure!(s.panel_ready()? && !s.visible("fatal")?, "{query}: no cell");
         eprintln!("{query}: CPU ({title})");
     }
     Ok(())

@@ -184,6 +184,13 @@ fn upload_and_wait(s: &Session, file: &PathBuf) -> Result<()> {
     s.upload("file-input", file)?;
     s.wait_for("answer", LOAD, |s| {
         Ok(cell_count(s)? > before || s.visible("error")?)
+    })?;
+    // The new cell's panel is built in steps, a frame apart.
+    s.wait_for("the panel built", Duration::from_secs(10), |s| {
+        Ok(
+            s.js("return !document.querySelector('[data-testid=cell-panel][data-building]')")?
+                == serde_json::json!(true),
+        )
     })
 }
 
@@ -1046,9 +1053,7 @@ fn presentation_mode_steps_through_cells_by_key() -> Result<()> {
         at(&position(&s)?) == start % 3 + 1,
         "one step on after →, PageDown, PageUp"
     );
-    s.wait_for("the cell on show", LOAD, |s| {
-        Ok(s.find("cell-panel")?.is_some())
-    })?;
+    s.wait_for("the cell on show", LOAD, |s| Ok(s.panel_ready()?))?;
     s.screenshot("present-1920x1080")?;
     // A 1280×720 projector (a new screen size may end full screen, and with it presentation
     // mode: enter again if so).
@@ -1378,6 +1383,9 @@ fn session_restored_after_reload_and_gone_after_clear() -> Result<()> {
     s.upload_many("file-input", &cells)?;
     s.wait_for("three cells", LOAD, |s| Ok(cell_count(s)? == 3))?;
     s.wait_for("idle", LOAD, |s| Ok(s.text("status")? == "idle"))?;
+    s.wait_for("the panel built", Duration::from_secs(10), |s| {
+        s.panel_ready()
+    })?;
     let names = cell_names(&s)?;
     let shown = s
         .attr("cell-panel", "data-name")?
@@ -1411,7 +1419,7 @@ fn session_restored_after_reload_and_gone_after_clear() -> Result<()> {
         "note: {note}"
     );
     s.wait_for("the cell on show, analysed again", LOAD, |s| {
-        Ok(s.find("cell-panel")?.is_some())
+        Ok(s.panel_ready()?)
     })?;
     ensure!(
         s.attr("cell-panel", "data-name")?.as_deref() == Some(shown.as_str()),

@@ -54,14 +54,14 @@ pub struct CalibrateArgs {
 }
 
 /// Evenly spaced `n` of `cells` (all when n ≥ len), so every cell type is represented.
-fn spread(cells: &[LabelledCell], n: usize) -> Vec<&LabelledCell> {
+pub(crate) fn spread(cells: &[LabelledCell], n: usize) -> Vec<&LabelledCell> {
     if n >= cells.len() {
         return cells.iter().collect();
     }
     (0..n).map(|i| &cells[i * cells.len() / n]).collect()
 }
 
-fn load(data: &Path, cell: &LabelledCell) -> Result<RgbImage> {
+pub(crate) fn load(data: &Path, cell: &LabelledCell) -> Result<RgbImage> {
     let path = data.join("pbc").join(&cell.path);
     let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
     Ok(preprocess::decode(&bytes)?)
@@ -420,7 +420,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
 }
 
 /// A progress line every 10% (the runs take minutes; a log should show they move).
-fn tick(i: usize, n: usize) {
+pub(crate) fn tick(i: usize, n: usize) {
     let step = (n / 10).max(1);
     if i % step == 0 && i > 0 {
         eprintln!("    {i}/{n}");

@@ -58,8 +58,12 @@ pub struct VariantScores {
     pub variant: String,
     pub settings: FrontEndSettings,
     pub cells: usize,
-    /// Cell-type accuracy (%).
+    /// Cell-type accuracy (%) of the pipeline's answer (with a measured-type card: the
+    /// network's joined with the measured type).
     pub cell_type_accuracy: f64,
+    /// With a measured-type card: the attribute network alone, and the measured type alone (%).
+    pub network_accuracy: Option<f64>,
+    pub measured_accuracy: Option<f64>,
     /// Mean nucleus IoU (%) against the hand-drawn masks.
     pub nucleus_iou: f64,
     /// Mean whole-cell IoU (%).
@@ -134,6 +138,7 @@ fn score(
     let n_types = CELL_TYPES.len();
     let mut confusion = vec![vec![0usize; n_types]; n_types];
     let (mut right, mut nucleus, mut whole) = (0usize, 0.0, 0.0);
+    let (mut network_right, mut measured_right) = (0usize, 0usize);
     let (mut flagged, mut wrong, mut wrong_flagged, mut wrong_conf) = (0usize, 0usize, 0usize, 0.0);
     let mut lines = Vec::new();
     for cell in cells {
@@ -167,6 +172,10 @@ fn score(
         }
         nucleus += n;
         whole += c;
+        if let Some(m) = &a.measured_type {
+            network_right += (argmax(&m.network) == cell.cell_type) as usize;
+            measured_right += (argmax(&m.measured) == cell.cell_type) as usize;
+        }
         let unfamiliar = a.familiarity.as_ref().is_some_and(|f| f.is_unfamiliar());
         flagged += unfamiliar as usize;
         if predicted == cell.cell_type {
@@ -183,6 +192,11 @@ fn score(
             "nucleus_iou": n, "whole_cell_iou": c,
             "scale": a.front_end.scale, "restain": a.front_end.restain,
             "familiarity": a.familiarity,
+            "measured_type": a.measured_type.as_ref().map(|m| serde_json::json!({
+                "network": CELL_TYPES[argmax(&m.network)],
+                "measured": CELL_TYPES[argmax(&m.measured)],
+                "used": m.used,
+            })),
         }));
     }
     let total = cells.len().max(1) as f64;
@@ -195,6 +209,12 @@ fn score(
             settings,
             cells: cells.len(),
             cell_type_accuracy: pct(right, cells.len()),
+            network_accuracy: analyzer
+                .measured_type()
+                .map(|_| pct(network_right, cells.len())),
+            measured_accuracy: analyzer
+                .measured_type()
+                .map(|_| pct(measured_right, cells.len())),
             nucleus_iou: nucleus / total,
             whole_cell_iou: whole / total,
             flagged: calibrated.then(|| pct(flagged, cells.len())),
@@ -209,15 +229,17 @@ fn score(
 /// The markdown table of a run.
 pub fn table(rows: &[VariantScores]) -> String {
     let mut out = String::from(
-        "| set | front end | cell type % | nucleus IoU | whole-cell IoU | flagged % | wrong answers flagged % | mean confidence of wrong answers % |\n|---|---|---|---|---|---|---|---|\n",
+        "| set | front end | cell type % | network alone % | measured type alone % | nucleus IoU | whole-cell IoU | flagged % | wrong answers flagged % | mean confidence of wrong answers % |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let opt = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.1}"));
     for r in rows {
         out += &format!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} |\n",
+            "| {} | {} | {:.1} | {} | {} | {:.1} | {:.1} | {} | {} | {:.1} |\n",
             r.set,
             r.variant,
             r.cell_type_accuracy,
+            opt(r.network_accuracy),
+            opt(r.measured_accuracy),
             r.nucleus_iou,
             r.whole_cell_iou,
             opt(r.flagged),

@@ -1,0 +1,240 @@
+//! `wbc measured-type`: fits the measured-type model (cell type from the segmentation's
+//! measurements, `wbc_core::measured_type`) on PBC train cells and shifted copies of them,
+//! chooses its L1 strength and how it joins the attribute network's answer on val and shifted
+//! copies of val, and writes `models/measured_type.json`. The external sets play no part.
+//!
+//! The ways of joining, and the rule that picks one, were fixed before any external cell was
+//! scored with the model (the front end's rule, `wbc calibrate`): the highest mean val
+//! accuracy over the shifted copies among the ways whose clean-val accuracy is within 0.5
+//! points of the network alone.
+
+use super::calibrate::{load, spread, tick};
+use anyhow::Result;
+use burn::tensor::Device;
+use serde_json::json;
+use std::path::PathBuf;
+use wbc_core::dataset::{read_csv, split_csv, LabelledCell};
+use wbc_core::measured_type::{Joining, MeasuredTypeModel, NUM_FEATURES};
+use wbc_core::metrics::argmax;
+use wbc_core::CELL_TYPES;
+use wbc_lab::cards;
+use wbc_lab::rng::Rng;
+use wbc_lab::shifts::{shift, SHIFTS};
+use wbc_nets::{block_on, Analyzer};
+
+#[derive(clap::Args, Debug)]
+pub struct MeasuredTypeArgs {
+    /// Folder holding pbc/ and wbcatt/.
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub pipeline: cards::PipelineArgs,
+    /// Train cells (spread over the split); each is also seen once under a random shift.
+    #[arg(long, default_value_t = 1200)]
+    pub train_cells: usize,
+    /// Val cells scored as they are (all by default).
+    #[arg(long)]
+    pub val_cells: Option<usize>,
+    /// Val cells whose shifted copies (one per shift) choose the L1 strength and the joining.
+    #[arg(long, default_value_t = 200)]
+    pub shifted_cells: usize,
+    /// Where the model and its card go.
+    #[arg(long, default_value = "models/measured_type.json")]
+    pub out: PathBuf,
+    /// Only score the card at `--out` on the test split (the network alone, the measured
+    /// type alone, their joining) and add that to the card; nothing is fitted or chosen.
+    #[arg(long)]
+    pub test_only: bool,
+}
+
+/// One analysed view of a cell: its features (when the map has a cell), the network's
+/// cell-type probabilities and whether the familiarity check flagged it.
+struct View {
+    features: Option<[f32; NUM_FEATURES]>,
+    network: Vec<f32>,
+    unfamiliar: bool,
+    truth: usize,
+}
+
+fn view(analyzer: &Analyzer, img: &image::RgbImage, truth: usize) -> Result<View> {
+    let a = block_on(analyzer.analyse_with(img, analyzer.settings(), || 0.0))?;
+    Ok(View {
+        features: a.measured_features,
+        // The network's own answer, also when a measured-type card is loaded.
+        network: a
+            .measured_type
+            .map_or(a.prediction.cell_type, |m| m.network),
+        unfamiliar: a.familiarity.as_ref().is_some_and(|f| f.is_unfamiliar()),
+        truth,
+    })
+}
+
+/// Accuracy (%) of `answer` over `views`.
+fn accuracy(views: &[View], answer: &dyn Fn(&View) -> Vec<f32>) -> f64 {
+    let right = views
+        .iter()
+        .filter(|v| argmax(&answer(v)) == v.truth)
+        .count();
+    100.0 * right as f64 / views.len().max(1) as f64
+}
+
+/// Test-split accuracy of the network alone, the measured type alone and the card's joining,
+/// and the share of test cells the joining answered with the measured type.
+fn score_test(args: &MeasuredTypeArgs, analyzer: &Analyzer) -> Result<serde_json::Value> {
+    let card = cards::read_measured_type(&args.out)?;
+    let test = read_csv(&split_csv(&args.data, "test"))?;
+    eprintln!("scoring {} test cells…", test.len());
+    let mut views = Vec::new();
+    for (i, cell) in test.iter().enumerate() {
+        tick(i, test.len());
+        views.push(view(analyzer, &load(&args.data, cell)?, cell.cell_type)?);
+    }
+    let used = views
+        .iter()
+        .filter(|v| v.features.is_some() && v.unfamiliar)
+        .count();
+    let joined = accuracy(&views, &|v: &View| {
+        card.joining
+            .join(&v.network, &card.model, v.features.as_ref(), v.unfamiliar)
+    });
+    let network = accuracy(&views, &|v: &View| v.network.clone());
+    let measured = accuracy(&views, &|v: &View| {
+        Joining::Measured.join(&v.network, &card.model, v.features.as_ref(), v.unfamiliar)
+    });
+    eprintln!(
+        "test: joined ({}) {joined:.2}%, network alone {network:.2}%, measured type alone {measured:.2}%; {used} of {} cells unfamiliar",
+        card.joining.describe(),
+        views.len()
+    );
+    Ok(json!({
+        "command": "wbc measured-type --test-only",
+        "cells": views.len(),
+        "joined": joined,
+        "network": network,
+        "measured": measured,
+        "unfamiliar_cells": used,
+    }))
+}
+
+pub fn run(args: MeasuredTypeArgs) -> Result<()> {
+    let device = Device::flex();
+    let analyzer = args.pipeline.load(&device)?;
+    if args.test_only {
+        let test = score_test(&args, &analyzer)?;
+        let mut card: serde_json::Value = serde_json::from_slice(&std::fs::read(&args.out)?)?;
+        card["record"]["test"] = test;
+        std::fs::write(&args.out, serde_json::to_string_pretty(&card)?)?;
+        eprintln!("added the test scores to {}", args.out.display());
+        return Ok(());
+    }
+    let train = read_csv(&split_csv(&args.data, "train"))?;
+    let val = read_csv(&split_csv(&args.data, "val"))?;
+    let mut rng = Rng::new(23);
+
+    let train_cells = spread(&train, args.train_cells);
+    eprintln!(
+        "1/3 measuring {} train cells, each also under a random shift…",
+        train_cells.len()
+    );
+    let mut fit_views = Vec::new();
+    for (i, cell) in train_cells.iter().enumerate() {
+        tick(i, train_cells.len());
+        let img = load(&args.data, cell)?;
+        let s = SHIFTS[rng.below(SHIFTS.len())];
+        fit_views.push(view(&analyzer, &img, cell.cell_type)?);
+        fit_views.push(view(&analyzer, &shift(&img, s, &mut rng)?, cell.cell_type)?);
+    }
+    let val_cells: Vec<&LabelledCell> = spread(&val, args.val_cells.unwrap_or(val.len()));
+    let shifted_cells = spread(&val, args.shifted_cells);
+    eprintln!(
+        "2/3 val: {} cells as they are, {} with {} shifted copies each…",
+        val_cells.len(),
+        shifted_cells.len(),
+        SHIFTS.len()
+    );
+    let mut clean = Vec::new();
+    for (i, cell) in val_cells.iter().enumerate() {
+        tick(i, val_cells.len());
+        clean.push(view(&analyzer, &load(&args.data, cell)?, cell.cell_type)?);
+    }
+    let mut shifted: Vec<Vec<View>> = SHIFTS.iter().map(|_| Vec::new()).collect();
+    for (i, cell) in shifted_cells.iter().enumerate() {
+        tick(i, shifted_cells.len());
+        let img = load(&args.data, cell)?;
+        for (k, s) in SHIFTS.iter().enumerate() {
+            shifted[k].push(view(
+                &analyzer,
+                &shift(&img, *s, &mut rng)?,
+                cell.cell_type,
+            )?);
+        }
+    }
+
+    eprintln!("3/3 fitting and choosing…");
+    let (x, y): (Vec<[f32; NUM_FEATURES]>, Vec<usize>) = fit_views
+        .iter()
+        .filter_map(|v| v.features.map(|f| (f, v.truth)))
+        .unzip();
+    let mean_shifted = |answer: &dyn Fn(&View) -> Vec<f32>| {
+        shifted.iter().map(|v| accuracy(v, answer)).sum::<f64>() / SHIFTS.len() as f64
+    };
+    // L1 strength: the best mean of clean and shifted val accuracy of the model alone.
+    let mut best: Option<(f64, MeasuredTypeModel)> = None;
+    let mut l1_record = Vec::new();
+    for l1 in [0.0, 0.001, 0.003, 0.01, 0.03] {
+        let model = MeasuredTypeModel::fit(&x, &y, &CELL_TYPES, l1, 600);
+        let answer = |v: &View| {
+            Joining::Measured.join(&v.network, &model, v.features.as_ref(), v.unfamiliar)
+        };
+        let (c, s) = (accuracy(&clean, &answer), mean_shifted(&answer));
+        eprintln!("  l1 {l1}: val {c:.1}%, shifted mean {s:.1}%");
+        l1_record.push(json!({"l1": l1, "val": c, "shifted_mean": s}));
+        if best.as_ref().is_none_or(|(b, _)| (c + s) / 2.0 > *b) {
+            best = Some(((c + s) / 2.0, model));
+        }
+    }
+    let (_, model) = best.expect("at least one L1 strength");
+
+    let network_clean = accuracy(&clean, &|v: &View| v.network.clone());
+    let mut choice = (Joining::Network, f64::NEG_INFINITY);
+    let mut joining_record = Vec::new();
+    for joining in Joining::ALL {
+        let answer = |v: &View| joining.join(&v.network, &model, v.features.as_ref(), v.unfamiliar);
+        let c = accuracy(&clean, &answer);
+        let per_shift: Vec<f64> = shifted.iter().map(|v| accuracy(v, &answer)).collect();
+        let s = per_shift.iter().sum::<f64>() / SHIFTS.len() as f64;
+        let eligible = c >= network_clean - 0.5;
+        eprintln!(
+            "  {}: val {c:.1}%, shifted {per_shift:.1?} mean {s:.1}%{}",
+            joining.describe(),
+            if eligible { "" } else { " (not eligible)" }
+        );
+        joining_record.push(json!({
+            "joining": joining, "description": joining.describe(), "val": c,
+            "shifted": SHIFTS.iter().zip(&per_shift).map(|(s, a)| json!({"shift": s.name(), "accuracy": a})).collect::<Vec<_>>(),
+            "shifted_mean": s, "eligible": eligible,
+        }));
+        if eligible && s > choice.1 {
+            choice = (joining, s);
+        }
+    }
+    eprintln!("chosen: {}", choice.0.describe());
+    let card = json!({
+        "model": model,
+        "joining": choice.0,
+        "record": {
+            "command": format!("wbc measured-type --train-cells {} --shifted-cells {}{}", args.train_cells, args.shifted_cells,
+                args.val_cells.map(|n| format!(" --val-cells {n}")).unwrap_or_default()),
+            "train_views": x.len(),
+            "val_cells": clean.len(),
+            "shifted_cells": shifted_cells.len(),
+            "shifts": SHIFTS.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            "l1": l1_record,
+            "joinings": joining_record,
+            "rule": "highest mean val cell-type accuracy over the shifted copies (0.6x, 1.6x, recoloured, blurred, JPEG q20) among joinings whose clean val accuracy is within 0.5 points of the network alone; L1 strength by the mean of clean and shifted val accuracy of the model alone",
+        },
+    });
+    std::fs::write(&args.out, serde_json::to_string_pretty(&card)?)?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
