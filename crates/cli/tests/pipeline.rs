@@ -401,6 +401,12 @@ fn front_end_familiarity_external_and_calibrate() {
         "no front-end report: {}",
         lines[1]
     );
+    // Both opinions on the type, with the shipped measured-type card.
+    assert!(
+        lines[1]["measured_type"]["measured"]["label"].as_str().is_some(),
+        "no measured type: {}",
+        lines[1]
+    );
 
     let summary = dir.join("external.json");
     let (ok, out, err) = wbc(
@@ -428,9 +434,24 @@ fn front_end_familiarity_external_and_calibrate() {
             assert!((0.0..=100.0).contains(&v), "{key} {v}");
         }
         assert!(row["flagged"].as_f64().is_some(), "{row}");
+        assert!(row["measured_accuracy"].as_f64().is_some(), "{row}");
     }
     // Nucleus IoU on a few cells is far from zero: the map was put back onto the image.
     assert!(rows[0]["nucleus_iou"].as_f64().unwrap() > 50.0, "{report}");
+
+    // The measured type fitted, chosen and scored end to end on a handful of cells.
+    let measured = dir.join("measured_type.json");
+    let out = measured.display();
+    wbc_ok(&words(&format!("measured-type --train-cells 10 --val-cells 10 --shifted-cells 3 --out {out}")), &root);
+    wbc_ok(&words(&format!("measured-type --test-only --test-cells 5 --out {out}")), &root);
+    let card: Value = serde_json::from_slice(&std::fs::read(&measured).unwrap()).unwrap();
+    assert_eq!(card["model"]["weights"].as_array().unwrap().len(), 5, "{card}");
+    assert_eq!(
+        card["model"]["mean"].as_array().unwrap().len(),
+        wbc_core::measured_type::NUM_FEATURES
+    );
+    assert!(card["joining"].as_str().is_some(), "{card}");
+    assert_eq!(card["record"]["test"]["cells"], 5, "{card}");
 
     let stem = dir.join("calibration");
     wbc_ok(&words(&format!("calibrate --reference-cells 8 --choice-cells 2 --feature-cells 30 --limit 6 --calibration {}", stem.display())), &root);

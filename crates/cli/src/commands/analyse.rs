@@ -80,6 +80,16 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
                 obj.insert("morphometry".into(), json!(cell.morphometry));
                 obj.insert("front_end".into(), json!(cell.front_end));
                 obj.insert("familiarity".into(), json!(cell.familiarity));
+                // The two opinions the cell type joins (with the measured-type card).
+                obj.insert(
+                    "measured_type".into(),
+                    json!(cell.measured_type.as_ref().map(|m| json!({
+                        "network": super::labelled(&m.network),
+                        "measured": super::labelled(&m.measured),
+                        "joining": m.joining,
+                        "used": m.used,
+                    }))),
+                );
                 obj.insert(
                     "warning".into(),
                     json!(cell.familiarity.as_ref().and_then(|f| f.warning())),

@@ -45,6 +45,9 @@ pub struct MeasuredTypeArgs {
     /// type alone, their joining) and add that to the card; nothing is fitted or chosen.
     #[arg(long)]
     pub test_only: bool,
+    /// With `--test-only`: only N test cells, spread over the split (smoke tests).
+    #[arg(long)]
+    pub test_cells: Option<usize>,
 }
 
 /// One analysed view of a cell: its features (when the map has a cell), the network's
@@ -83,6 +86,7 @@ fn accuracy(views: &[View], answer: &dyn Fn(&View) -> Vec<f32>) -> f64 {
 fn score_test(args: &MeasuredTypeArgs, analyzer: &Analyzer) -> Result<serde_json::Value> {
     let card = cards::read_measured_type(&args.out)?;
     let test = read_csv(&split_csv(&args.data, "test"))?;
+    let test = spread(&test, args.test_cells.unwrap_or(test.len()));
     eprintln!("scoring {} test cells…", test.len());
     let mut views = Vec::new();
     for (i, cell) in test.iter().enumerate() {
@@ -107,7 +111,7 @@ fn score_test(args: &MeasuredTypeArgs, analyzer: &Analyzer) -> Result<serde_json
         views.len()
     );
     Ok(json!({
-        "command": "wbc measured-type --test-only",
+        "command": format!("wbc measured-type --test-only{}", args.test_cells.map(|n| format!(" --test-cells {n}")).unwrap_or_default()),
         "cells": views.len(),
         "joined": joined,
         "network": network,
