@@ -104,7 +104,7 @@ fn CellList() -> impl IntoView {
                     view! {
                         <li class:selected=move || state.selected.get() == Some(id)>
                             <button on:click=move |_| state.select(id) title=cell.name.clone()>
-                                <img src=cell.thumb_url.clone() alt=cell.name.clone()/>
+                                <img decoding="async" src=cell.thumb_url.clone() alt=cell.name.clone()/>
                             </button>
                         </li>
                     }

@@ -3,6 +3,7 @@
 //! value and a selector to change each, why the CBM decided as it did, and real cells like
 //! the edited one.
 
+use crate::components::after_next_paint;
 use crate::components::explain::{CbmVerdict, Contributions, Counterfactuals, WeightHeatmap};
 use crate::components::glossary::WhatIsThis;
 use crate::components::overlay::{Measurements, SegmentationOverlay};
@@ -16,11 +17,8 @@ use wbc_core::schema::ATTRIBUTE_GROUPS;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
 use wbc_messages::SEGMENTATION_SIDE;
 
-/// Runs `f` once the browser has painted what is on the page now: in a task after the next
-/// frame, so DOM that `f` adds is styled and laid out in a frame of its own.
-fn after_next_paint(f: impl FnOnce() + 'static) {
-    request_animation_frame(move || set_timeout(f, std::time::Duration::ZERO));
-}
+/// The panel's last build step (see [`CellPanel`]).
+const LAST_STAGE: u8 = 4;
 
 fn percent(p: f32) -> String {
     format!("{:.0}%", 100.0 * p)
@@ -235,21 +233,28 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
         (Some(n), true) => n.clone(),
         _ => own.clone(),
     });
-    // The panel is built in three steps, each after the browser has painted the one before:
-    // the image and cell type, then the 11 attributes, then the "why" section (plots,
-    // counterfactuals with their thumbnails). Built at once, its style and layout made one
-    // main-thread task of 150-350 ms (issue 18: a click must be answered within 200 ms);
-    // DOM added by a plain zero timeout is laid out in the same frame, hence the paint wait.
+    // The panel is built in five steps, each after the browser has painted the one before:
+    // the image and cell type, the 11 attributes, the CBM's contributions, its weight heatmap
+    // (an SVG of 155 cells), then the counterfactuals with their thumbnails. Built at once, its style and layout made one main-thread task of
+    // 150-350 ms (issue 18: a click must be answered within 200 ms); DOM added by a plain
+    // zero timeout is laid out in the same frame, hence the paint wait.
     let stage = RwSignal::new(0u8);
-    after_next_paint(move || {
-        stage.set(1);
-        after_next_paint(move || stage.set(2));
-    });
+    fn next(stage: RwSignal<u8>) {
+        after_next_paint(move || {
+            stage.update(|s| *s += 1);
+            if stage.get_untracked() < LAST_STAGE {
+                next(stage);
+            }
+        });
+    }
+    next(stage);
     let attributes_ready = move || stage.get() >= 1;
     let why_ready = move || stage.get() >= 2;
+    let heatmap_ready = move || stage.get() >= 3;
+    let counterfactuals_ready = move || stage.get() >= LAST_STAGE;
     view! {
         <article class="cell-panel" data-testid="cell-panel" data-name=cell.name.clone() data-raw-prediction=raw
-            data-building=move || (stage.get() < 2).then_some("true")>
+            data-building=move || (stage.get() < LAST_STAGE).then_some("true")>
             <div class="left">
                 <SegmentationOverlay cell_id=id image_url=image_url name=cell.name.clone() labels=cell.labels.clone() side=SEGMENTATION_SIDE/>
                 <FrontEndNote cell=cell.clone() show_normalised=show_normalised/>
@@ -299,9 +304,13 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
                         <h2>"Why"</h2>
                         <div class="why-plots">
                             <Contributions cbm=cbm.clone() edited=edited_concepts/>
-                            <WeightHeatmap cbm=cbm/>
+                            <Show when=heatmap_ready>
+                                <WeightHeatmap cbm=cbm.clone()/>
+                            </Show>
                         </div>
                     })}
+                </Show>
+                <Show when=counterfactuals_ready>
                     <Counterfactuals current=id edits=edits/>
                 </Show>
             </section>

@@ -35,7 +35,7 @@ pub fn CbmVerdict(
             </p>
             <p class="disagree" data-testid="disagreement"
                style:display=move || if label() != direct_label { "block" } else { "none" }>
-                {move || format!("The image classifier says {direct_label}, the attributes say {}: look at the attributes that separate them.", label())}
+                {move || format!("The answer from the image says {direct_label}, the attributes alone say {}: look at the attributes that separate them.", label())}
             </p>
             <table class="before-after">
                 <thead><tr><th>"type"</th><th>"predicted attributes"</th><th>"after your edits"</th></tr></thead>
@@ -256,7 +256,7 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
                         m.into_iter().map(|m| {
                             let source = if m.loaded.is_some() { "loaded" } else { "reference" };
                             let label = format!("{} ({}, {source}, distance {:.2})", m.path.rsplit('/').next().unwrap_or(&m.path), m.cell_type, m.distance);
-                            let image = view! { <img src=m.image.clone() alt=m.path.clone()/><span>{label}</span> };
+                            let image = view! { <img decoding="async" src=m.image.clone() alt=m.path.clone()/><span>{label}</span> };
                             match m.loaded {
                                 Some(id) => view! {
                                     <li data-path=m.path.clone() data-source=source>

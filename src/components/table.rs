@@ -4,12 +4,16 @@
 //! export (`wbc_core::table`, the same format as `wbc analyse --out`). A row opens the cell in
 //! the explorer; the filters stay for the way back.
 
+use crate::components::after_next_paint;
 use crate::state::{download, AppState, TableEntry};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wbc_core::table::{self, Row, SortKey};
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
+
+/// Rows added to the table per painted frame while it fills (see [`AnalyserTable`]).
+const ROWS_PER_FRAME: usize = 40;
 
 fn percent(p: f32) -> String {
     format!("{:.0}%", p * 100.0)
@@ -117,6 +121,21 @@ pub fn AnalyserTable() -> impl IntoView {
         e.prevent_default();
     };
     let type_filter = Signal::derive(move || filter.get().cell_type);
+    // Rows go in ROWS_PER_FRAME at a time, one step per painted frame: opening the table on
+    // hundreds of cells built every row in one main-thread task (up to 390 ms for 80 rows on
+    // this machine). Once grown, the limit stays: sorting and filtering show every row.
+    let limit = RwSignal::new(ROWS_PER_FRAME);
+    let growing = StoredValue::new(false);
+    Effect::new(move |_| {
+        if shown.with(Vec::len) > limit.get() && !growing.get_value() {
+            growing.set_value(true);
+            after_next_paint(move || {
+                growing.set_value(false);
+                limit.update(|l| *l += ROWS_PER_FRAME);
+            });
+        }
+    });
+    let pending = move || (shown.with(Vec::len) > limit.get()).then_some("true");
     view! {
         <section class="analyser" data-testid="analyser">
             <div class="filters">
@@ -154,7 +173,7 @@ pub fn AnalyserTable() -> impl IntoView {
                 <button data-testid="export-json" on:click=move |_| export(true)>"export JSON"</button>
             </div>
             <div class="table-scroll">
-            <table data-testid="batch-table" tabindex="0" on:keydown=on_key
+            <table data-testid="batch-table" tabindex="0" on:keydown=on_key data-rows-pending=pending
                 aria-label="Analysed cells: arrow keys move, Enter opens a cell">
                 <thead>
                     <tr>
@@ -177,7 +196,7 @@ pub fn AnalyserTable() -> impl IntoView {
                     // others' DOM alone (before, every row was rebuilt for every arriving
                     // cell). A row is rebuilt when its place changes (a sort, a filter) or the
                     // CBM column fills in; a cell's row never changes otherwise.
-                    <For each=move || rows.with(|rows| shown.get().iter().enumerate().map(|(pos, &i)| (pos, rows[i].clone())).collect::<Vec<_>>())
+                    <For each=move || rows.with(|rows| shown.get().iter().take(limit.get()).enumerate().map(|(pos, &i)| (pos, rows[i].clone())).collect::<Vec<_>>())
                         key=|(pos, entry)| (entry.id, *pos, entry.row.cbm.is_some())
                         children=move |(pos, entry)| {
                             let TableEntry { id, thumb_url: url, row: r } = entry;
@@ -192,7 +211,7 @@ pub fn AnalyserTable() -> impl IntoView {
                             view! {
                                 <tr data-path=r.name.clone() class:cursor=move || cursor.get() == pos class:flagged=flagged
                                     on:click=move |_| state.open(id) title="open in the explorer">
-                                    <td><img src=url alt="" width="40" height="40"/></td>
+                                    <td><img decoding="async" src=url alt="" width="40" height="40"/></td>
                                     <td class="name">{r.name.clone()}</td>
                                     <td>{CELL_TYPES[t]}" "<small>{percent(p)}</small></td>
                                     <td class:disagree=disagree title=move || disagree.then_some("the CBM disagrees with the direct type")>

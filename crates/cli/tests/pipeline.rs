@@ -403,7 +403,9 @@ fn front_end_familiarity_external_and_calibrate() {
     );
     // Both opinions on the type, with the shipped measured-type card.
     assert!(
-        lines[1]["measured_type"]["measured"]["label"].as_str().is_some(),
+        lines[1]["measured_type"]["measured"]["label"]
+            .as_str()
+            .is_some(),
         "no measured type: {}",
         lines[1]
     );
@@ -442,10 +444,24 @@ fn front_end_familiarity_external_and_calibrate() {
     // The measured type fitted, chosen and scored end to end on a handful of cells.
     let measured = dir.join("measured_type.json");
     let out = measured.display();
-    wbc_ok(&words(&format!("measured-type --train-cells 10 --val-cells 10 --shifted-cells 3 --out {out}")), &root);
-    wbc_ok(&words(&format!("measured-type --test-only --test-cells 5 --out {out}")), &root);
+    wbc_ok(
+        &words(&format!(
+            "measured-type --train-cells 10 --val-cells 10 --shifted-cells 3 --out {out}"
+        )),
+        &root,
+    );
+    wbc_ok(
+        &words(&format!(
+            "measured-type --test-only --test-cells 5 --out {out}"
+        )),
+        &root,
+    );
     let card: Value = serde_json::from_slice(&std::fs::read(&measured).unwrap()).unwrap();
-    assert_eq!(card["model"]["weights"].as_array().unwrap().len(), 5, "{card}");
+    assert_eq!(
+        card["model"]["weights"].as_array().unwrap().len(),
+        5,
+        "{card}"
+    );
     assert_eq!(
         card["model"]["mean"].as_array().unwrap().len(),
         wbc_core::measured_type::NUM_FEATURES

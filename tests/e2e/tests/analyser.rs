@@ -39,13 +39,22 @@ fn more_test_cells(n: usize) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Wait until the table has put in every row (it fills a few dozen rows per frame).
+fn table_filled(s: &Session) -> Result<()> {
+    s.wait_for("the table's rows", Duration::from_secs(20), |s| {
+        Ok(s.js("const t = document.querySelector('[data-testid=batch-table]'); return !!t && !t.dataset.rowsPending")? == serde_json::json!(true))
+    })
+}
+
 fn rows(s: &Session) -> Result<Vec<String>> {
+    table_filled(s)?;
     let v = s.js("return [...document.querySelectorAll('[data-testid=batch-table] tbody tr')].map(r => r.dataset.path)")?;
     Ok(serde_json::from_value(v)?)
 }
 
 /// Column `col` (0-based) of every shown row, as text.
 fn column(s: &Session, col: usize) -> Result<Vec<String>> {
+    table_filled(s)?;
     let v = s.js(&format!("return [...document.querySelectorAll('[data-testid=batch-table] tbody tr')].map(r => r.children[{col}].innerText.split(' ')[0])"))?;
     Ok(serde_json::from_value(v)?)
 }
@@ -127,17 +136,17 @@ fn analyser_table_on_200_real_cells() -> Result<()> {
             .map(|&(start, length)| (start.round() as u64, length.round() as u64))
             .collect::<Vec<_>>()
     );
-    // The bound is 200 ms. One task may reach 400 ms: the first cell's panel, built once as
-    // the batch starts (150-350 ms, mostly the browser's layout; RELIABILITY.md says this
-    // part of issue 18 is not met yet). A panel rebuilt for every arriving cell, as before,
-    // fails here at once.
+    // The bound is 200 ms. The first cell's panel is built in five steps a frame apart and
+    // the table fills 40 rows a frame (runs measured 148 and 155 ms longest); one task may
+    // reach 300 ms, a margin for a loaded machine. A panel or table built in one task, as
+    // before, fails here.
     let over: Vec<f64> = page_tasks
         .iter()
         .map(|t| t.1)
         .filter(|&l| l >= 200.0)
         .collect();
     ensure!(
-        over.len() <= 1 && longest < 400.0,
+        over.len() <= 1 && longest < 300.0,
         "the page was busy for {longest:.0} ms at once during the batch ({} tasks over 200 ms)",
         over.len()
     );
