@@ -107,22 +107,24 @@ fn AttributeEditor(
 fn TypeOpinions(m: MeasuredTypeAnswer) -> impl IntoView {
     let (net, measured) = (argmax(&m.network), argmax(&m.measured));
     let agree = net == measured;
-    let how = if m.used {
-        format!(
-            "The answer above joins two opinions ({}).",
-            m.joining_text()
-        )
-    } else {
-        "The answer above is the network's; a second opinion:".to_string()
+    let measured_text = view! {
+        <span title="A regression on the nucleus's shape and lobes, the nucleus-to-cell ratio, the size against the red cells and the stain densities, measured on the segmentation">
+            "Measured shape and density alone: "<b>{CELL_TYPES[measured]}</b>{format!(" ({})", percent(m.measured[measured]))}". "</span>
     };
     view! {
         <p class="type-opinions" class:disagree=!agree data-testid="type-opinions"
             data-network=CELL_TYPES[net] data-measured=CELL_TYPES[measured] data-agree=agree.to_string()>
-            {how}" "
-            <span>"Image network alone: "<b>{CELL_TYPES[net]}</b>{format!(" ({})", percent(m.network[net]))}". "</span>
-            <span title="A regression on the nucleus's shape and lobes, the nucleus-to-cell ratio, the size against the red cells and the stain densities, measured on the segmentation">
-                "Measured shape and density alone: "<b>{CELL_TYPES[measured]}</b>{format!(" ({})", percent(m.measured[measured]))}". "</span>
-            {(!agree).then(|| view! { <span class="warn">"They disagree: check the cell by eye."</span> })}
+            {m.used.then(|| view! {
+                {format!("The answer above joins two opinions ({}). ", m.joining_text())}
+                <span>"Image network alone: "<b>{CELL_TYPES[net]}</b>{format!(" ({}). ", percent(m.network[net]))}</span>
+            })}
+            {(!m.used).then(|| "Second opinion. ")}
+            {measured_text}
+            {if agree {
+                view! { <span>"The two agree."</span> }.into_any()
+            } else {
+                view! { <span class="warn">"They disagree: check the cell by eye."</span> }.into_any()
+            }}
         </p>
     }
 }
