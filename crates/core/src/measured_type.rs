@@ -141,39 +141,32 @@ impl Joining {
         }
     }
 
-    /// The joined cell-type probabilities. Without features (no cell measured) the network's.
-    pub fn join(
-        self,
-        network: &[f32],
-        model: &MeasuredTypeModel,
-        features: Option<&[f32; NUM_FEATURES]>,
-        unfamiliar: bool,
-    ) -> Vec<f32> {
-        let Some(f) = features else {
+    /// Whether this joining takes the measured type into a cell's answer.
+    pub fn uses_measured(self, unfamiliar: bool) -> bool {
+        match self {
+            Joining::Network => false,
+            Joining::Measured | Joining::Product => true,
+            Joining::MeasuredWhenUnfamiliar | Joining::ProductWhenUnfamiliar => unfamiliar,
+        }
+    }
+
+    /// The joined cell-type probabilities from the network's and the measured type's
+    /// (`None`: no cell measured, the network's stand).
+    pub fn join(self, network: &[f32], measured: Option<&[f32]>, unfamiliar: bool) -> Vec<f32> {
+        let Some(measured) = measured.filter(|_| self.uses_measured(unfamiliar)) else {
             return network.to_vec();
         };
-        let product = || {
-            let p: Vec<f32> = network
-                .iter()
-                .zip(model.probabilities(f))
-                .map(|(a, b)| a * b)
-                .collect();
-            let s: f32 = p.iter().sum();
-            if s > 0.0 {
-                p.iter().map(|v| v / s).collect()
-            } else {
-                network.to_vec()
+        match self {
+            Joining::Measured | Joining::MeasuredWhenUnfamiliar => measured.to_vec(),
+            _ => {
+                let p: Vec<f32> = network.iter().zip(measured).map(|(a, b)| a * b).collect();
+                let s: f32 = p.iter().sum();
+                if s > 0.0 {
+                    p.iter().map(|v| v / s).collect()
+                } else {
+                    network.to_vec()
+                }
             }
-        };
-        match (self, unfamiliar) {
-            (Joining::Network, _)
-            | (Joining::MeasuredWhenUnfamiliar | Joining::ProductWhenUnfamiliar, false) => {
-                network.to_vec()
-            }
-            (Joining::Measured, _) | (Joining::MeasuredWhenUnfamiliar, true) => {
-                model.probabilities(f)
-            }
-            (Joining::Product, _) | (Joining::ProductWhenUnfamiliar, true) => product(),
         }
     }
 }
@@ -224,18 +217,13 @@ impl MeasuredTypeCard {
         features: Option<&[f32; NUM_FEATURES]>,
         unfamiliar: bool,
     ) -> Option<(MeasuredTypeAnswer, Vec<f32>)> {
-        let f = features?;
-        let joined = self.joining.join(network, &self.model, Some(f), unfamiliar);
-        let used = match self.joining {
-            Joining::Network => false,
-            Joining::Measured | Joining::Product => true,
-            Joining::MeasuredWhenUnfamiliar | Joining::ProductWhenUnfamiliar => unfamiliar,
-        };
+        let measured = self.model.probabilities(features?);
+        let joined = self.joining.join(network, Some(&measured), unfamiliar);
         let answer = MeasuredTypeAnswer {
             network: network.to_vec(),
-            measured: self.model.probabilities(f),
+            measured,
             joining: self.joining,
-            used,
+            used: self.joining.uses_measured(unfamiliar),
         };
         Some((answer, joined))
     }

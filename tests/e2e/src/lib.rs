@@ -249,8 +249,15 @@ impl Session {
     /// Whether a cell's panel is on show and fully built (it is built in steps, one frame
     /// apart: the image and type, then the attributes, then the "why" section).
     pub fn panel_ready(&self) -> Result<bool> {
-        Ok(self.js("return !!document.querySelector('[data-testid=cell-panel]') && !document.querySelector('[data-testid=cell-panel][data-building]')")?
-            == Value::Bool(true))
+        Ok(self.find("cell-panel")?.is_some() && !self.panel_building()?)
+    }
+
+    /// Whether a cell's panel is still being built.
+    pub fn panel_building(&self) -> Result<bool> {
+        Ok(
+            self.js("return !!document.querySelector('[data-testid=cell-panel][data-building]')")?
+                == Value::Bool(true),
+        )
     }
 
     /// The element with `data-testid`, if present.

@@ -187,10 +187,7 @@ fn upload_and_wait(s: &Session, file: &PathBuf) -> Result<()> {
     })?;
     // The new cell's panel is built in steps, a frame apart.
     s.wait_for("the panel built", Duration::from_secs(10), |s| {
-        Ok(
-            s.js("return !document.querySelector('[data-testid=cell-panel][data-building]')")?
-                == serde_json::json!(true),
-        )
+        Ok(!s.panel_building()?)
     })
 }
 

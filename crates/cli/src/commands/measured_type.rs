@@ -14,7 +14,7 @@ use burn::tensor::Device;
 use serde_json::json;
 use std::path::PathBuf;
 use wbc_core::dataset::{read_csv, split_csv, LabelledCell};
-use wbc_core::measured_type::{Joining, MeasuredTypeModel, NUM_FEATURES};
+use wbc_core::measured_type::{Joining, MeasuredTypeAnswer, MeasuredTypeModel, NUM_FEATURES};
 use wbc_core::metrics::argmax;
 use wbc_core::CELL_TYPES;
 use wbc_lab::cards;
@@ -93,20 +93,24 @@ fn score_test(args: &MeasuredTypeArgs, analyzer: &Analyzer) -> Result<serde_json
         tick(i, test.len());
         views.push(view(analyzer, &load(&args.data, cell)?, cell.cell_type)?);
     }
-    let used = views
+    let answers: Vec<_> = views
         .iter()
-        .filter(|v| v.features.is_some() && v.unfamiliar)
-        .count();
-    let joined = accuracy(&views, &|v: &View| {
-        card.joining
-            .join(&v.network, &card.model, v.features.as_ref(), v.unfamiliar)
-    });
-    let network = accuracy(&views, &|v: &View| v.network.clone());
-    let measured = accuracy(&views, &|v: &View| {
-        Joining::Measured.join(&v.network, &card.model, v.features.as_ref(), v.unfamiliar)
-    });
+        .map(|v| card.answer(&v.network, v.features.as_ref(), v.unfamiliar))
+        .collect();
+    let used = answers.iter().flatten().filter(|(a, _)| a.used).count();
+    let right = |pick: &dyn Fn(&View, Option<&(MeasuredTypeAnswer, Vec<f32>)>) -> Vec<f32>| {
+        let n = views
+            .iter()
+            .zip(&answers)
+            .filter(|(v, a)| argmax(&pick(v, a.as_ref())) == v.truth)
+            .count();
+        100.0 * n as f64 / views.len().max(1) as f64
+    };
+    let joined = right(&|v, a| a.map_or(v.network.clone(), |(_, j)| j.clone()));
+    let network = right(&|v, _| v.network.clone());
+    let measured = right(&|v, a| a.map_or(v.network.clone(), |(m, _)| m.measured.clone()));
     eprintln!(
-        "test: joined ({}) {joined:.2}%, network alone {network:.2}%, measured type alone {measured:.2}%; {used} of {} cells unfamiliar",
+        "test: joined ({}) {joined:.2}%, network alone {network:.2}%, measured type alone {measured:.2}%; the measured type used for {used} of {} cells",
         card.joining.describe(),
         views.len()
     );
@@ -188,7 +192,8 @@ pub fn run(args: MeasuredTypeArgs) -> Result<()> {
     for l1 in [0.0, 0.001, 0.003, 0.01, 0.03] {
         let model = MeasuredTypeModel::fit(&x, &y, &CELL_TYPES, l1, 600);
         let answer = |v: &View| {
-            Joining::Measured.join(&v.network, &model, v.features.as_ref(), v.unfamiliar)
+            v.features
+                .map_or(v.network.clone(), |f| model.probabilities(&f))
         };
         let (c, s) = (accuracy(&clean, &answer), mean_shifted(&answer));
         eprintln!("  l1 {l1}: val {c:.1}%, shifted mean {s:.1}%");
@@ -203,7 +208,10 @@ pub fn run(args: MeasuredTypeArgs) -> Result<()> {
     let mut choice = (Joining::Network, f64::NEG_INFINITY);
     let mut joining_record = Vec::new();
     for joining in Joining::ALL {
-        let answer = |v: &View| joining.join(&v.network, &model, v.features.as_ref(), v.unfamiliar);
+        let answer = |v: &View| {
+            let measured = v.features.map(|f| model.probabilities(&f));
+            joining.join(&v.network, measured.as_deref(), v.unfamiliar)
+        };
         let c = accuracy(&clean, &answer);
         let per_shift: Vec<f64> = shifted.iter().map(|v| accuracy(v, &answer)).collect();
         let s = per_shift.iter().sum::<f64>() / SHIFTS.len() as f64;
