@@ -65,7 +65,10 @@ pub fn App() -> impl IntoView {
                         on:click=move |_| state.view.set(PageView::Explorer)>"Explorer: one cell"</button>
                     <button data-testid="view-table" aria-pressed=move || (state.view.get() == PageView::Table).to_string()
                         on:click=move |_| state.view.set(PageView::Table)>
-                        {move || format!("Table: all {} cells", state.cells.with(Vec::len))}
+                        {move || match state.cells.with(Vec::len) {
+                            1 => "Table: 1 cell".to_string(),
+                            n => format!("Table: all {n} cells"),
+                        }}
                     </button>
                     <button data-testid="view-dataset" aria-pressed=move || (state.view.get() == PageView::Dataset).to_string()
                         on:click=move |_| state.view.set(PageView::Dataset)>"Dataset view"</button>

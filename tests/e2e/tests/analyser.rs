@@ -551,7 +551,8 @@ fn webgpu_refused_at_start_runs_on_the_cpu() -> Result<()> {
 /// A worker that panics (issue 18). `panic-on=NAME` in the page address makes the worker
 /// panic on that file. The worker is restarted once, that file is listed as failed with the
 /// reason, and the other cells of the batch are analysed with the same results as without the
-/// crash.
+/// crash. On the CPU path, and on WebGPU once the WebGPU worker has taken over (the restarted
+/// worker is a WebGPU one again: a panic is not the device's fault).
 #[test]
 fn a_worker_that_panics_is_restarted_and_the_batch_goes_on() -> Result<()> {
     let (cells, server, driver) = served(6)?;
@@ -562,31 +563,54 @@ fn a_worker_that_panics_is_restarted_and_the_batch_goes_on() -> Result<()> {
     clean.click("view-table")?;
     let mut reference = parse_csv(&exported_csv(&clean)?);
     reference.remove(&victim);
+    drop(clean);
 
-    let (s, _) = loaded(&driver, &server, false, &format!("?cpu&panic-on={victim}"))?;
-    batch(&s, &cells)?;
-    let refused = s.refused_files()?;
-    ensure!(
-        refused.len() == 1 && refused[0].0 == victim && refused[0].1.contains("fault injected"),
-        "refused: {refused:?}"
-    );
-    ensure!(
-        !s.visible("fatal")?,
-        "the page stopped: {}",
-        s.text("fatal")?
-    );
-    let note = s.text("engine-note")?;
-    ensure!(note.contains("restarted"), "engine note: {note}");
-    s.js("document.querySelector('[data-testid=refused]').open = true")?;
-    s.screenshot("worker-restarted")?;
-    s.click("view-table")?;
-    let page = parse_csv(&exported_csv(&s)?);
-    ensure!(
-        page.len() == cells.len() - 1,
-        "{} cells after the crash",
-        page.len()
-    );
-    same_types_and_attributes(&page, &reference)?;
-    eprintln!("{victim} crashed the worker: listed as failed; the other 5 cells equal a clean run");
+    for webgpu in [false, true] {
+        let query = if webgpu {
+            format!("?panic-on={victim}")
+        } else {
+            format!("?cpu&panic-on={victim}")
+        };
+        let (s, device) = loaded(&driver, &server, webgpu, &query)?;
+        let expected = if webgpu { "WebGPU" } else { "CPU" };
+        ensure!(device == expected, "{query}: the page settled on {device}");
+        batch(&s, &cells)?;
+        let refused = s.refused_files()?;
+        ensure!(
+            refused.len() == 1
+                && refused[0].0 == victim
+                && refused[0].1.contains("fault injected"),
+            "{device}: refused: {refused:?}"
+        );
+        ensure!(
+            !s.visible("fatal")?,
+            "{device}: the page stopped: {}",
+            s.text("fatal")?
+        );
+        let note = s.text("engine-note")?;
+        ensure!(note.contains("restarted"), "{device}: engine note: {note}");
+        ensure!(
+            s.text("device")? == expected,
+            "the restarted worker runs on {}, not {expected}",
+            s.text("device")?
+        );
+        s.js("document.querySelector('[data-testid=refused]').open = true")?;
+        s.screenshot(if webgpu {
+            "worker-restarted-webgpu"
+        } else {
+            "worker-restarted"
+        })?;
+        s.click("view-table")?;
+        let page = parse_csv(&exported_csv(&s)?);
+        ensure!(
+            page.len() == cells.len() - 1,
+            "{device}: {} cells after the crash",
+            page.len()
+        );
+        same_types_and_attributes(&page, &reference)?;
+        eprintln!(
+            "{device}: {victim} crashed the worker: listed as failed; the other 5 cells equal a clean CPU run"
+        );
+    }
     Ok(())
 }

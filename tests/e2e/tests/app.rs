@@ -615,7 +615,7 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
         std::fs::remove_file(d.join("models/seg_net.json"))?;
         Ok(())
     })?;
-    // A copy of the build, served, with the real cell analysed in it.
+    // A copy of the build, served, with the real cell analysed in it on the CPU path.
     let analysed_in = |dist: PathBuf| -> Result<(StaticServer, Session)> {
         let server = StaticServer::start(dist)?;
         let s = driver.session(false)?;
@@ -624,21 +624,39 @@ fn models_that_fail_to_load_are_explained() -> Result<()> {
         upload_and_wait(&s, &real)?;
         Ok((server, s))
     };
-    let (_server, s) = analysed_in(no_seg)?;
-    ensure!(
-        cell_count(&s)? == 1,
-        "the cell was not analysed without the segmenter"
-    );
-    let caption = s.text("segmenter")?;
-    ensure!(
-        caption.contains("classical") && caption.contains("seg_net.json"),
-        "segmenter caption without the network: {caption}"
-    );
-    ensure!(
-        painted(&s, "overlay")?.is_some_and(|(n, _)| n > 1000),
-        "no overlay from the classical labeller"
-    );
-    s.screenshot("without-segmenter")?;
+    // Without the segmenter's card, on both devices: the cell is analysed, the classical
+    // labeller draws the overlay and the caption names the missing file.
+    let server = StaticServer::start(no_seg)?;
+    for webgpu in [false, true] {
+        let s = driver.session(webgpu)?;
+        s.goto(&server.url)?;
+        let device = open(&s)?;
+        let expected = if webgpu { "WebGPU" } else { "CPU" };
+        ensure!(
+            device == expected,
+            "the build without a segmenter settled on {device}"
+        );
+        upload_and_wait(&s, &real)?;
+        ensure!(
+            cell_count(&s)? == 1,
+            "the cell was not analysed without the segmenter on {device}"
+        );
+        let caption = s.text("segmenter")?;
+        ensure!(
+            caption.contains("classical") && caption.contains("seg_net.json"),
+            "segmenter caption without the network on {device}: {caption}"
+        );
+        ensure!(
+            painted(&s, "overlay")?.is_some_and(|(n, _)| n > 1000),
+            "no overlay from the classical labeller on {device}"
+        );
+        s.screenshot(if webgpu {
+            "without-segmenter-webgpu"
+        } else {
+            "without-segmenter"
+        })?;
+    }
+    drop(server);
 
     // Segmentation weights cut short: named as not matching their card (size and SHA-256
     // recorded there), and the cell is still analysed with the classical labeller.
