@@ -32,10 +32,16 @@ impl WorkerClient {
             params.set("cpu", "");
         }
         let url = format!("./worker_loader.js?{}", String::from(params.to_string()));
-        let options = WorkerOptions::new();
-        options.set_type(WorkerType::Module);
-        let worker = Worker::new_with_options(&url, &options)
-            .map_err(|e| format!("the analysis worker could not start: {e:?}"))?;
+        let (worker, held) = match adopt_early_worker(&url) {
+            Some(early) => early,
+            None => {
+                let options = WorkerOptions::new();
+                options.set_type(WorkerType::Module);
+                let worker = Worker::new_with_options(&url, &options)
+                    .map_err(|e| format!("the analysis worker could not start: {e:?}"))?;
+                (worker, Vec::new())
+            }
+        };
         let fail = on_failure.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             match decode::<FromWorker>(&event.data()) {
@@ -44,13 +50,14 @@ impl WorkerClient {
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        on_message.forget();
         let on_error =
             Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
                 on_failure(format!("the analysis worker stopped: {}", event.message()));
             });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_message.forget();
         on_error.forget();
+        replay(&worker, held);
         Ok(WorkerClient {
             worker,
             outbox: Some(Vec::new()),
@@ -90,4 +97,49 @@ impl WorkerClient {
             .post_message_with_transfer(&encoded.data, &encoded.transfer)
             .is_ok()
     }
+}
+
+/// The worker `public/early_worker.js` started while the page's wasm was loading, if it is the
+/// one asked for (same address), with the events it sent before the page was there. It is
+/// adopted once: a restarted worker is a new one.
+fn adopt_early_worker(url: &str) -> Option<(Worker, Vec<JsValue>)> {
+    let window = web_sys::window()?;
+    let key = JsValue::from_str("__wbcEarlyWorker");
+    let early = js_sys::Reflect::get(&window, &key).ok()?;
+    if early.is_undefined() || early.is_null() {
+        return None;
+    }
+    let _ = js_sys::Reflect::delete_property(&window, &key);
+    let field = |name: &str| js_sys::Reflect::get(&early, &JsValue::from_str(name)).ok();
+    let worker: Worker = field("worker")?.dyn_into().ok()?;
+    if field("url")?.as_string().as_deref() != Some(url) {
+        worker.terminate();
+        return None;
+    }
+    let held: js_sys::Array = field("held")?.dyn_into().ok()?;
+    Some((worker, held.iter().collect()))
+}
+
+/// Hand what the early worker said before the page was there to the handlers, in order, in a
+/// microtask: after the caller has made this worker the current one (so its messages are not
+/// dropped as a stale worker's), and before any later message from it, which comes as a task.
+fn replay(worker: &Worker, held: Vec<JsValue>) {
+    if held.is_empty() {
+        return;
+    }
+    let worker = worker.clone();
+    let later = Closure::once(move |_: JsValue| {
+        for event in held {
+            let handler = if event.is_instance_of::<MessageEvent>() {
+                worker.onmessage()
+            } else {
+                worker.onerror()
+            };
+            if let Some(handler) = handler {
+                let _ = handler.call1(&JsValue::NULL, &event);
+            }
+        }
+    });
+    let _ = js_sys::Promise::resolve(&JsValue::NULL).then(&later);
+    later.forget();
 }

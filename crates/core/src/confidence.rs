@@ -226,24 +226,36 @@ pub fn quantile(values: &[f32], q: f32) -> f32 {
     v[i.min(v.len() - 1)]
 }
 
-/// Why a cell is called unfamiliar.
+/// Why a cell's results carry a warning: it is unlike the training images (features, look,
+/// scale), or the two opinions on its type differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Unfamiliar {
+pub enum Caution {
     /// The networks' features lie far from every PBC training cell.
     Features,
     /// The colours had to be corrected far more than any PBC image needs.
     Look,
     /// The magnification is far from PBC's.
     Scale,
+    /// The measured type is sure of another type than the image network's (the card of
+    /// `wbc measured-type` says how sure). The cell may look familiar and still be misread.
+    OpinionsDiffer,
 }
 
-impl Unfamiliar {
+impl Caution {
     pub fn describe(self) -> &'static str {
         match self {
-            Unfamiliar::Features => "the networks see features unlike any training cell",
-            Unfamiliar::Look => "its colours are far from the training images' stain",
-            Unfamiliar::Scale => "its magnification is far from the training images'",
+            Caution::Features => "the networks see features unlike any training cell",
+            Caution::Look => "its colours are far from the training images' stain",
+            Caution::Scale => "its magnification is far from the training images'",
+            Caution::OpinionsDiffer => {
+                "the image network and the measured shape and density disagree on its type"
+            }
         }
+    }
+
+    /// Whether this reason says the image is unlike the training images.
+    pub fn is_unlike_training(self) -> bool {
+        self != Caution::OpinionsDiffer
     }
 }
 
@@ -256,8 +268,8 @@ pub struct Familiarity {
     pub look_strength: f32,
     /// |ln| of the scale factor (0 = PBC's scale).
     pub scale_offset: f32,
-    /// The reasons it is unfamiliar; empty when it is familiar.
-    pub reasons: Vec<Unfamiliar>,
+    /// The reasons for a warning; empty when there is none.
+    pub reasons: Vec<Caution>,
 }
 
 impl Familiarity {
@@ -271,13 +283,13 @@ impl Familiarity {
         let scale_offset = scale_factor.ln().abs();
         let mut reasons = Vec::new();
         if feature_distance > card.feature_threshold || !feature_distance.is_finite() {
-            reasons.push(Unfamiliar::Features);
+            reasons.push(Caution::Features);
         }
         if look_strength > card.look_threshold {
-            reasons.push(Unfamiliar::Look);
+            reasons.push(Caution::Look);
         }
         if scale_offset > card.scale_threshold {
-            reasons.push(Unfamiliar::Scale);
+            reasons.push(Caution::Scale);
         }
         Self {
             feature_distance,
@@ -287,19 +299,49 @@ impl Familiarity {
         }
     }
 
+    /// Unlike the training images (what the "…when unfamiliar" joinings of the measured type
+    /// go by).
     pub fn is_unfamiliar(&self) -> bool {
+        self.reasons.iter().any(|r| r.is_unlike_training())
+    }
+
+    /// Whether the results carry a warning, for any reason.
+    pub fn is_flagged(&self) -> bool {
         !self.reasons.is_empty()
+    }
+
+    /// The two opinions on the cell's type differ: add that reason to the warning.
+    pub fn add_opinions_differ(&mut self) {
+        if !self.reasons.contains(&Caution::OpinionsDiffer) {
+            self.reasons.push(Caution::OpinionsDiffer);
+        }
     }
 
     /// The warning the page and the tables show, when there is one.
     pub fn warning(&self) -> Option<String> {
-        (!self.reasons.is_empty()).then(|| {
-            let why: Vec<&str> = self.reasons.iter().map(|r| r.describe()).collect();
-            format!(
-                "Unlike the training images ({}): treat these results with caution.",
-                why.join("; ")
-            )
-        })
+        let unlike: Vec<&str> = self
+            .reasons
+            .iter()
+            .filter(|r| r.is_unlike_training())
+            .map(|r| r.describe())
+            .collect();
+        let differ = self.reasons.contains(&Caution::OpinionsDiffer);
+        match (unlike.is_empty(), differ) {
+            (true, false) => None,
+            (true, true) => Some(format!(
+                "The cell type is in doubt ({}): treat these results with caution.",
+                Caution::OpinionsDiffer.describe()
+            )),
+            (false, differ) => Some(format!(
+                "Unlike the training images ({}): treat these results with caution.{}",
+                unlike.join("; "),
+                if differ {
+                    " The image network and the measured shape and density also disagree on its type."
+                } else {
+                    ""
+                }
+            )),
+        }
     }
 }
 
@@ -375,12 +417,26 @@ mod tests {
         let f = Familiarity::judge(&card, 12.0, 0.9, 0.3);
         assert_eq!(
             f.reasons,
-            vec![Unfamiliar::Features, Unfamiliar::Look, Unfamiliar::Scale]
+            vec![Caution::Features, Caution::Look, Caution::Scale]
         );
         assert!(f
             .warning()
             .unwrap()
             .contains("treat these results with caution"));
         assert!(Familiarity::judge(&card, f32::NAN, 0.0, 1.0).is_unfamiliar());
+
+        // Differing opinions warn without making the cell unfamiliar (which would change how
+        // the measured type joins the answer).
+        let mut g = Familiarity::judge(&card, 5.0, 0.1, 1.2);
+        assert!(!g.is_flagged() && g.warning().is_none());
+        g.add_opinions_differ();
+        g.add_opinions_differ();
+        assert!(g.is_flagged() && !g.is_unfamiliar());
+        assert_eq!(g.reasons, vec![Caution::OpinionsDiffer]);
+        assert!(g.warning().unwrap().starts_with("The cell type is in doubt"));
+        let mut f = f;
+        f.add_opinions_differ();
+        let w = f.warning().unwrap();
+        assert!(w.starts_with("Unlike the training images") && w.contains("also disagree"));
     }
 }

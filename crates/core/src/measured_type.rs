@@ -8,6 +8,7 @@
 
 use crate::logistic;
 use crate::mask::components;
+use crate::metrics::argmax;
 use crate::morphometry::Morphometry;
 use crate::segmentation::{CYTOPLASM, NUCLEUS, OTHER, VACUOLE};
 use image::{GrayImage, RgbImage};
@@ -176,6 +177,12 @@ impl Joining {
 pub struct MeasuredTypeCard {
     pub model: MeasuredTypeModel,
     pub joining: Joining,
+    /// A cell gets a warning when the measured type names another type than the network
+    /// with at least this probability (`None`: never). Chosen on val so that few PBC cells
+    /// are warned, since two opinions that differ are a sign the answer may be wrong even on
+    /// a cell that looks familiar.
+    #[serde(default)]
+    pub warn_when_sure_of_another: Option<f32>,
     #[serde(default)]
     pub record: serde_json::Value,
 }
@@ -195,6 +202,12 @@ pub struct MeasuredTypeAnswer {
 }
 
 impl MeasuredTypeAnswer {
+    /// The measured type names another type than the network, with at least probability `at`.
+    pub fn differs(&self, at: f32) -> bool {
+        let m = argmax(&self.measured);
+        m != argmax(&self.network) && self.measured[m] >= at
+    }
+
     /// How the answer was joined, in a reader's words.
     pub fn joining_text(&self) -> &'static str {
         match self.joining {
@@ -226,6 +239,12 @@ impl MeasuredTypeCard {
             used: self.joining.uses_measured(unfamiliar),
         };
         Some((answer, joined))
+    }
+
+    /// Whether the two opinions differ enough for a warning (the card's threshold).
+    pub fn warns(&self, answer: &MeasuredTypeAnswer) -> bool {
+        self.warn_when_sure_of_another
+            .is_some_and(|at| answer.differs(at))
     }
 }
 
@@ -442,6 +461,23 @@ mod tests {
     use super::*;
     use crate::morphometry::measure;
     use image::{Luma, Rgb};
+
+    #[test]
+    fn differing_opinions_warn_only_when_the_measured_type_is_sure() {
+        let answer = |network: [f32; 5], measured: [f32; 5]| MeasuredTypeAnswer {
+            network: network.to_vec(),
+            measured: measured.to_vec(),
+            joining: Joining::Network,
+            used: false,
+        };
+        let same = answer([0.0, 0.9, 0.1, 0.0, 0.0], [0.0, 0.6, 0.4, 0.0, 0.0]);
+        let sure_other = answer([0.0, 0.9, 0.1, 0.0, 0.0], [0.0, 0.1, 0.0, 0.8, 0.1]);
+        let unsure_other = answer([0.0, 0.9, 0.1, 0.0, 0.0], [0.0, 0.3, 0.0, 0.4, 0.3]);
+        assert!(!same.differs(0.0));
+        assert!(sure_other.differs(0.5) && sure_other.differs(0.8));
+        assert!(!sure_other.differs(0.9));
+        assert!(!unsure_other.differs(0.5));
+    }
 
     /// A cell drawn as a disc of cytoplasm around a nucleus of one or two lobes.
     fn cell(lobes: usize, side: u32) -> (RgbImage, GrayImage) {

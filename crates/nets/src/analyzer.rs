@@ -492,7 +492,7 @@ impl Analyzer {
                 &c.card.reference.scale,
             );
         }
-        let familiarity = self.calibration.as_ref().map(|c| {
+        let mut familiarity = self.calibration.as_ref().map(|c| {
             Familiarity::judge(
                 &c.card,
                 c.features.distance(&features),
@@ -509,6 +509,13 @@ impl Analyzer {
                 unfamiliar,
             )?;
             prediction.cell_type = joined;
+            // Joined first, warned after: a warning for differing opinions does not change
+            // which answer the joining gives.
+            if card.warns(&answer) {
+                if let Some(f) = familiarity.as_mut() {
+                    f.add_opinions_differ();
+                }
+            }
             Some(answer)
         });
         let t3 = now();

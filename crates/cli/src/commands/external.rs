@@ -176,13 +176,14 @@ fn score(
             network_right += (argmax(&m.network) == cell.cell_type) as usize;
             measured_right += (argmax(&m.measured) == cell.cell_type) as usize;
         }
-        let unfamiliar = a.familiarity.as_ref().is_some_and(|f| f.is_unfamiliar());
-        flagged += unfamiliar as usize;
+        // Warned for any reason: unlike the training images, or the two opinions differ.
+        let warned = a.familiarity.as_ref().is_some_and(|f| f.is_flagged());
+        flagged += warned as usize;
         if predicted == cell.cell_type {
             right += 1;
         } else {
             wrong += 1;
-            wrong_flagged += unfamiliar as usize;
+            wrong_flagged += warned as usize;
             wrong_conf += a.prediction.cell_type[predicted] as f64;
         }
         lines.push(serde_json::json!({
