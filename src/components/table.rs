@@ -203,10 +203,7 @@ pub fn AnalyserTable() -> impl IntoView {
                             let (t, p) = r.cell_type();
                             let disagree = r.disagree();
                             let cbm = r.cbm.map(|(c, p)| format!("{} {}", CELL_TYPES[c], percent(p))).unwrap_or_else(|| "–".into());
-                            let flags = [
-                                r.warning.as_ref().map(|_| "unfamiliar"),
-                                r.low_confidence().then_some("low confidence"),
-                            ].into_iter().flatten().collect::<Vec<_>>().join(", ");
+                            let flags = r.flags().join(", ");
                             let flagged = !flags.is_empty();
                             view! {
                                 <tr data-path=r.name.clone() class:cursor=move || cursor.get() == pos class:flagged=flagged

@@ -22,8 +22,11 @@ pub struct Row {
     /// The concept-bottleneck model's cell type and its probability, when a CBM is loaded.
     pub cbm: Option<(usize, f32)>,
     pub morphometry: Option<Morphometry>,
-    /// The familiarity check's warning, when the cell is unlike the training images.
+    /// The cell's warning, when it has one: unlike the training images, or the two
+    /// opinions on its type differ.
     pub warning: Option<String>,
+    /// Why it has the warning.
+    pub cautions: Vec<crate::confidence::Caution>,
 }
 
 impl Row {
@@ -42,8 +45,32 @@ impl Row {
             cbm,
             morphometry,
             warning: familiarity.and_then(|f| f.warning()),
+            cautions: familiarity.map(|f| f.reasons.clone()).unwrap_or_default(),
             prediction,
         }
+    }
+
+    /// Unlike the training images (the familiarity check).
+    pub fn unfamiliar(&self) -> bool {
+        self.cautions.iter().any(|c| c.is_unlike_training())
+    }
+
+    /// The measured type is sure of another type than the image network.
+    pub fn opinions_differ(&self) -> bool {
+        self.cautions
+            .contains(&crate::confidence::Caution::OpinionsDiffer)
+    }
+
+    /// The flags the table shows, in words.
+    pub fn flags(&self) -> Vec<&'static str> {
+        [
+            self.unfamiliar().then_some("unfamiliar"),
+            self.opinions_differ().then_some("opinions differ"),
+            self.low_confidence().then_some("low confidence"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// The direct cell type and its probability.
@@ -113,6 +140,7 @@ pub(crate) fn test_row(name: &str, cell_type: usize, values: &[(usize, usize)]) 
         cbm: None,
         morphometry: None,
         warning: None,
+        cautions: Vec::new(),
     }
 }
 
@@ -255,6 +283,7 @@ pub fn csv_header() -> Vec<String> {
             "nucleus_lobes",
             "vacuole_count",
             "unfamiliar",
+            "opinions_differ",
             "low_confidence",
         ]
         .map(String::from),
@@ -288,7 +317,8 @@ pub fn csv_fields(row: &Row) -> Vec<String> {
     f.push(num(row.size_in_red_cells()));
     f.push(row.lobes().map(|n| n.to_string()).unwrap_or_default());
     f.push(row.vacuoles().map(|n| n.to_string()).unwrap_or_default());
-    f.push(row.warning.is_some().to_string());
+    f.push(row.unfamiliar().to_string());
+    f.push(row.opinions_differ().to_string());
     f.push(row.low_confidence().to_string());
     f
 }
@@ -433,5 +463,27 @@ mod tests {
         let json = to_json([&r]);
         assert_eq!(json[0]["label"], "Monocyte");
         assert_eq!(json[0]["cbm_label"], "Neutrophil");
+    }
+
+    #[test]
+    fn a_warning_for_differing_opinions_is_not_called_unfamiliar() {
+        use crate::confidence::Caution;
+        let mut r = test_row("a.jpg", 3, &[]);
+        assert!(r.flags().is_empty());
+        r.cautions = vec![Caution::OpinionsDiffer];
+        r.warning = Some("The cell type is in doubt".into());
+        assert_eq!(r.flags(), vec!["opinions differ"]);
+        let header = csv_header();
+        let fields = csv_fields(&r);
+        let column = |name: &str| fields[header.iter().position(|h| h == name).unwrap()].clone();
+        assert_eq!(column("unfamiliar"), "false");
+        assert_eq!(column("opinions_differ"), "true");
+        assert!(Filter {
+            flagged_only: true,
+            ..Filter::default()
+        }
+        .matches(&r));
+        r.cautions.insert(0, Caution::Look);
+        assert_eq!(r.flags(), vec!["unfamiliar", "opinions differ"]);
     }
 }
