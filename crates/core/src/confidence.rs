@@ -433,7 +433,10 @@ mod tests {
         g.add_opinions_differ();
         assert!(g.is_flagged() && !g.is_unfamiliar());
         assert_eq!(g.reasons, vec![Caution::OpinionsDiffer]);
-        assert!(g.warning().unwrap().starts_with("The cell type is in doubt"));
+        assert!(g
+            .warning()
+            .unwrap()
+            .starts_with("The cell type is in doubt"));
         let mut f = f;
         f.add_opinions_differ();
         let w = f.warning().unwrap();

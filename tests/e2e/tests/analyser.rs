@@ -577,9 +577,7 @@ fn a_worker_that_panics_is_restarted_and_the_batch_goes_on() -> Result<()> {
         batch(&s, &cells)?;
         let refused = s.refused_files()?;
         ensure!(
-            refused.len() == 1
-                && refused[0].0 == victim
-                && refused[0].1.contains("fault injected"),
+            refused.len() == 1 && refused[0].0 == victim && refused[0].1.contains("fault injected"),
             "{device}: refused: {refused:?}"
         );
         ensure!(

@@ -294,7 +294,8 @@ pub fn run(args: MeasuredTypeArgs) -> Result<()> {
         }
     }
     card.warn_when_sure_of_another = warn_at;
-    let clean_unfamiliar = 100.0 * clean.iter().filter(|v| v.unfamiliar).count() as f64 / clean.len().max(1) as f64;
+    let clean_unfamiliar =
+        100.0 * clean.iter().filter(|v| v.unfamiliar).count() as f64 / clean.len().max(1) as f64;
     eprintln!("warn when the measured type is sure of another type at: {warn_at:?} (clean val unfamiliar alone {clean_unfamiliar:.1}%)");
     let card = json!({
         "model": card.model,
