@@ -222,7 +222,7 @@ pub fn AnalyserTable() -> impl IntoView {
                                     <td>{measured(r.size_in_red_cells().map(|v| format!("{v:.2}")))}</td>
                                     <td>{measured(r.lobes())}</td>
                                     <td>{measured(r.vacuoles())}</td>
-                                    <td class="flags" title=r.warning.clone()>{flags}</td>
+                                    <td class="flags" title=r.warning()>{flags}</td>
                                 </tr>
                             }
                         }/>

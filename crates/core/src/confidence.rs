@@ -319,13 +319,20 @@ impl Familiarity {
 
     /// The warning the page and the tables show, when there is one.
     pub fn warning(&self) -> Option<String> {
-        let unlike: Vec<&str> = self
-            .reasons
+        Caution::warning(&self.reasons)
+    }
+}
+
+impl Caution {
+    /// The warning these reasons give, in words (`None` without any): the text depends on the
+    /// reasons alone, so whatever keeps them (the table's rows) can say it again.
+    pub fn warning(reasons: &[Caution]) -> Option<String> {
+        let unlike: Vec<&str> = reasons
             .iter()
             .filter(|r| r.is_unlike_training())
             .map(|r| r.describe())
             .collect();
-        let differ = self.reasons.contains(&Caution::OpinionsDiffer);
+        let differ = reasons.contains(&Caution::OpinionsDiffer);
         match (unlike.is_empty(), differ) {
             (true, false) => None,
             (true, true) => Some(format!(

@@ -22,10 +22,8 @@ pub struct Row {
     /// The concept-bottleneck model's cell type and its probability, when a CBM is loaded.
     pub cbm: Option<(usize, f32)>,
     pub morphometry: Option<Morphometry>,
-    /// The cell's warning, when it has one: unlike the training images, or the two
-    /// opinions on its type differ.
-    pub warning: Option<String>,
-    /// Why it has the warning.
+    /// Why the cell carries a warning (unlike the training images, or the two opinions on
+    /// its type differ); empty when it carries none.
     pub cautions: Vec<crate::confidence::Caution>,
 }
 
@@ -44,10 +42,19 @@ impl Row {
             name,
             cbm,
             morphometry,
-            warning: familiarity.and_then(|f| f.warning()),
             cautions: familiarity.map(|f| f.reasons.clone()).unwrap_or_default(),
             prediction,
         }
+    }
+
+    /// The cell's warning in words, when it has one.
+    pub fn warning(&self) -> Option<String> {
+        crate::confidence::Caution::warning(&self.cautions)
+    }
+
+    /// Carries a warning, for any reason.
+    pub fn warned(&self) -> bool {
+        !self.cautions.is_empty()
     }
 
     /// Unlike the training images (the familiarity check).
@@ -139,7 +146,6 @@ pub(crate) fn test_row(name: &str, cell_type: usize, values: &[(usize, usize)]) 
         },
         cbm: None,
         morphometry: None,
-        warning: None,
         cautions: Vec::new(),
     }
 }
@@ -177,7 +183,7 @@ impl Filter {
                 .enumerate()
                 .all(|(k, v)| v.is_none_or(|v| row.attribute(k).0 == v))
             && (self.text.is_empty() || row.name.to_lowercase().contains(&self.text.to_lowercase()))
-            && (!self.flagged_only || row.warning.is_some() || row.low_confidence())
+            && (!self.flagged_only || row.warned() || row.low_confidence())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -230,7 +236,7 @@ impl SortKey {
             Self::Lobes => opt(a.lobes(), b.lobes()),
             Self::Vacuoles => opt(a.vacuoles(), b.vacuoles()),
             Self::Flag => {
-                let rank = |r: &Row| (r.warning.is_none(), !r.low_confidence());
+                let rank = |r: &Row| (!r.warned(), !r.low_confidence());
                 rank(a).cmp(&rank(b))
             }
         }
@@ -361,7 +367,7 @@ pub fn to_json<'a>(rows: impl IntoIterator<Item = &'a Row>) -> serde_json::Value
             for (h, f) in header.iter().zip(csv_fields(r)) {
                 obj.insert(h.clone(), serde_json::Value::String(f));
             }
-            obj.insert("warning".into(), serde_json::json!(r.warning));
+            obj.insert("warning".into(), serde_json::json!(r.warning()));
             obj.insert(
                 "probabilities".into(),
                 serde_json::json!({
@@ -471,7 +477,6 @@ mod tests {
         let mut r = test_row("a.jpg", 3, &[]);
         assert!(r.flags().is_empty());
         r.cautions = vec![Caution::OpinionsDiffer];
-        r.warning = Some("The cell type is in doubt".into());
         assert_eq!(r.flags(), vec!["opinions differ"]);
         let header = csv_header();
         let fields = csv_fields(&r);
