@@ -154,12 +154,20 @@ fn precompress(dir: &Path) -> Result<()> {
 
 /// onnxruntime-web, and the Python tools that build the peer graphs, pinned.
 const ORT_WEB_VERSION: &str = "1.30.0";
-const PEER_PYTHON: &[&str] = &["onnx==1.23.2", "onnxruntime==1.32.0", "numpy==2.4.6"];
+/// PyTorch from PyPI is its CUDA build (about 5 GB installed); it runs on the CPU here.
+const PEER_PYTHON: &[&str] = &[
+    "onnx==1.23.2",
+    "onnxruntime==1.32.0",
+    "numpy==2.4.6",
+    "torch==2.15.0",
+];
 
-/// The peers of the benchmark: onnxruntime-web from npm, a Python environment with onnx and
-/// onnxruntime (target/peer-venv), the app's two architectures as ONNX graphs
-/// (bench/peer/make_onnx.py → target/peer-graphs), and native onnxruntime timed on them
-/// (bench/peer/native_ort.py → target/e2e/native_ort.jsonl).
+/// The peers of the benchmark: onnxruntime-web from npm, a Python environment with onnx,
+/// onnxruntime and PyTorch (target/peer-venv), the app's two architectures as ONNX graphs
+/// (bench/peer/make_onnx.py → target/peer-graphs), and natively in one run: onnxruntime and
+/// PyTorch against Burn on both networks, training steps of the attribute network in Burn and
+/// PyTorch, and the page's whole pipeline (`wbc analyse`), summed up in
+/// target/e2e/native_peers.md (bench/peer/native_table.py). Needs target/release/wbc.
 fn peers() -> Result<()> {
     if !root()
         .join("target/npm/node_modules/onnxruntime-web/package.json")
@@ -205,6 +213,57 @@ fn peers() -> Result<()> {
     }
     eprint!("native Burn flex (2 threads):\n{lines}");
     std::fs::write(root().join("target/e2e/native_burn.jsonl"), lines)?;
+    // Training steps of the attribute network: Burn, then PyTorch (which reads the head's
+    // softmax groups from Burn's line), then both networks in PyTorch.
+    let mut training = String::new();
+    for size in ["112", "160"] {
+        training.push_str(&stdout_of(
+            Command::new(&wbc).args(["time-training", "--input-size", size]),
+            "wbc time-training",
+        )?);
+    }
+    eprint!("native Burn flex training (2 threads):\n{training}");
+    let burn_training = root().join("target/e2e/native_burn_training.jsonl");
+    std::fs::write(&burn_training, training)?;
+    let torch = stdout_of(
+        Command::new(&python)
+            .arg("bench/peer/native_torch.py")
+            .arg("2")
+            .arg(&burn_training)
+            .args(["1", "8"]),
+        "native PyTorch",
+    )?;
+    eprint!("native PyTorch (2 threads):\n{torch}");
+    std::fs::write(root().join("target/e2e/native_torch.jsonl"), torch)?;
+    // The page's whole pipeline on real cells, one at a time as the page takes them.
+    let mut cells = Vec::new();
+    let pbc = root().join("../shared/data/pbc/PBC_dataset_normal_DIB");
+    for kind in [
+        "basophil",
+        "eosinophil",
+        "lymphocyte",
+        "monocyte",
+        "neutrophil",
+    ] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(pbc.join(kind))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        files.sort();
+        cells.extend(files.into_iter().take(6));
+    }
+    let analysed = stdout_of(
+        Command::new(&wbc).arg("analyse").args(&cells),
+        "wbc analyse",
+    )?;
+    std::fs::write(root().join("target/e2e/native_analyse.jsonl"), analysed)?;
+    let table = stdout_of(
+        Command::new(&python)
+            .arg("bench/peer/native_table.py")
+            .arg(root().join("target/e2e")),
+        "the native peer table",
+    )?;
+    std::fs::write(root().join("target/e2e/native_peers.md"), &table)?;
+    eprint!("native peers (2 threads):\n{table}");
     // Layer by layer, the same graphs (BENCHMARKS.md, "Burn against onnxruntime").
     for batch in ["1", "8"] {
         let burn = root().join(format!("target/e2e/burn_layers_b{batch}.jsonl"));
@@ -621,6 +680,12 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        // The native half of the peer benchmark alone (no browser, no shipped build): Burn
+        // against onnxruntime and PyTorch, inference, training and the whole pipeline.
+        Some("peers") => {
+            cargo(&["build", "--release", "-p", "wbc"])?;
+            peers()
+        }
         Some("sizes") => sizes(
             &args
                 .get(1)
@@ -662,7 +727,7 @@ fn main() -> Result<()> {
             run(&mut c)
         }
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|bench|build|fuzz [minutes]|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  sizes [DIR]  what the page downloads before its first prediction (dist/ or DIR: raw, gzip, brotli)\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json\n  fuzz   mutation fuzzing of decoding and preprocessing for N minutes (10 by default)");
+            eprintln!("usage: cargo xtask <serve|test|bench|build|fuzz [minutes]|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  sizes [DIR]  what the page downloads before its first prediction (dist/ or DIR: raw, gzip, brotli)\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json\n  peers  the native half of bench alone: Burn against onnxruntime and PyTorch (inference, training, whole pipeline); writes target/e2e/native_peers.md\n  fuzz   mutation fuzzing of decoding and preprocessing for N minutes (10 by default)");
             std::process::exit(2)
         }
     }

@@ -93,6 +93,9 @@ enum Command {
     /// Time the two networks alone (forward pass + readback, no pre- or post-processing), as
     /// the peer benchmark does in the browser: first run, warm median and p90, one JSON line.
     TimeNetworks(time_networks::TimeNetworksArgs),
+    /// Time training steps of the attribute network (forward, loss, backward, AdamW) on
+    /// random images: warm median and p90 per step and images per second, one JSON line.
+    TimeTraining(time_networks::TimeTrainingArgs),
 }
 
 fn main() -> Result<()> {
@@ -118,6 +121,7 @@ fn main() -> Result<()> {
         Command::MeasuredType(args) => measured_type::run(args)?,
         Command::Samples(args) => samples::run(args)?,
         Command::TimeNetworks(args) => time_networks::run(args)?,
+        Command::TimeTraining(args) => time_networks::time_training(args)?,
         Command::Cbm(args) => cbm::run(args)?,
         Command::Segment(args) => segment::segment(args)?,
         Command::Masks(args) => segment::masks(args)?,

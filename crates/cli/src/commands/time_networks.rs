@@ -85,3 +85,84 @@ fn per_layer(analyzer: &Analyzer, args: &TimeNetworksArgs, now: impl Fn() -> f64
     }
     Ok(())
 }
+
+#[derive(clap::Args, Debug)]
+pub struct TimeTrainingArgs {
+    /// The architecture (`plain` is the shipped one; see `AttributeNetConfig::named`).
+    #[arg(long, default_value = "plain")]
+    pub arch: String,
+    /// Input side in pixels: 112 is the first training stage, 160 the second.
+    #[arg(long, default_value_t = 112)]
+    pub input_size: usize,
+    /// Images a step (`wbc train`'s default).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Timed steps, after two that are not counted.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+}
+
+/// Training steps of the attribute network as `wbc train` takes them (forward, the 12
+/// weighted cross-entropies, backward, AdamW), on random images and labels so that only the
+/// engine is timed: the step's warm median and p90, and images per second at the median.
+/// Its peer is the same step in PyTorch (`bench/peer/native_torch.py`).
+pub fn time_training(args: TimeTrainingArgs) -> Result<()> {
+    use burn::module::Module;
+    use burn::optim::{AdamWConfig, GradientsParams};
+    use burn::tensor::{Tensor, TensorData};
+    use wbc_core::dataset::LabelledCell;
+    use wbc_core::{ATTRIBUTES, CELL_TYPES};
+    use wbc_lab::rng::Rng;
+    use wbc_lab::training::losses::{group_losses, multitask_loss};
+
+    let config = wbc_nets::AttributeNetConfig::named(&args.arch, args.input_size)
+        .ok_or_else(|| anyhow::anyhow!("no architecture named {:?}", args.arch))?;
+    let device = Device::flex().autodiff();
+    let mut model = config.init(&device);
+    let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let mut rng = Rng::new(1);
+    let (b, size) = (args.batch, args.input_size);
+    let cells: Vec<LabelledCell> = (0..b)
+        .map(|i| LabelledCell {
+            img_name: format!("random_{i}"),
+            path: String::new(),
+            cell_type: rng.below(CELL_TYPES.len()),
+            attributes: std::array::from_fn(|k| rng.below(ATTRIBUTES[k].values.len())),
+        })
+        .collect();
+    let batch: Vec<usize> = (0..b).collect();
+    let losses = group_losses(&cells, 0.0, &device);
+    let pixels: Vec<f32> = (0..b * 3 * size * size).map(|_| rng.symmetric()).collect();
+    let mut laps = Vec::new();
+    for step in 0..args.steps + 2 {
+        let start = Instant::now();
+        let images =
+            Tensor::<4>::from_data(TensorData::new(pixels.clone(), [b, 3, size, size]), &device);
+        let loss = multitask_loss(&losses, model.forward(images), &batch, &cells, &device);
+        // As the trainer does: read the loss back (the forward pass is done by then); a
+        // step's deferred work is paid by the next step, whose forward needs its weights.
+        let _ = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+        if step >= 2 {
+            laps.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let q = quantiles(laps);
+    let median_s = q["median_ms"].as_f64().unwrap_or(f64::NAN) / 1e3;
+    println!(
+        "{}",
+        json!({
+            "engine": "burn flex (native)",
+            "network": "attribute_net",
+            "arch": args.arch,
+            "input_size": size,
+            "batch": b,
+            "parameters": model.num_params(),
+            "step": q,
+            "images_per_second": b as f64 / median_s,
+            "groups": ATTRIBUTES.iter().map(|a| a.values.len()).chain([CELL_TYPES.len()]).collect::<Vec<_>>(),
+        })
+    );
+    Ok(())
+}
