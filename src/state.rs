@@ -125,6 +125,9 @@ pub struct EngineInfo {
     pub rules: Vec<Rule>,
     /// Whether the worker has a front end (a calibration card).
     pub front_end: bool,
+    /// Both networks once on a cell, warm (ms), on WebGPU and on the CPU, when the page
+    /// compared them before choosing its device.
+    pub compared: Option<(f64, f64)>,
 }
 
 /// A class-activation map shown over a cell.
@@ -293,6 +296,12 @@ pub struct AppState {
     force_cpu: StoredValue<bool>,
     /// Why the page chose the CPU itself, shown as the fallback reason.
     cpu_reason: StoredValue<Option<String>>,
+    /// Move to WebGPU when its worker is ready without comparing speeds (`?webgpu` in the
+    /// address).
+    force_gpu: StoredValue<bool>,
+    /// The WebGPU worker's ready report while the CPU worker is being timed (see
+    /// [`AppState::compare_then_take_over`]).
+    gpu_ready: StoredValue<Option<EngineReport>>,
     /// Worker crashes since a cell was last answered (a second in a row stops the page).
     crashes_in_a_row: StoredValue<u32>,
 }
@@ -356,6 +365,13 @@ impl AppState {
                     .contains("cpu"),
             ),
             cpu_reason: StoredValue::new(None),
+            force_gpu: StoredValue::new(
+                web_sys::window()
+                    .and_then(|w| w.location().search().ok())
+                    .unwrap_or_default()
+                    .contains("webgpu"),
+            ),
+            gpu_ready: StoredValue::new(None),
             crashes_in_a_row: StoredValue::new(0),
         };
         state.plan_gpu();
@@ -460,6 +476,11 @@ impl AppState {
                 }
                 self.engine.set(Some(engine_info(report)));
                 self.flush();
+                // A CPU worker started again while WebGPU's speed was being compared: time
+                // this one instead.
+                if self.gpu_ready.with_value(|r| r.is_some()) {
+                    self.time_cpu_worker();
+                }
                 self.start_background_work(false);
             }
             FromWorker::Analysed(report) if self.forget(report.id) => {}
@@ -525,8 +546,11 @@ impl AppState {
             }
             FromWorker::Crashed { id, message } => self.worker_stopped(id, message),
             FromWorker::DeviceLost { reason } => self.device_lost(reason),
-            // Only the peer benchmark's page asks for these.
-            FromWorker::NetworkTimes { .. } => {}
+            // The CPU worker's speed, asked for when the WebGPU worker was ready.
+            FromWorker::NetworkTimes {
+                attribute_ms,
+                segmentation_ms,
+            } => self.cpu_timed(attribute_ms + segmentation_ms),
             FromWorker::Fatal { message } => {
                 crate::offline::register(self.offline);
                 // Held requests are sent so the worker answers each with the reason.
@@ -1009,6 +1033,7 @@ fn engine_info(r: EngineReport) -> EngineInfo {
         seg_model_bytes: r.seg_model_bytes,
         rules: r.rules,
         front_end: r.front_end.is_some(),
+        compared: None,
     }
 }
 

@@ -37,7 +37,12 @@ pub fn Header() -> impl IntoView {
             <h1>"WBC Explorer"</h1>
             <p class="tagline">"White blood cell morphology, explained — runs entirely in your browser."</p>
             <div class="badges">
-                <span class="badge">"device: "<b data-testid="device" title=device_title>{device}</b>
+                <span class="badge">"device: "<b data-testid="device" title=device_title
+                    data-webgpu-ms=move || state.engine.get().and_then(|e| e.compared).map(|(g, _)| format!("{g:.1}"))
+                    data-cpu-ms=move || state.engine.get().and_then(|e| e.compared).map(|(_, c)| format!("{c:.1}"))>{device}</b>
+                    <Show when=move || state.engine.get().is_some_and(|e| e.device == "CPU" && e.compared.is_some())>
+                        <span class="gpu-note" data-testid="cpu-faster" title=device_title>" · faster than WebGPU here"</span>
+                    </Show>
                     <Show when=move || state.gpu.get().pending() && state.engine.get().is_some()>
                         <span class="gpu-loading" data-testid="gpu-loading" title="The first cells run on the CPU while the WebGPU worker loads; it takes over when ready">" · WebGPU loading…"</span>
                     </Show>

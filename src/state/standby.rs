@@ -5,11 +5,17 @@
 //! new one (the cells already answered stay; "where?" makes its input again from the file).
 //! When the standby cannot use WebGPU (no adapter, the device refused, a crash), it is
 //! stopped and the CPU worker goes on, with the reason in the device's title.
+//!
+//! WebGPU is not always the faster: a weak or software GPU (SwiftShader, which headless
+//! Chromium uses without one) can take ten times the CPU's time for these small networks. So
+//! before handing over, the page times both networks once on each worker (the standby times
+//! itself when ready; the CPU worker is asked then) and stays on the CPU when it is faster,
+//! saying so. `?webgpu` in the address hands over without comparing.
 
 use super::AppState;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
-use wbc_messages::{ComputeDevice, EngineReport, FromWorker};
+use wbc_messages::{ComputeDevice, EngineReport, FromWorker, ToWorker};
 
 /// Where the page is with WebGPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +103,7 @@ impl AppState {
     pub(super) fn receive_standby(self, message: FromWorker) {
         match message {
             FromWorker::Ready(report) if report.device == ComputeDevice::WebGpu => {
-                self.take_over(report)
+                self.compare_then_take_over(report)
             }
             FromWorker::Ready(report) => self.standby_failed(
                 report
@@ -114,8 +120,53 @@ impl AppState {
         }
     }
 
-    /// The WebGPU worker is ready: it becomes the current worker.
-    fn take_over(self, report: EngineReport) {
+    /// The WebGPU worker is ready: unless told to hand over at once, hold its report and
+    /// ask the CPU worker for its time on the same two networks ([`Self::cpu_timed`] then
+    /// decides).
+    fn compare_then_take_over(self, report: EngineReport) {
+        let timed = report.networks_ms.is_some_and(f64::is_finite);
+        if self.force_gpu.get_value() || !timed {
+            self.take_over(report, None);
+            return;
+        }
+        self.gpu_ready.set_value(Some(report));
+        if !self.time_cpu_worker() {
+            // No CPU worker to ask (it stopped meanwhile): WebGPU it is.
+            if let Some(report) = self.gpu_ready.try_update_value(|r| r.take()).flatten() {
+                self.take_over(report, None);
+            }
+        }
+    }
+
+    /// Ask the current (CPU) worker to time both networks; false when it cannot be asked.
+    pub(super) fn time_cpu_worker(self) -> bool {
+        self.send(ToWorker::TimeNetworks { batch: 1 }, Vec::new())
+    }
+
+    /// The CPU worker's time for both networks (ms): hand over to the WebGPU worker waiting
+    /// for it if that is faster, otherwise stop it and stay on the CPU, saying why.
+    pub(super) fn cpu_timed(self, cpu_ms: f64) {
+        let Some(report) = self.gpu_ready.try_update_value(|r| r.take()).flatten() else {
+            return;
+        };
+        let gpu_ms = report.networks_ms.unwrap_or(f64::NAN);
+        if !cpu_ms.is_finite() || gpu_ms <= cpu_ms {
+            self.take_over(report, cpu_ms.is_finite().then_some((gpu_ms, cpu_ms)));
+        } else {
+            self.standby_failed(format!(
+                "WebGPU is slower than the CPU on this machine: both networks take {gpu_ms:.0} ms a cell on WebGPU against {cpu_ms:.0} ms on the CPU"
+            ));
+            self.engine.update(|e| {
+                if let Some(e) = e {
+                    e.compared = Some((gpu_ms, cpu_ms));
+                }
+            });
+        }
+    }
+
+    /// The WebGPU worker becomes the current worker (`compared`: the two times, when the
+    /// page compared them).
+    fn take_over(self, report: EngineReport, compared: Option<(f64, f64)>) {
         let Some(standby) = self.standby.try_update_value(|s| s.take()).flatten() else {
             return;
         };
@@ -126,7 +177,9 @@ impl AppState {
         self.client.set_value(Some(standby));
         self.gpu.set(Gpu::On);
         self.cpu_reason.set_value(None);
-        self.engine.set(Some(super::engine_info(report)));
+        let mut engine = super::engine_info(report);
+        engine.compared = compared;
+        self.engine.set(Some(engine));
         self.flush();
         // What the CPU worker had not answered is analysed again on WebGPU.
         self.requeue_unanswered();
@@ -138,6 +191,7 @@ impl AppState {
 
     /// The WebGPU worker cannot be used: stop it, stay on the CPU and say why.
     pub(super) fn standby_failed(self, reason: String) {
+        self.gpu_ready.set_value(None);
         self.standby_id.set_value(None);
         self.standby.update_value(|s| {
             if let Some(s) = s.take() {

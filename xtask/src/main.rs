@@ -610,7 +610,7 @@ fn main() -> Result<()> {
                 "127.0.0.1:8080",
                 wbc_serve::Options {
                     headers: wbc_serve::served_headers(&root().join("Trunk.toml"))?,
-                    spa_fallback: false,
+                    ..wbc_serve::Options::default()
                 },
             )?;
             eprintln!("WBC Explorer is at {} (Ctrl-C stops it)", server.url);

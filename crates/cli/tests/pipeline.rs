@@ -484,3 +484,40 @@ fn front_end_familiarity_external_and_calibrate() {
             > 20.0
     );
 }
+
+/// `wbc time-training` (the training half of the native peer benchmark) takes real steps:
+/// one JSON line with a positive rate, the head's group widths adding up to its width, and
+/// larger inputs costing more per step.
+#[test]
+fn time_training_reports_steps_of_the_attribute_network() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let step = |size: &str| -> serde_json::Value {
+        let (out, _) = wbc_ok(
+            &[
+                "time-training",
+                "--input-size",
+                size,
+                "--batch",
+                "4",
+                "--steps",
+                "3",
+            ],
+            dir,
+        );
+        serde_json::from_str(out.trim()).expect("one JSON line")
+    };
+    let (small, large) = (step("32"), step("96"));
+    assert!(small["images_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(small["step"]["runs"], 3);
+    let widths: u64 = small["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_u64().unwrap())
+        .sum();
+    assert_eq!(widths as usize, wbc_core::schema::HEAD_WIDTH);
+    assert!(
+        large["step"]["median_ms"].as_f64() > small["step"]["median_ms"].as_f64(),
+        "9× the pixels should cost more: {small} vs {large}"
+    );
+}

@@ -100,6 +100,11 @@ pub struct EngineReport {
     /// The front end's default steps; `None` without a calibration card (then there is no
     /// front end and no familiarity check).
     pub front_end: Option<FrontEndSettings>,
+    /// Both networks once on one cell, warm, readback included (ms): measured by the WebGPU
+    /// worker when it is ready, for the page to compare with the CPU worker's before it
+    /// hands over (`None` from the CPU worker, which is timed on request).
+    #[serde(default)]
+    pub networks_ms: Option<f64>,
 }
 
 /// What the front end did to one cell.

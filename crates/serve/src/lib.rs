@@ -42,6 +42,10 @@ pub struct Options {
     /// Answer a missing file with index.html and 200, as development servers (`trunk serve`)
     /// do: only for the test that checks the app does not take that for its file.
     pub spa_fallback: bool,
+    /// Wait this long before answering each request: a slow network's round trip, for the
+    /// benchmark of the first prediction on one (requests on separate connections overlap,
+    /// as they would).
+    pub latency: std::time::Duration,
 }
 
 /// A running server (a background thread per connection).
@@ -184,6 +188,9 @@ fn serve_one(
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     log.lock().expect("log").push(path.clone());
+    if !options.latency.is_zero() {
+        std::thread::sleep(options.latency);
+    }
     let file = file_for(dir, &path).map(|file| {
         if options.spa_fallback && !file.is_file() {
             dir.join("index.html")
@@ -410,7 +417,7 @@ mod tests {
             "127.0.0.1:0",
             Options {
                 headers: vec![("X-Content-Type-Options".into(), "nosniff".into())],
-                spa_fallback: false,
+                ..Options::default()
             },
         )
         .unwrap();

@@ -116,35 +116,86 @@ async fn choose_device(_force_cpu: bool) -> (Device, ComputeDevice, Option<Strin
     )
 }
 
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let response = JsFuture::from(scope().fetch_with_str(url))
-        .await
-        .map_err(js_error)?;
-    let response: web_sys::Response = response.dyn_into().map_err(js_error)?;
-    if !response.ok() {
-        return Err(format!("{url}: HTTP {}", response.status()));
-    }
-    let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?)
-        .await
-        .map_err(js_error)?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+/// A file the worker has asked for: the request goes out when this is made, the body is
+/// read when it is awaited. The worker asks for all its model files at once, so on a slow
+/// network their round trips overlap instead of queueing one after another.
+struct Download {
+    url: String,
+    response: JsFuture,
 }
 
-/// A model's card and weights.
-async fn fetch_model<C: serde::de::DeserializeOwned>(
-    stem: &str,
-) -> Result<(ModelCard<C>, Vec<u8>), String> {
-    let card = fetch_bytes(&format!("{stem}.json")).await?;
-    let card = ModelCard::from_slice(&card).map_err(|e| format!("{stem}.json: {e}"))?;
-    let weights = fetch_bytes(&format!("{stem}.bpk")).await?;
-    Ok((card, weights))
+impl Download {
+    fn start(url: String) -> Self {
+        let response = JsFuture::from(scope().fetch_with_str(&url));
+        Self { url, response }
+    }
+
+    async fn bytes(self) -> Result<Vec<u8>, String> {
+        let response = self.response.await.map_err(js_error)?;
+        let response: web_sys::Response = response.dyn_into().map_err(js_error)?;
+        if !response.ok() {
+            return Err(format!("{}: HTTP {}", self.url, response.status()));
+        }
+        let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?)
+            .await
+            .map_err(js_error)?;
+        Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    }
+}
+
+/// A model's card and weights, both asked for.
+struct ModelDownload {
+    stem: &'static str,
+    card: Download,
+    weights: Download,
+}
+
+impl ModelDownload {
+    fn start(stem: &'static str) -> Self {
+        Self {
+            stem,
+            card: Download::start(format!("{stem}.json")),
+            weights: Download::start(format!("{stem}.bpk")),
+        }
+    }
+
+    async fn read<C: serde::de::DeserializeOwned>(self) -> Result<(ModelCard<C>, Vec<u8>), String> {
+        let card = self.card.bytes().await?;
+        let card = ModelCard::from_slice(&card).map_err(|e| format!("{}.json: {e}", self.stem))?;
+        Ok((card, self.weights.bytes().await?))
+    }
+}
+
+/// Every file the pipeline loads, asked for at once.
+struct Downloads {
+    attribute: ModelDownload,
+    segmentation: ModelDownload,
+    calibration: (Download, Download),
+    measured_type: Download,
+}
+
+impl Downloads {
+    fn start() -> Self {
+        Self {
+            attribute: ModelDownload::start(ATTRIBUTE_MODEL),
+            segmentation: ModelDownload::start(SEG_MODEL),
+            calibration: (
+                Download::start(format!("{CALIBRATION}.json")),
+                Download::start(format!("{CALIBRATION}.bin")),
+            ),
+            measured_type: Download::start(MEASURED_TYPE.into()),
+        }
+    }
 }
 
 /// The segmentation network when it loads, the classical labeller (and why) when not; its
 /// card's metrics (the measurement thresholds) and the bytes downloaded.
-async fn load_segmenter(device: &Device) -> (Segmenter, Option<serde_json::Value>, usize) {
+async fn load_segmenter(
+    download: ModelDownload,
+    device: &Device,
+) -> (Segmenter, Option<serde_json::Value>, usize) {
     let loaded = async {
-        let (card, weights) = fetch_model::<SegNetConfig>(SEG_MODEL).await?;
+        let (card, weights) = download.read::<SegNetConfig>().await?;
         let bytes = weights.len();
         let segmenter = Segmenter::network(&card, weights, device).map_err(|e| e.to_string())?;
         Ok::<_, String>((segmenter, card.metrics, bytes))
@@ -156,15 +207,15 @@ async fn load_segmenter(device: &Device) -> (Segmenter, Option<serde_json::Value
 }
 
 /// The calibration when both its files load (`None` and the page carries on without it).
-async fn load_calibration() -> Option<Calibration> {
-    let card = fetch_bytes(&format!("{CALIBRATION}.json")).await.ok()?;
-    let bin = fetch_bytes(&format!("{CALIBRATION}.bin")).await.ok()?;
+async fn load_calibration((card, bin): (Download, Download)) -> Option<Calibration> {
+    let card = card.bytes().await.ok()?;
+    let bin = bin.bytes().await.ok()?;
     Calibration::from_bytes(&card, &bin).ok()
 }
 
 /// The measured type's card when it loads (`None` and the network's type stands alone).
-async fn load_measured_type() -> Option<MeasuredTypeCard> {
-    let card = fetch_bytes(MEASURED_TYPE).await.ok()?;
+async fn load_measured_type(download: Download) -> Option<MeasuredTypeCard> {
+    let card = download.bytes().await.ok()?;
     serde_json::from_slice(&card).ok()
 }
 
@@ -180,24 +231,40 @@ impl Engine {
     /// first run compiles the GPU shaders). Returns the engine and what to tell the page.
     pub async fn start(force_cpu: bool) -> Result<(Engine, EngineReport), String> {
         let t0 = now_ms();
+        // The files download while the device is chosen (asking for a WebGPU adapter takes
+        // a while).
+        let downloads = Downloads::start();
         let (device, kind, fallback_reason) = choose_device(force_cpu).await;
         let t1 = now_ms();
-        let (card, weights) = fetch_model::<AttributeNetConfig>(ATTRIBUTE_MODEL).await?;
+        let (card, weights) = downloads.attribute.read::<AttributeNetConfig>().await?;
         let model_bytes = weights.len();
         // The segmentation network is optional: without it the overlay still comes, from the
         // classical labeller, and the page says why.
-        let (segmenter, seg_metrics, seg_model_bytes) = load_segmenter(&device).await;
+        let (segmenter, seg_metrics, seg_model_bytes) =
+            load_segmenter(downloads.segmentation, &device).await;
         let mut analyzer = Analyzer::new(&card, weights, segmenter, seg_metrics.as_ref(), &device)
             .map_err(|e| format!("{ATTRIBUTE_MODEL}.bpk: {e}"))?;
-        if let Some(calibration) = load_calibration().await {
+        if let Some(calibration) = load_calibration(downloads.calibration).await {
             analyzer = analyzer.with_calibration(calibration);
         }
-        if let Some(card) = load_measured_type().await {
+        if let Some(card) = load_measured_type(downloads.measured_type).await {
             analyzer = analyzer.with_measured_type(card);
         }
         let t2 = now_ms();
         analyzer.warm_up().await.map_err(|e| e.to_string())?;
         let t3 = now_ms();
+        // On WebGPU, one warm pass of both networks (the shaders are compiled by now): the
+        // page moves to this worker only if it is faster than the CPU one. The CPU worker is
+        // not timed here: that would delay its first answer.
+        let networks_ms = if kind == ComputeDevice::WebGpu {
+            let (attribute, segmentation) = analyzer
+                .time_networks(1, now_ms)
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(attribute + segmentation)
+        } else {
+            None
+        };
         let report = EngineReport {
             device: kind,
             fallback_reason,
@@ -209,6 +276,7 @@ impl Engine {
             seg_model_bytes,
             rules: analyzer.rules().to_vec(),
             front_end: analyzer.calibration().map(|_| analyzer.settings()),
+            networks_ms,
         };
         let engine = Engine {
             analyzer,

@@ -51,15 +51,31 @@ impl StaticServer {
         Self::serve(dir, false, Vec::new())
     }
 
-    fn serve(dir: PathBuf, spa_fallback: bool, headers: Vec<(String, String)>) -> Result<Self> {
-        let server = wbc_serve::Server::start(
+    /// Every request answered after `latency`: a slow network (the served headers as usual).
+    pub fn start_with_latency(dir: PathBuf, latency: std::time::Duration) -> Result<Self> {
+        Self::with_options(
             dir,
-            "127.0.0.1:0",
+            wbc_serve::Options {
+                headers: served_headers()?,
+                latency,
+                ..wbc_serve::Options::default()
+            },
+        )
+    }
+
+    fn serve(dir: PathBuf, spa_fallback: bool, headers: Vec<(String, String)>) -> Result<Self> {
+        Self::with_options(
+            dir,
             wbc_serve::Options {
                 headers,
                 spa_fallback,
+                ..wbc_serve::Options::default()
             },
-        )?;
+        )
+    }
+
+    fn with_options(dir: PathBuf, options: wbc_serve::Options) -> Result<Self> {
+        let server = wbc_serve::Server::start(dir, "127.0.0.1:0", options)?;
         Ok(Self {
             url: server.url.clone(),
             requests: server.requests.clone(),
@@ -109,7 +125,10 @@ impl Driver {
         Ok(Self { child, url })
     }
 
-    /// A headless Chromium session; `webgpu` adds `--enable-unsafe-webgpu` (SwiftShader here).
+    /// A headless Chromium session; `webgpu` adds `--enable-unsafe-webgpu` (SwiftShader here)
+    /// and opens the app with `?webgpu`, so it moves to WebGPU without comparing speeds
+    /// (SwiftShader is slower than the CPU here, and these sessions test the WebGPU path);
+    /// [`Session::letting_the_page_choose`] leaves the choice to the page.
     pub fn session(&self, webgpu: bool) -> Result<Session> {
         let mut args = vec![
             "--headless=new",
@@ -139,6 +158,7 @@ impl Driver {
             .ok_or_else(|| anyhow!("no session id: {response}"))?;
         Ok(Session {
             base: format!("{}/session/{id}", self.url),
+            force_webgpu: webgpu,
         })
     }
 }
@@ -161,6 +181,8 @@ fn describe(e: ureq::Error) -> String {
 /// One browser session; closed on drop.
 pub struct Session {
     base: String,
+    /// Open the app's pages with `webgpu` in the address (see [`Driver::session`]).
+    force_webgpu: bool,
 }
 
 impl Session {
@@ -179,7 +201,26 @@ impl Session {
     }
 
     pub fn goto(&self, url: &str) -> Result<()> {
+        let url = if self.force_webgpu && url.starts_with("http") && !url.contains("cpu") {
+            let (page, fragment) = url
+                .split_once('#')
+                .map_or((url, None), |(p, f)| (p, Some(f)));
+            let joined = format!("{page}{}webgpu", if page.contains('?') { '&' } else { '?' });
+            match fragment {
+                Some(f) => format!("{joined}#{f}"),
+                None => joined,
+            }
+        } else {
+            url.to_string()
+        };
         self.cmd("POST", "/url", json!({"url": url})).map(|_| ())
+    }
+
+    /// A WebGPU session that leaves the device to the page: it hands over to WebGPU only
+    /// where that is faster than the CPU.
+    pub fn letting_the_page_choose(mut self) -> Self {
+        self.force_webgpu = false;
+        self
     }
 
     /// A Chrome DevTools Protocol command through ChromeDriver (e.g. network emulation).

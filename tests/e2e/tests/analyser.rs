@@ -525,6 +525,50 @@ fn the_cpu_worker_answers_first_and_webgpu_takes_over() -> Result<()> {
     Ok(())
 }
 
+/// WebGPU is not always the faster device: when the WebGPU worker is ready the page times
+/// both networks once on it and on the CPU worker, and hands over only if WebGPU is faster;
+/// otherwise it stops the WebGPU worker, stays on the CPU and says why in the device's title.
+/// Here WebGPU is SwiftShader, about ten times slower, so the page stays on the CPU; with a
+/// faster GPU it would hand over. Either way its choice must follow the two times it shows.
+#[test]
+fn the_page_keeps_the_faster_device() -> Result<()> {
+    let (cells, server, driver) = served(3)?;
+    let s = driver.session(true)?.letting_the_page_choose();
+    s.goto(&server.url)?;
+    s.wait_for("file input", LOAD, |s| Ok(s.find("file-input")?.is_some()))?;
+    batch(&s, &cells)?;
+    let device = s.settled(LOAD)?;
+    let time = |name: &str| -> Result<f64> {
+        s.attr("device", name)?
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no {name} on the device badge (device {device})"))
+    };
+    let (gpu, cpu) = (time("data-webgpu-ms")?, time("data-cpu-ms")?);
+    let title = s.attr("device", "title")?.unwrap_or_default();
+    s.screenshot("faster-device")?;
+    if gpu > cpu {
+        ensure!(
+            device == "CPU" && title.contains("slower than the CPU"),
+            "WebGPU {gpu:.0} ms against CPU {cpu:.0} ms, yet the page is on {device} ({title})"
+        );
+        ensure!(
+            s.visible("cpu-faster")?,
+            "the header does not say the CPU was chosen for its speed"
+        );
+    } else {
+        ensure!(
+            device == "WebGPU",
+            "WebGPU {gpu:.0} ms against CPU {cpu:.0} ms, yet the page is on {device} ({title})"
+        );
+    }
+    ensure!(
+        s.find("gpu-loading")?.is_none() && !s.visible("fatal")?,
+        "the page did not settle"
+    );
+    eprintln!("both networks: WebGPU {gpu:.0} ms, CPU {cpu:.0} ms a cell: the page chose {device} ({title})");
+    Ok(())
+}
+
 /// WebGPU refused when the page opens (issue 18): no adapter (`fail-gpu-adapter`), or the
 /// device request failing (`fail-gpu-device`), both simulated in the worker's loader. The page
 /// runs on the CPU, says why, and analyses a cell.
