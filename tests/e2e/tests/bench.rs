@@ -6,8 +6,9 @@
 
 use anyhow::{Context, Result};
 use serde_json::json;
+use std::path::Path;
 use std::time::{Duration, Instant};
-use wbc_e2e::{artefacts, equals_cli, exported_csv, root, Driver, StaticServer};
+use wbc_e2e::{artefacts, equals_cli, exported_csv, root, Driver, Session, StaticServer};
 
 fn cell() -> Result<std::path::PathBuf> {
     let dir = root().join("../shared/data/pbc/PBC_dataset_normal_DIB/monocyte");
@@ -17,6 +18,29 @@ fn cell() -> Result<std::path::PathBuf> {
         .collect();
     files.sort();
     files.into_iter().next().context("no cell")
+}
+
+/// Open `url` and choose `cell` as soon as the page says its models are ready. Returns the
+/// WebDriver clock's times from opening: ready, and the cell's prediction shown.
+fn open_and_choose(s: &Session, url: &str, cell: &Path) -> Result<(f64, f64)> {
+    let t0 = Instant::now();
+    s.goto(url)?;
+    s.wait_for("ready", Duration::from_secs(120), |s| {
+        Ok(s.text("status").map(|t| t == "idle").unwrap_or(false))
+    })?;
+    let ready_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    s.upload("file-input", cell)?;
+    s.wait_for("prediction", Duration::from_secs(240), |s| {
+        Ok(s.find("cell-type")?.is_some())
+    })?;
+    Ok((ready_ms, t0.elapsed().as_secs_f64() * 1000.0))
+}
+
+/// A number the page's timings footer carries (its own clock, ms; NaN when absent).
+fn in_page(s: &Session, attr: &str) -> Result<f64> {
+    Ok(s.attr("timings", attr)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN))
 }
 
 #[test]
@@ -30,23 +54,9 @@ fn cold_start_to_first_prediction() -> Result<()> {
         for run in 0..3 {
             let s = driver.session(webgpu)?;
             let t0 = Instant::now();
-            s.goto(&server.url)?;
-            // Choose the cell as soon as the page says its model is ready.
-            s.wait_for("ready", Duration::from_secs(120), |s| {
-                Ok(s.text("status").map(|t| t == "idle").unwrap_or(false))
-            })?;
-            let ready_ms = t0.elapsed().as_secs_f64() * 1000.0;
-            s.upload("file-input", &cell)?;
-            s.wait_for("prediction", Duration::from_secs(240), |s| {
-                Ok(s.find("cell-type")?.is_some())
-            })?;
-            let first_prediction_ms = t0.elapsed().as_secs_f64() * 1000.0;
+            let (ready_ms, first_prediction_ms) = open_and_choose(&s, &server.url, &cell)?;
             let timings = s.text("timings")?;
-            let in_page = |attr: &str| -> Result<f64> {
-                Ok(s.attr("timings", attr)?
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(f64::NAN))
-            };
+            let in_page = |attr: &str| in_page(&s, attr);
             // The page's own clock: model ready, and file received → cell shown. Their sum is
             // the first prediction for a user who chooses the file the moment the model is
             // ready, without WebDriver's own delay in choosing it.
@@ -140,22 +150,11 @@ fn cold_start_on_a_slow_network() -> Result<()> {
     let mut results = Vec::new();
     for run in 0..3 {
         let s = driver.session(false)?;
-        let t0 = Instant::now();
-        s.goto(&server.url)?;
-        s.wait_for("ready", Duration::from_secs(120), |s| {
-            Ok(s.text("status").map(|t| t == "idle").unwrap_or(false))
-        })?;
-        s.upload("file-input", &cell)?;
-        s.wait_for("prediction", Duration::from_secs(240), |s| {
-            Ok(s.find("cell-type")?.is_some())
-        })?;
-        let wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let in_page = |attr: &str| -> Result<f64> {
-            Ok(s.attr("timings", attr)?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN))
-        };
-        let (ready, round_trip) = (in_page("data-ready-at-ms")?, in_page("data-round-trip-ms")?);
+        let (_, wall_ms) = open_and_choose(&s, &server.url, &cell)?;
+        let (ready, round_trip) = (
+            in_page(&s, "data-ready-at-ms")?,
+            in_page(&s, "data-round-trip-ms")?,
+        );
         let timings = s.text("timings")?;
         eprintln!("slow network run {run}: ready {ready:.0} ms, round trip {round_trip:.0} ms, first prediction {:.0} ms (page clock), {wall_ms:.0} ms (WebDriver clock)\n  {timings}", ready + round_trip);
         results.push(json!({"run": run, "page_ready_ms": ready, "page_round_trip_ms": round_trip, "page_first_prediction_ms": ready + round_trip, "webdriver_first_prediction_ms": wall_ms, "timings": timings}));
@@ -174,15 +173,11 @@ fn cold_start_on_a_slow_network() -> Result<()> {
 /// and the browser may reuse the wasm it compiled on an earlier visit. The session's two cells
 /// come back from storage; a third is chosen as soon as the page is ready. Page clock: models
 /// ready, the new cell's round trip, and their sum.
-fn later_visits(
-    s: &wbc_e2e::Session,
-    url: &str,
-    cell: &std::path::Path,
-) -> Result<Vec<serde_json::Value>> {
+fn later_visits(s: &Session, url: &str, cell: &Path) -> Result<Vec<serde_json::Value>> {
     s.wait_for("offline-ready", Duration::from_secs(600), |s| {
         Ok(s.attr("offline-ready", "data-ready")?.as_deref() == Some("true"))
     })?;
-    let cells = |s: &wbc_e2e::Session| -> Result<u64> {
+    let cells = |s: &Session| -> Result<u64> {
         Ok(
             s.js("return document.querySelectorAll('[data-testid=cell-list] li').length")?
                 .as_u64()
@@ -202,12 +197,10 @@ fn later_visits(
             Duration::from_secs(120),
             |s| Ok(cells(s)? == before + 1 && s.attr("timings", "data-round-trip-ms")?.is_some()),
         )?;
-        let in_page = |attr: &str| -> Result<f64> {
-            Ok(s.attr("timings", attr)?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN))
-        };
-        let (ready, round_trip) = (in_page("data-ready-at-ms")?, in_page("data-round-trip-ms")?);
+        let (ready, round_trip) = (
+            in_page(s, "data-ready-at-ms")?,
+            in_page(s, "data-round-trip-ms")?,
+        );
         eprintln!("  visit {visit}: ready {ready:.0} ms, round trip {round_trip:.0} ms, first prediction {:.0} ms (page clock)", ready + round_trip);
         visits.push(json!({"visit": visit, "page_ready_ms": ready, "page_round_trip_ms": round_trip, "page_first_prediction_ms": ready + round_trip}));
     }
