@@ -358,19 +358,9 @@ impl AppState {
             standby: StoredValue::new_local(None),
             standby_id: StoredValue::new(None),
             background_started: StoredValue::new(false),
-            force_cpu: StoredValue::new(
-                web_sys::window()
-                    .and_then(|w| w.location().search().ok())
-                    .unwrap_or_default()
-                    .contains("cpu"),
-            ),
+            force_cpu: StoredValue::new(in_address("cpu")),
             cpu_reason: StoredValue::new(None),
-            force_gpu: StoredValue::new(
-                web_sys::window()
-                    .and_then(|w| w.location().search().ok())
-                    .unwrap_or_default()
-                    .contains("webgpu"),
-            ),
+            force_gpu: StoredValue::new(in_address("webgpu")),
             gpu_ready: StoredValue::new(None),
             crashes_in_a_row: StoredValue::new(0),
         };
@@ -1018,6 +1008,13 @@ impl AppState {
         }
         self.enqueue(accepted, false);
     }
+}
+
+/// Whether the page's query string names `switch` (`?cpu`, `?webgpu`).
+fn in_address(switch: &str) -> bool {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .is_some_and(|q| q.contains(switch))
 }
 
 fn engine_info(r: EngineReport) -> EngineInfo {
