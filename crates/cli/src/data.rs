@@ -303,3 +303,56 @@ impl FailureArgs {
         Ok(())
     }
 }
+
+/// One cell of the Chula set (`../shared/data/chula`): its image and cell type (index into
+/// `CELL_TYPES`).
+#[derive(Debug, Clone)]
+pub struct ChulaCell {
+    pub path: PathBuf,
+    pub cell_type: usize,
+    pub series: String,
+}
+
+/// The Chula cells of Chula's held-back series (`held_back`) or of its training series. The
+/// split is by series, never by image (frames of a series show the same cells): per cell type,
+/// the series sorted by name, every third from the second (at least one), as
+/// `train/finetune_encoder.py` holds them back.
+pub fn chula_cells(data: &Path, held_back: bool) -> Result<Vec<ChulaCell>> {
+    let dir = data.join("chula");
+    let text = std::fs::read_to_string(dir.join("labels.csv"))
+        .with_context(|| format!("{}/labels.csv", dir.display()))?;
+    let mut cells = Vec::new();
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.splitn(4, ',').collect();
+        let [file, kind, series, _] = fields[..] else {
+            bail!("chula/labels.csv: a short line: {line}");
+        };
+        let cell_type = wbc_core::CELL_TYPES
+            .iter()
+            .position(|t| *t == kind)
+            .with_context(|| format!("chula/labels.csv: unknown type {kind}"))?;
+        cells.push(ChulaCell {
+            path: dir.join("images").join(file),
+            cell_type,
+            series: series.to_string(),
+        });
+    }
+    let mut held = std::collections::BTreeSet::new();
+    for t in 0..wbc_core::CELL_TYPES.len() {
+        let series: std::collections::BTreeSet<&str> = cells
+            .iter()
+            .filter(|c| c.cell_type == t)
+            .map(|c| c.series.as_str())
+            .collect();
+        let ordered: Vec<&str> = series.into_iter().collect();
+        let mut picked: Vec<&str> = ordered.iter().skip(1).step_by(3).copied().collect();
+        if picked.is_empty() {
+            picked.extend(ordered.first());
+        }
+        held.extend(picked.into_iter().map(String::from));
+    }
+    Ok(cells
+        .into_iter()
+        .filter(|c| held.contains(&c.series) == held_back)
+        .collect())
+}

@@ -27,6 +27,10 @@ enum Command {
     /// Score a model on a split: per attribute accuracy, macro precision/recall/F1, confusion
     /// matrices, cell-type accuracy, and the human second annotation on re-annotated cells.
     Evaluate(evaluate::EvaluateArgs),
+    /// Bring the fine-tuned ImageNet-pretrained encoder (a PyTorch run of
+    /// train/finetune_encoder.py) into Burn: test and val scores, f16 weights and the card in
+    /// models/.
+    ImportEncoder(import_encoder::ImportEncoderArgs),
     /// Write a run's val-selected weights to models/ in half precision, with a model card
     /// holding the test-split metrics, size, FLOPs and the commands that made it.
     Export(evaluate::ExportArgs),
@@ -114,6 +118,7 @@ fn main() -> Result<()> {
         Command::CounterfactualReport(args) => counterfactual::report(args)?,
         Command::Evaluate(args) => evaluate::evaluate(args)?,
         Command::Export(args) => evaluate::export(args)?,
+        Command::ImportEncoder(args) => import_encoder::run(args)?,
         Command::Predict(args) => predict::run(args)?,
         Command::Analyse(args) => analyse::run(args)?,
         Command::Calibrate(args) => calibrate::run(args)?,

@@ -396,6 +396,11 @@ fn front_end_familiarity_external_and_calibrate() {
         "noise not flagged: {}",
         lines[0]
     );
+    // The doubt score, a number beside the warning for every cell.
+    for line in &lines {
+        let doubt = line["doubt"].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&doubt), "no doubt score: {line}");
+    }
     assert!(
         lines[1]["front_end"]["scale"]["factor"].as_f64().is_some(),
         "no front-end report: {}",
@@ -477,6 +482,11 @@ fn front_end_familiarity_external_and_calibrate() {
     let d = card["feature_dim"].as_u64().unwrap() as usize;
     let bin = std::fs::metadata(stem.with_extension("bin")).unwrap().len() as usize;
     assert_eq!(bin, 4 * (d + d * d));
+    // The doubt model, with its threshold and what it gave on the cells it was fitted on.
+    let doubt = &card["doubt"];
+    assert_eq!(doubt["weights"].as_array().unwrap().len(), 5, "{card}");
+    assert!((0.0..=1.0).contains(&doubt["threshold"].as_f64().unwrap()), "{card}");
+    assert!(card["record"]["doubt"]["fit_sets"]["chula_held_back"]["cells"].as_u64().unwrap() > 0);
     assert!(
         card["reference"]["scale"]["red_cell_diameter"]
             .as_f64()

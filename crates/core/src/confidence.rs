@@ -20,6 +20,9 @@ impl Calibration {
         let card: CalibrationCard =
             serde_json::from_slice(card).map_err(|e| format!("calibration.json: {e}"))?;
         let features = FeatureDistribution::from_bytes(bin, card.feature_dim)?;
+        if card.feature_group == 0 {
+            return Err("calibration.json: feature_group must be at least 1".into());
+        }
         Ok(Self { card, features })
     }
 }
@@ -44,9 +47,178 @@ pub struct CalibrationCard {
     pub scale_threshold: f32,
     /// Length of the feature vector the distribution was fitted on.
     pub feature_dim: usize,
+    /// The pooled features are averaged in consecutive groups of this many before the
+    /// distance ([`grouped`]): 1,280 encoder features become 256, so the shipped precision
+    /// matrix stays 256² (0.26 MB, not 6.6 MB). 1 on cards from before.
+    #[serde(default = "one")]
+    pub feature_group: usize,
+    /// How likely the cell type is wrong, from the answer's own certainty and how unlike the
+    /// training images the cell is ([`DoubtModel`]); `None` on cards from before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doubt: Option<DoubtModel>,
     /// How the numbers were obtained, and what they gave on val and test.
     #[serde(default)]
     pub record: serde_json::Value,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `features` averaged in consecutive groups of `group` (unchanged when `group` is 1).
+pub fn grouped(features: &[f32], group: usize) -> Vec<f32> {
+    if group <= 1 {
+        return features.to_vec();
+    }
+    features
+        .chunks(group)
+        .map(|c| c.iter().sum::<f32>() / c.len() as f32)
+        .collect()
+}
+
+/// What the doubt model reads of one cell, in this order: the image network's calibrated
+/// cell-type probabilities give 1 − top probability and 1 − (top − second); then the feature
+/// distance over its threshold (log), the front end's look correction and the scale offset.
+pub const DOUBT_INPUTS: [&str; 5] = [
+    "1 - top type probability",
+    "1 - margin to the second type",
+    "ln(1 + feature distance)",
+    "look correction strength",
+    "|ln scale factor|",
+];
+
+/// The doubt model's inputs for one cell (see [`DOUBT_INPUTS`]).
+pub fn doubt_inputs(
+    type_probs: &[f32],
+    feature_distance: f32,
+    look_strength: f32,
+    scale_offset: f32,
+) -> [f32; 5] {
+    let mut sorted = type_probs.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let top = sorted.first().copied().unwrap_or(0.0);
+    let second = sorted.get(1).copied().unwrap_or(0.0);
+    let distance = if feature_distance.is_finite() {
+        feature_distance.max(0.0).ln_1p()
+    } else {
+        10.0
+    };
+    [
+        1.0 - top,
+        1.0 - (top - second),
+        distance,
+        look_strength.min(5.0),
+        scale_offset.min(5.0),
+    ]
+}
+
+/// A logistic model of "the cell type is wrong", fitted by `wbc calibrate` on cells whose
+/// truth is known and whose look varies (PBC val, shifted copies of it, Chula's held-back
+/// series): the warning flags a cell when its score passes `threshold`, so it speaks when an
+/// answer is likely wrong, not whenever a cell comes from another microscope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DoubtModel {
+    /// Inputs are standardised as (x − mean) / scale before the weights.
+    pub mean: Vec<f32>,
+    pub scale: Vec<f32>,
+    pub weights: Vec<f32>,
+    pub bias: f32,
+    /// Score (0–1) above which a cell carries the warning.
+    pub threshold: f32,
+}
+
+impl DoubtModel {
+    /// The probability (0–1) that the answer is wrong, as the model estimates it.
+    pub fn score(&self, inputs: &[f32]) -> f32 {
+        let z: f32 = inputs
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .zip(&self.weights)
+            .map(|(((x, m), s), w)| w * (x - m) / s.max(1e-6))
+            .sum::<f32>()
+            + self.bias;
+        1.0 / (1.0 + (-z).exp())
+    }
+
+    /// Fit by gradient descent on the log loss (L2 penalty `l2`), each row weighted.
+    pub fn fit(rows: &[[f32; 5]], wrong: &[bool], weight: &[f32], l2: f32) -> Self {
+        let d = DOUBT_INPUTS.len();
+        let total: f32 = weight.iter().sum::<f32>().max(1e-6);
+        let mut mean = vec![0f32; d];
+        for (r, w) in rows.iter().zip(weight) {
+            for k in 0..d {
+                mean[k] += w * r[k] / total;
+            }
+        }
+        let mut scale = vec![0f32; d];
+        for (r, w) in rows.iter().zip(weight) {
+            for k in 0..d {
+                scale[k] += w * (r[k] - mean[k]).powi(2) / total;
+            }
+        }
+        let scale: Vec<f32> = scale.iter().map(|v| v.sqrt().max(1e-3)).collect();
+        let z: Vec<Vec<f32>> = rows
+            .iter()
+            .map(|r| (0..d).map(|k| (r[k] - mean[k]) / scale[k]).collect())
+            .collect();
+        let (mut weights, mut bias) = (vec![0f32; d], 0f32);
+        for _ in 0..3000 {
+            let (mut gw, mut gb) = (vec![0f32; d], 0f32);
+            for ((x, &y), &w) in z.iter().zip(wrong).zip(weight) {
+                let logit: f32 = x.iter().zip(&weights).map(|(a, b)| a * b).sum::<f32>() + bias;
+                let err = w * (1.0 / (1.0 + (-logit).exp()) - y as u8 as f32) / total;
+                for k in 0..d {
+                    gw[k] += err * x[k];
+                }
+                gb += err;
+            }
+            for k in 0..d {
+                weights[k] -= 0.5 * (gw[k] + l2 * weights[k]);
+            }
+            bias -= 0.5 * gb;
+        }
+        Self {
+            mean,
+            scale,
+            weights,
+            bias,
+            threshold: 0.5,
+        }
+    }
+}
+
+/// Area under the ROC curve of `score` for telling `positive` rows from the rest (ties count
+/// half): 1 separates perfectly, 0.5 is chance.
+pub fn auroc(score: &[f32], positive: &[bool]) -> f64 {
+    let pos: Vec<f32> = score
+        .iter()
+        .zip(positive)
+        .filter(|(_, &p)| p)
+        .map(|(s, _)| *s)
+        .collect();
+    let neg: Vec<f32> = score
+        .iter()
+        .zip(positive)
+        .filter(|(_, &p)| !p)
+        .map(|(s, _)| *s)
+        .collect();
+    if pos.is_empty() || neg.is_empty() {
+        return f64::NAN;
+    }
+    let mut wins = 0f64;
+    for p in &pos {
+        for n in &neg {
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    wins / (pos.len() * neg.len()) as f64
 }
 
 /// Mean and precision (inverse covariance) of the training features: `calibration.bin`
@@ -108,10 +280,16 @@ impl FeatureDistribution {
         })
     }
 
-    /// Mahalanobis distance of one feature vector.
+    /// Mahalanobis distance of one feature vector: of the length fitted, or a whole multiple
+    /// of it (then averaged in groups first, as [`grouped`] does).
     pub fn distance(&self, x: &[f32]) -> f32 {
         let d = self.mean.len();
-        let c: Vec<f32> = x.iter().zip(&self.mean).map(|(a, m)| a - m).collect();
+        let x = match x.len() {
+            n if n != d && d > 0 && n % d == 0 => grouped(x, n / d),
+            _ => x.to_vec(),
+        };
+        let c: Vec<f32> = x
+            .iter().zip(&self.mean).map(|(a, m)| a - m).collect();
         let mut sum = 0f64;
         for i in 0..d {
             let row = &self.precision[i * d..(i + 1) * d];
@@ -239,6 +417,8 @@ pub enum Caution {
     /// The measured type is sure of another type than the image network's (the card of
     /// `wbc measured-type` says how sure). The cell may look familiar and still be misread.
     OpinionsDiffer,
+    /// The doubt model ([`DoubtModel`]) finds the answer likely wrong.
+    Doubt,
 }
 
 impl Caution {
@@ -250,12 +430,15 @@ impl Caution {
             Caution::OpinionsDiffer => {
                 "the image network and the measured shape and density disagree on its type"
             }
+            Caution::Doubt => {
+                "the networks are unsure of it, as they were on cells they often misread"
+            }
         }
     }
 
     /// Whether this reason says the image is unlike the training images.
     pub fn is_unlike_training(self) -> bool {
-        self != Caution::OpinionsDiffer
+        !matches!(self, Caution::OpinionsDiffer | Caution::Doubt)
     }
 }
 
@@ -268,19 +451,33 @@ pub struct Familiarity {
     pub look_strength: f32,
     /// |ln| of the scale factor (0 = PBC's scale).
     pub scale_offset: f32,
+    /// The doubt model's score (0–1, higher = the answer is more likely wrong); `None`
+    /// without a doubt model.
+    #[serde(default)]
+    pub doubt: Option<f32>,
     /// The reasons for a warning; empty when there is none.
     pub reasons: Vec<Caution>,
 }
 
 impl Familiarity {
-    /// Judge one cell against the card's thresholds.
+    /// Judge one cell against the card's thresholds and doubt model (`type_probs`: the image
+    /// network's calibrated cell-type probabilities).
     pub fn judge(
         card: &CalibrationCard,
         feature_distance: f32,
         look_strength: f32,
         scale_factor: f32,
+        type_probs: &[f32],
     ) -> Self {
         let scale_offset = scale_factor.ln().abs();
+        let doubt = card.doubt.as_ref().map(|m| {
+            m.score(&doubt_inputs(
+                type_probs,
+                feature_distance,
+                look_strength,
+                scale_offset,
+            ))
+        });
         let mut reasons = Vec::new();
         if feature_distance > card.feature_threshold || !feature_distance.is_finite() {
             reasons.push(Caution::Features);
@@ -291,10 +488,16 @@ impl Familiarity {
         if scale_offset > card.scale_threshold {
             reasons.push(Caution::Scale);
         }
+        if let (Some(score), Some(model)) = (doubt, &card.doubt) {
+            if score > model.threshold {
+                reasons.push(Caution::Doubt);
+            }
+        }
         Self {
             feature_distance,
             look_strength,
             scale_offset,
+            doubt,
             reasons,
         }
     }
@@ -332,20 +535,24 @@ impl Caution {
             .filter(|r| r.is_unlike_training())
             .map(|r| r.describe())
             .collect();
-        let differ = reasons.contains(&Caution::OpinionsDiffer);
-        match (unlike.is_empty(), differ) {
-            (true, false) => None,
-            (true, true) => Some(format!(
+        let doubts: Vec<&str> = [Caution::Doubt, Caution::OpinionsDiffer]
+            .into_iter()
+            .filter(|r| reasons.contains(r))
+            .map(|r| r.describe())
+            .collect();
+        match (unlike.is_empty(), doubts.is_empty()) {
+            (true, true) => None,
+            (true, false) => Some(format!(
                 "The cell type is in doubt ({}): treat these results with caution.",
-                Caution::OpinionsDiffer.describe()
+                doubts.join("; ")
             )),
-            (false, differ) => Some(format!(
+            (false, _) => Some(format!(
                 "Unlike the training images ({}): treat these results with caution.{}",
                 unlike.join("; "),
-                if differ {
-                    " The image network and the measured shape and density also disagree on its type."
+                if doubts.is_empty() {
+                    String::new()
                 } else {
-                    ""
+                    format!(" The cell type is also in doubt: {}.", doubts.join("; "))
                 }
             )),
         }
@@ -418,10 +625,13 @@ mod tests {
             look_threshold: 0.5,
             scale_threshold: 0.7,
             feature_dim: 4,
+            feature_group: 1,
+            doubt: None,
             record: serde_json::Value::Null,
         };
-        assert!(!Familiarity::judge(&card, 5.0, 0.1, 1.2).is_unfamiliar());
-        let f = Familiarity::judge(&card, 12.0, 0.9, 0.3);
+        let probs = [0.9, 0.05, 0.05, 0.0, 0.0];
+        assert!(!Familiarity::judge(&card, 5.0, 0.1, 1.2, &probs).is_unfamiliar());
+        let f = Familiarity::judge(&card, 12.0, 0.9, 0.3, &probs);
         assert_eq!(
             f.reasons,
             vec![Caution::Features, Caution::Look, Caution::Scale]
@@ -430,11 +640,11 @@ mod tests {
             .warning()
             .unwrap()
             .contains("treat these results with caution"));
-        assert!(Familiarity::judge(&card, f32::NAN, 0.0, 1.0).is_unfamiliar());
+        assert!(Familiarity::judge(&card, f32::NAN, 0.0, 1.0, &probs).is_unfamiliar());
 
         // Differing opinions warn without making the cell unfamiliar (which would change how
         // the measured type joins the answer).
-        let mut g = Familiarity::judge(&card, 5.0, 0.1, 1.2);
+        let mut g = Familiarity::judge(&card, 5.0, 0.1, 1.2, &probs);
         assert!(!g.is_flagged() && g.warning().is_none());
         g.add_opinions_differ();
         g.add_opinions_differ();
@@ -447,6 +657,67 @@ mod tests {
         let mut f = f;
         f.add_opinions_differ();
         let w = f.warning().unwrap();
-        assert!(w.starts_with("Unlike the training images") && w.contains("also disagree"));
+        assert!(w.starts_with("Unlike the training images") && w.contains("also in doubt"));
+    }
+
+    /// The doubt model learns that unsure answers are the wrong ones, its score ranks them
+    /// (AUROC), and a card with it warns an unsure cell without calling it unfamiliar.
+    #[test]
+    fn doubt_model_flags_unsure_answers() {
+        let mut s = 11;
+        let (mut rows, mut wrong) = (Vec::new(), Vec::new());
+        for i in 0..400 {
+            let top = 0.5 + 0.5 * (lcg(&mut s) + 0.5);
+            // Wrong more often the less sure the answer.
+            let is_wrong = (lcg(&mut s) + 0.5) < (1.0 - top) * 1.6;
+            rows.push([1.0 - top, 1.0 - (2.0 * top - 1.0), 0.3, 0.1 * (i % 3) as f32, 0.0]);
+            wrong.push(is_wrong);
+        }
+        let model = DoubtModel::fit(&rows, &wrong, &vec![1.0; rows.len()], 0.01);
+        assert!(model.weights[0] > 0.0, "{model:?}");
+        let scores: Vec<f32> = rows.iter().map(|r| model.score(r)).collect();
+        assert!(auroc(&scores, &wrong) > 0.7);
+        assert_eq!(auroc(&[0.9, 0.1], &[true, false]), 1.0);
+        assert_eq!(auroc(&[0.5, 0.5], &[true, false]), 0.5);
+
+        let mut card = CalibrationCard {
+            reference: FrontEndReference {
+                look: crate::front_end::Look {
+                    background: [0.9; 3],
+                    dark_density: [1.0; 3],
+                },
+                scale: crate::front_end::ScaleReference {
+                    red_cell_diameter: 78.0,
+                    white_cell_diameter: (70.0, 120.0),
+                },
+            },
+            default_settings: FrontEndSettings::ALL,
+            temperatures: vec![1.0; 12],
+            feature_threshold: 10.0,
+            look_threshold: 0.5,
+            scale_threshold: 0.7,
+            feature_dim: 4,
+            feature_group: 1,
+            doubt: Some(model),
+            record: serde_json::Value::Null,
+        };
+        card.doubt.as_mut().unwrap().threshold = 0.5;
+        let sure = Familiarity::judge(&card, 5.0, 0.1, 1.0, &[0.99, 0.01, 0.0, 0.0, 0.0]);
+        let unsure = Familiarity::judge(&card, 5.0, 0.1, 1.0, &[0.4, 0.35, 0.25, 0.0, 0.0]);
+        assert!(sure.doubt.unwrap() < unsure.doubt.unwrap());
+        assert!(!sure.is_flagged(), "{sure:?}");
+        assert!(unsure.is_flagged() && !unsure.is_unfamiliar(), "{unsure:?}");
+        assert!(unsure.warning().unwrap().starts_with("The cell type is in doubt"));
+    }
+
+    #[test]
+    fn grouped_features_average_and_the_distance_groups_them() {
+        assert_eq!(grouped(&[1.0, 3.0, 5.0, 7.0], 2), vec![2.0, 6.0]);
+        let rows: Vec<Vec<f32>> = (0..50)
+            .map(|i| vec![(i % 7) as f32, (i % 5) as f32])
+            .collect();
+        let dist = FeatureDistribution::fit(&rows).unwrap();
+        let x = [2.0, 4.0, 1.0, 3.0];
+        assert_eq!(dist.distance(&x), dist.distance(&grouped(&x, 2)));
     }
 }

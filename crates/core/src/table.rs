@@ -68,10 +68,17 @@ impl Row {
             .contains(&crate::confidence::Caution::OpinionsDiffer)
     }
 
+    /// The doubt model finds the cell type likely wrong.
+    pub fn in_doubt(&self) -> bool {
+        self.cautions
+            .contains(&crate::confidence::Caution::Doubt)
+    }
+
     /// The flags the table shows, in words.
     pub fn flags(&self) -> Vec<&'static str> {
         [
             self.unfamiliar().then_some("unfamiliar"),
+            self.in_doubt().then_some("in doubt"),
             self.opinions_differ().then_some("opinions differ"),
             self.low_confidence().then_some("low confidence"),
         ]
@@ -289,6 +296,7 @@ pub fn csv_header() -> Vec<String> {
             "nucleus_lobes",
             "vacuole_count",
             "unfamiliar",
+            "in_doubt",
             "opinions_differ",
             "low_confidence",
         ]
@@ -324,6 +332,7 @@ pub fn csv_fields(row: &Row) -> Vec<String> {
     f.push(row.lobes().map(|n| n.to_string()).unwrap_or_default());
     f.push(row.vacuoles().map(|n| n.to_string()).unwrap_or_default());
     f.push(row.unfamiliar().to_string());
+    f.push(row.in_doubt().to_string());
     f.push(row.opinions_differ().to_string());
     f.push(row.low_confidence().to_string());
     f
@@ -490,5 +499,10 @@ mod tests {
         .matches(&r));
         r.cautions.insert(0, Caution::Look);
         assert_eq!(r.flags(), vec!["unfamiliar", "opinions differ"]);
+        r.cautions.push(Caution::Doubt);
+        assert_eq!(r.flags(), vec!["unfamiliar", "in doubt", "opinions differ"]);
+        let fields = csv_fields(&r);
+        let column = |name: &str| fields[header.iter().position(|h| h == name).unwrap()].clone();
+        assert_eq!(column("in_doubt"), "true");
     }
 }

@@ -498,6 +498,7 @@ impl Analyzer {
                 c.features.distance(&features),
                 front_end.restain.strength(),
                 front_end.scale.factor,
+                &prediction.cell_type,
             )
         });
         let measured_features = measured_type::features(&square, &labels, &morphometry);

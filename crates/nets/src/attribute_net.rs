@@ -50,7 +50,22 @@ pub enum BlockKind {
     /// MobileNetV2's inverted bottleneck: 1×1 expansion by this factor, 3×3 depthwise, 1×1
     /// projection, with a skip when the shape is kept.
     Inverted { expansion: usize },
+    /// torchvision's MobileNetV2 exactly, so its ImageNet weights load: ReLU6 everywhere, the
+    /// first block without expansion, the others expanding 6×; the widths and strides list
+    /// the stem and then one entry per block (`AttributeNetConfig::mobilenet_v2`).
+    MobileNetV2,
 }
+
+/// torchvision's MobileNetV2 stages: (expansion, channels, repeats, first stride).
+const MOBILENET_V2_STAGES: [(usize, usize, usize, usize); 7] = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+];
 
 impl AttributeNetConfig {
     /// The shipped architecture: 9 conv layers, 112 px input.
@@ -78,6 +93,7 @@ impl AttributeNetConfig {
                 block: BlockKind::Basic,
                 feature_width: None,
             },
+            "mobilenet_v2" => Self::mobilenet_v2(input_size),
             "mobile" => Self {
                 input_size,
                 widths: vec![32, 24, 32, 32, 64, 64, 96, 96, 160, 160],
@@ -92,6 +108,28 @@ impl AttributeNetConfig {
             input_size,
             ..config
         })
+    }
+
+    /// The ImageNet-pretrained MobileNetV2 encoder (fine-tuned by `train/finetune_encoder.py`,
+    /// imported by `wbc import-encoder`): a 32-channel stem, 17 inverted bottlenecks, a 1×1
+    /// layer to 1280 features.
+    pub fn mobilenet_v2(input_size: usize) -> Self {
+        let mut widths = vec![32];
+        let mut strides = vec![2];
+        for (_, channels, repeats, stride) in MOBILENET_V2_STAGES {
+            for i in 0..repeats {
+                widths.push(channels);
+                strides.push(if i == 0 { stride } else { 1 });
+            }
+        }
+        Self {
+            input_size,
+            widths,
+            strides,
+            dropout: 0.2,
+            block: BlockKind::MobileNetV2,
+            feature_width: Some(1280),
+        }
     }
 
     /// A tiny variant for pipeline tests (seconds to train).
@@ -125,13 +163,28 @@ impl AttributeNetConfig {
                 BlockKind::Inverted { expansion } if i > 0 => {
                     residual.push(ResidualBlock::inverted(in_ch, w, s, expansion, device))
                 }
+                BlockKind::MobileNetV2 if i > 0 => {
+                    let expansion = if i == 1 { 1 } else { 6 };
+                    residual.push(ResidualBlock::mobilenet_v2(in_ch, w, s, expansion, device))
+                }
+                BlockKind::MobileNetV2 => blocks.push(ConvBnRelu::with_relu6(ConvBn::new(
+                    [in_ch, w],
+                    3,
+                    s,
+                    1,
+                    device,
+                ))),
                 _ => blocks.push(ConvBnRelu::new(in_ch, w, 3, s, device)),
             }
             in_ch = w;
         }
-        let features = self
-            .feature_width
-            .map(|w| ConvBnRelu::new(in_ch, w, 1, 1, device));
+        let features = self.feature_width.map(|w| {
+            let layer = ConvBn::new([in_ch, w], 1, 1, 1, device);
+            match self.block {
+                BlockKind::MobileNetV2 => ConvBnRelu::with_relu6(layer),
+                _ => ConvBnRelu::with_activation(layer),
+            }
+        });
         AttributeNet {
             blocks,
             residual,
@@ -159,6 +212,12 @@ impl AttributeNetConfig {
                 BlockKind::Inverted { expansion } if i > 0 => {
                     let hidden = in_ch * expansion as u64;
                     side * side * in_ch * hidden + out_px * (hidden * 9 + hidden * w)
+                }
+                BlockKind::MobileNetV2 if i > 0 => {
+                    let expansion = if i == 1 { 1 } else { 6 };
+                    let hidden = in_ch * expansion;
+                    let expand = if expansion == 1 { 0 } else { side * side * in_ch * hidden };
+                    expand + out_px * (hidden * 9 + hidden * w)
                 }
                 _ => out_px * in_ch * w * 9,
             };
@@ -217,6 +276,40 @@ impl ResidualBlock {
                     device,
                 )),
             ],
+            last: ConvBn::new([hidden, out_ch], 1, 1, 1, device),
+            shortcut: None,
+            activation: None,
+        }
+    }
+
+    /// torchvision's inverted residual: ReLU6, no expansion layer when `expansion` is 1.
+    fn mobilenet_v2(
+        in_ch: usize,
+        out_ch: usize,
+        stride: usize,
+        expansion: usize,
+        device: &Device,
+    ) -> Self {
+        let hidden = in_ch * expansion;
+        let mut layers = Vec::new();
+        if expansion != 1 {
+            layers.push(ConvBnRelu::with_relu6(ConvBn::new(
+                [in_ch, hidden],
+                1,
+                1,
+                1,
+                device,
+            )));
+        }
+        layers.push(ConvBnRelu::with_relu6(ConvBn::new(
+            [hidden, hidden],
+            3,
+            stride,
+            hidden,
+            device,
+        )));
+        Self {
+            layers,
             last: ConvBn::new([hidden, out_ch], 1, 1, 1, device),
             shortcut: None,
             activation: None,
@@ -470,6 +563,42 @@ mod tests {
             + 64 * 16 * 24
             + 24 * HEAD_WIDTH as u64;
         assert_eq!(basic.flops(), 2 * macs);
+    }
+
+    /// The MobileNetV2 layout is torchvision's, so its ImageNet weights fit: the same
+    /// parameter count (2,223,872 without the classifier, plus our 1280×36 head), a 1280-wide
+    /// map at 1/32 of the input, CAM still the logit, folding still exact (ReLU6 kept).
+    #[test]
+    fn mobilenet_v2_matches_torchvision() {
+        let device = Device::flex();
+        let config = AttributeNetConfig::mobilenet_v2(64);
+        assert_eq!(config.widths.len(), 18);
+        let net = config.init(&device);
+        assert_eq!(net.parameter_count(), 2_223_872 + 1280 * HEAD_WIDTH + HEAD_WIDTH);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                (0..3 * 64 * 64)
+                    .map(|i| ((i * 29) % 13) as f32 / 4.0 - 1.5)
+                    .collect::<Vec<f32>>(),
+                [1, 3, 64, 64],
+            ),
+            &device,
+        );
+        assert_eq!(net.feature_map(x.clone()).dims(), [1, 1280, 2, 2]);
+        assert_cam_averages_to_logit(&net, x.clone(), 33);
+        let logits = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let folded = net.folded();
+        let again = folded.forward(x).into_data().try_to_vec::<f32>().unwrap();
+        for (a, b) in logits.iter().zip(&again) {
+            assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+        }
+        // torchvision's count at 224 px: about 300 M multiply-adds (0.6 GFLOPs).
+        let flops = AttributeNetConfig::mobilenet_v2(224).flops();
+        assert!((550_000_000..650_000_000).contains(&flops), "{flops}");
+        // A card names the kind so the page rebuilds the same network.
+        let json = serde_json::to_string(&config).unwrap();
+        let back: AttributeNetConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, config);
     }
 
     /// A card written before residual networks existed still reads as the plain stack.

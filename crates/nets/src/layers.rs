@@ -3,6 +3,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::activation::Relu6;
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor};
 
@@ -15,13 +16,16 @@ pub type Probe<'a> = &'a mut dyn FnMut(&'static str, usize, &Tensor<4>);
 /// The probe of a plain forward pass.
 pub fn no_probe(_: &'static str, _: usize, _: &Tensor<4>) {}
 
-/// Convolution (3×3 or 1×1), batch norm, ReLU.
+/// Convolution (3×3 or 1×1), batch norm, ReLU (or ReLU6, as the pretrained MobileNetV2 has).
 #[derive(Module, Debug)]
 pub struct ConvBnRelu {
     pub(crate) conv: Conv2d,
     /// `None` once folded into `conv` ([`ConvBnRelu::folded`]).
     pub(crate) norm: Option<BatchNorm>,
     pub(crate) activation: Relu,
+    /// `Some` for ReLU6 (clamped at 6) instead of the plain ReLU; no weights either way, so
+    /// burnpacks of older networks load unchanged.
+    pub(crate) capped: Option<Relu6>,
 }
 
 impl ConvBnRelu {
@@ -41,12 +45,24 @@ impl ConvBnRelu {
             conv: layer.conv,
             norm: layer.norm,
             activation: Relu::new(),
+            capped: None,
+        }
+    }
+
+    /// A conv + batch norm layer followed by a ReLU6.
+    pub(crate) fn with_relu6(layer: ConvBn) -> Self {
+        Self {
+            capped: Some(Relu6::new()),
+            ..Self::with_activation(layer)
         }
     }
 
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.activation
-            .forward(normalised(&self.norm, self.conv.forward(x)))
+        let x = normalised(&self.norm, self.conv.forward(x));
+        match &self.capped {
+            Some(relu6) => relu6.forward(x),
+            None => self.activation.forward(x),
+        }
     }
 
     /// The same layer with its batch norm folded into the convolution (inference only).

@@ -90,6 +90,12 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
                         "used": m.used,
                     }))),
                 );
+                // The doubt score (0–1, higher = the type more likely wrong) beside the warning
+                // it may have raised.
+                obj.insert(
+                    "doubt".into(),
+                    json!(cell.familiarity.as_ref().and_then(|f| f.doubt)),
+                );
                 obj.insert(
                     "warning".into(),
                     json!(cell.familiarity.as_ref().and_then(|f| f.warning())),

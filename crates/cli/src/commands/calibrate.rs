@@ -19,7 +19,8 @@ use image::{Rgb, RgbImage};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use wbc_core::confidence::{
-    fit_temperature, quantile, Calibration, CalibrationCard, FeatureDistribution,
+    auroc, doubt_inputs, fit_temperature, grouped, quantile, Calibration, CalibrationCard,
+    DoubtModel, FeatureDistribution, DOUBT_INPUTS,
 };
 use wbc_core::dataset::{read_csv, split_csv, LabelledCell};
 use wbc_core::front_end::{self, FrontEndReference, FrontEndSettings, Look, ScaleReference};
@@ -201,8 +202,13 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     )?;
     eprintln!("{reference:?}");
 
-    // A provisional card: the reference is all the front end needs.
-    let dim = analyzer_feature_dim(&analyzer)?;
+    // A provisional card: the reference is all the front end needs. Wide encoders' features
+    // are averaged in groups down to at most 256 for the distance (a small precision matrix).
+    let full_dim = analyzer_feature_dim(&analyzer)?;
+    let group = (1..=full_dim)
+        .find(|g| full_dim % g == 0 && full_dim / g <= 256)
+        .unwrap_or(1);
+    let dim = full_dim / group;
     let mut card = CalibrationCard {
         reference,
         default_settings: FrontEndSettings::ALL,
@@ -211,6 +217,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         look_threshold: f32::INFINITY,
         scale_threshold: f32::INFINITY,
         feature_dim: dim,
+        feature_group: group,
+        doubt: None,
         record: serde_json::Value::Null,
     };
     let identity = FeatureDistribution {
@@ -287,18 +295,21 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     for (i, cell) in feature_set.iter().enumerate() {
         tick(i, feature_set.len());
         let a = analyse(&analyzer, &load(&args.data, cell)?, chosen)?;
-        features.push(a.features);
+        features.push(grouped(&a.features, group));
     }
     let distribution = FeatureDistribution::fit(&features)
         .context("the feature covariance could not be inverted")?;
     let (mut val_logits, mut val_dist, mut val_look, mut val_scale) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Cells whose truth is known, for the doubt model: (source, raw measurements, truth).
+    let mut doubt_cells: Vec<(usize, DoubtRaw, usize)> = Vec::new();
     for (i, cell) in val.iter().enumerate() {
         tick(i, val.len());
         let a = analyse(&analyzer, &load(&args.data, cell)?, chosen)?;
         val_dist.push(distribution.distance(&a.features));
         val_look.push(a.front_end.restain.strength());
         val_scale.push(a.front_end.scale.factor.ln().abs());
+        doubt_cells.push((0, DoubtRaw::of(&a, &distribution), cell.cell_type));
         val_logits.push(a.logits);
     }
     let mut temperatures = Vec::new();
@@ -327,12 +338,56 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         offset += n;
     }
     card.temperatures = temperatures;
-    card.feature_threshold = quantile(&val_dist, 0.98);
-    card.look_threshold = quantile(&val_look, 0.995);
-    card.scale_threshold = quantile(&val_scale, 0.995).max(0.05);
+
     eprintln!(
-        "  temperatures {:?}; thresholds: features {:.2}, look {:.3}, scale {:.3}",
-        card.temperatures, card.feature_threshold, card.look_threshold, card.scale_threshold
+        "    the doubt model: {} shifted copies of {} val cells and Chula's held-back series…",
+        SHIFTS.len(),
+        choice.len()
+    );
+    let mut rng = Rng::new(23);
+    for (i, cell) in choice.iter().enumerate() {
+        tick(i, choice.len());
+        let img = load(&args.data, cell)?;
+        for s in SHIFTS {
+            let a = analyse(&analyzer, &shift(&img, s, &mut rng)?, chosen)?;
+            doubt_cells.push((1, DoubtRaw::of(&a, &distribution), cell.cell_type));
+        }
+    }
+    let mut chula = wbc_lab::data::chula_cells(&args.data, true)?;
+    if let Some(n) = args.limit {
+        // Evenly spaced, so every type stays in (the list is grouped by type).
+        let all = std::mem::take(&mut chula);
+        chula = (0..n.min(all.len()))
+            .map(|i| all[i * all.len() / n.min(all.len())].clone())
+            .collect();
+    }
+    for cell in &chula {
+        let bytes = std::fs::read(&cell.path).with_context(|| cell.path.display().to_string())?;
+        let a = analyse(&analyzer, &preprocess::decode(&bytes)?, chosen)?;
+        doubt_cells.push((2, DoubtRaw::of(&a, &distribution), cell.cell_type));
+    }
+    let doubt = fit_doubt(&doubt_cells, card.temperatures[ATTRIBUTES.len()]);
+    // The hard "unlike the training images" limits: beyond every real cell seen while
+    // choosing (val, its shifted copies, Chula's held-back series), so they speak for images
+    // unlike any cell (noise, flat colour) and leave "likely wrong" to the doubt model.
+    let max_of = |get: &dyn Fn(&DoubtRaw) -> f32| {
+        doubt_cells
+            .iter()
+            .map(|(_, r, _)| get(r))
+            .filter(|v| v.is_finite())
+            .fold(0f32, f32::max)
+    };
+    card.feature_threshold = max_of(&|r| r.distance);
+    card.look_threshold = max_of(&|r| r.look);
+    card.scale_threshold = max_of(&|r| r.scale_offset).max(0.05);
+    card.doubt = Some(doubt.model.clone());
+    eprintln!(
+        "  temperatures {:?}; thresholds: features {:.2}, look {:.3}, scale {:.3}; doubt {:?}",
+        card.temperatures,
+        card.feature_threshold,
+        card.look_threshold,
+        card.scale_threshold,
+        doubt.model
     );
     let calibration = Calibration {
         card: card.clone(),
@@ -345,6 +400,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         test.len()
     );
     let (mut right, mut flagged, mut wrong, mut wrong_flagged) = (0usize, 0usize, 0usize, 0usize);
+    let (mut test_doubt, mut test_wrong) = (Vec::new(), Vec::new());
     let (mut raw_probs, mut cal_probs, mut truth) = (Vec::new(), Vec::new(), Vec::new());
     let type_offset = offset - CELL_TYPES.len();
     let t_type = card.temperatures[ATTRIBUTES.len()];
@@ -352,7 +408,9 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         tick(i, test.len());
         let a = analyse(&analyzer, &load(&args.data, cell)?, chosen)?;
         let ok = argmax(&a.prediction.cell_type) == cell.cell_type;
-        let unfamiliar = a.familiarity.as_ref().is_some_and(|f| f.is_unfamiliar());
+        let unfamiliar = a.familiarity.as_ref().is_some_and(|f| f.is_flagged());
+        test_doubt.push(a.familiarity.as_ref().and_then(|f| f.doubt).unwrap_or(0.0));
+        test_wrong.push(!ok);
         right += ok as usize;
         flagged += unfamiliar as usize;
         if !ok {
@@ -368,7 +426,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let mut noise_flagged = 0;
     for img in &noise {
         let a = analyse(&analyzer, img, chosen)?;
-        noise_flagged += a.familiarity.as_ref().is_some_and(|f| f.is_unfamiliar()) as usize;
+        noise_flagged += a.familiarity.as_ref().is_some_and(|f| f.is_flagged()) as usize;
     }
     let n_test = test.len().max(1) as f64;
     let record = json!({
@@ -387,10 +445,13 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
             "chosen": chosen_name,
         },
         "val": { "cells": val.len() },
+        "doubt": doubt.record,
+        "thresholds_rule": "features, look and scale: the largest value among the real cells the doubt model was fitted on (val, its shifted copies, Chula's held-back series)",
         "test": {
             "cells": test.len(),
             "cell_type_accuracy": 100.0 * right as f64 / n_test,
             "flagged_percent": 100.0 * flagged as f64 / n_test,
+            "doubt_auroc_wrong_vs_right": auroc(&test_doubt, &test_wrong),
             "wrong": wrong,
             "wrong_flagged": wrong_flagged,
             "cell_type_ece_percent_before": ece(&raw_probs, &truth),
@@ -417,6 +478,104 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         args.pipeline.calibration.display()
     );
     Ok(())
+}
+
+/// What the doubt model needs of one analysed cell, before the temperatures are known.
+struct DoubtRaw {
+    type_logits: Vec<f32>,
+    distance: f32,
+    look: f32,
+    scale_offset: f32,
+}
+
+impl DoubtRaw {
+    fn of(a: &CellAnalysis, distribution: &FeatureDistribution) -> Self {
+        let n = a.logits.len();
+        Self {
+            type_logits: a.logits[n - CELL_TYPES.len()..].to_vec(),
+            distance: distribution.distance(&a.features),
+            look: a.front_end.restain.strength(),
+            scale_offset: a.front_end.scale.factor.ln().abs(),
+        }
+    }
+
+    fn inputs(&self, t_type: f32) -> [f32; 5] {
+        doubt_inputs(
+            &softmax_t(&self.type_logits, t_type),
+            self.distance,
+            self.look,
+            self.scale_offset,
+        )
+    }
+}
+
+struct Doubt {
+    model: DoubtModel,
+    record: serde_json::Value,
+}
+
+/// Fit the doubt model on clean val (source 0), shifted val (1) and Chula's held-back series
+/// (2), each source weighing the same in all, and choose its threshold by a rule fixed before
+/// any external cell was scored: the lowest score that flags at most 4% of clean val and at
+/// most 20% of the right answers on the shifted and Chula cells.
+fn fit_doubt(cells: &[(usize, DoubtRaw, usize)], t_type: f32) -> Doubt {
+    let rows: Vec<[f32; 5]> = cells.iter().map(|(_, r, _)| r.inputs(t_type)).collect();
+    let wrong: Vec<bool> = cells
+        .iter()
+        .map(|(_, r, truth)| argmax(&r.type_logits) != *truth)
+        .collect();
+    let per_source = |s: usize| cells.iter().filter(|(k, _, _)| *k == s).count().max(1);
+    let weight: Vec<f32> = cells
+        .iter()
+        .map(|(s, _, _)| 1.0 / per_source(*s) as f32)
+        .collect();
+    let mut model = DoubtModel::fit(&rows, &wrong, &weight, 0.01);
+    let scores: Vec<f32> = rows.iter().map(|r| model.score(r)).collect();
+    let pick = |keep: &dyn Fn(usize) -> bool| -> Vec<f32> {
+        (0..cells.len())
+            .filter(|&i| keep(i))
+            .map(|i| scores[i])
+            .collect()
+    };
+    let clean = pick(&|i| cells[i].0 == 0);
+    let shifted_right = pick(&|i| cells[i].0 > 0 && !wrong[i]);
+    let at = |v: &[f32], q: f32| if v.is_empty() { 0.0 } else { quantile(v, q) };
+    model.threshold = at(&clean, 0.96).max(at(&shifted_right, 0.80));
+    let mut per = serde_json::Map::new();
+    for (s, name) in ["val", "shifted_val", "chula_held_back"].iter().enumerate() {
+        let idx: Vec<usize> = (0..cells.len()).filter(|&i| cells[i].0 == s).collect();
+        let sc: Vec<f32> = idx.iter().map(|&i| scores[i]).collect();
+        let wr: Vec<bool> = idx.iter().map(|&i| wrong[i]).collect();
+        let n_right = wr.iter().filter(|w| !**w).count().max(1);
+        let right_flagged = idx
+            .iter()
+            .filter(|&&i| !wrong[i] && scores[i] > model.threshold)
+            .count();
+        let wrong_flagged = idx
+            .iter()
+            .filter(|&&i| wrong[i] && scores[i] > model.threshold)
+            .count();
+        per.insert(
+            name.to_string(),
+            json!({
+                "cells": idx.len(),
+                "cell_type_accuracy": 100.0 * n_right as f64 / idx.len().max(1) as f64,
+                "auroc_wrong_vs_right": auroc(&sc, &wr),
+                "right_flagged_percent": 100.0 * right_flagged as f64 / n_right as f64,
+                "wrong_flagged": wrong_flagged,
+                "wrong": wr.iter().filter(|w| **w).count(),
+            }),
+        );
+    }
+    eprintln!("  doubt model: {}", serde_json::Value::Object(per.clone()));
+    Doubt {
+        record: json!({
+            "inputs": DOUBT_INPUTS,
+            "rule": "logistic regression (L2 0.01) on clean val, its shifted copies and Chula's held-back series, each source weighing the same; threshold: the lowest score flagging at most 4% of clean val and at most 20% of the right answers on the shifted and Chula cells",
+            "fit_sets": per,
+        }),
+        model,
+    }
 }
 
 /// A progress line every 10% (the runs take minutes; a log should show they move).

@@ -72,6 +72,11 @@ pub struct VariantScores {
     pub flagged: Option<f64>,
     /// Share of the wrong cell-type answers carrying the warning (%).
     pub wrong_flagged: Option<f64>,
+    /// Share of the right answers that carry a warning (%): a warning on every cell says
+    /// nothing.
+    pub right_flagged: Option<f64>,
+    /// AUROC of the doubt score for wrong against right answers.
+    pub doubt_auroc: Option<f64>,
     /// Mean top cell-type probability of the wrong answers (%).
     pub wrong_confidence: f64,
     /// Cells per true type → predicted type counts, in CELL_TYPES order.
@@ -134,13 +139,18 @@ fn score(
     settings: FrontEndSettings,
     cells: &[ExternalCell],
     dump: Option<&Path>,
-) -> Result<(VariantScores, Vec<serde_json::Value>)> {
+) -> Result<(
+    VariantScores,
+    Vec<serde_json::Value>,
+    Vec<(Option<f32>, bool, bool)>,
+)> {
     let n_types = CELL_TYPES.len();
     let mut confusion = vec![vec![0usize; n_types]; n_types];
     let (mut right, mut nucleus, mut whole) = (0usize, 0.0, 0.0);
     let (mut network_right, mut measured_right) = (0usize, 0usize);
     let (mut flagged, mut wrong, mut wrong_flagged, mut wrong_conf) = (0usize, 0usize, 0usize, 0.0);
     let mut lines = Vec::new();
+    let mut doubts = Vec::new();
     for cell in cells {
         let a = block_on(analyzer.analyse_with(&cell.image, settings, || 0.0))
             .with_context(|| format!("{set}/{}", cell.name))?;
@@ -179,6 +189,8 @@ fn score(
         // Warned for any reason: unlike the training images, or the two opinions differ.
         let warned = a.familiarity.as_ref().is_some_and(|f| f.is_flagged());
         flagged += warned as usize;
+        let doubt = a.familiarity.as_ref().and_then(|f| f.doubt);
+        doubts.push((doubt, predicted != cell.cell_type, warned));
         if predicted == cell.cell_type {
             right += 1;
         } else {
@@ -203,6 +215,7 @@ fn score(
     let total = cells.len().max(1) as f64;
     let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
     let calibrated = analyzer.calibration().is_some();
+    let warning = WarningScores::of(&doubts);
     Ok((
         VariantScores {
             set: set.into(),
@@ -220,11 +233,65 @@ fn score(
             whole_cell_iou: whole / total,
             flagged: calibrated.then(|| pct(flagged, cells.len())),
             wrong_flagged: calibrated.then(|| pct(wrong_flagged, wrong)),
+            right_flagged: calibrated.then_some(warning.right_flagged),
+            doubt_auroc: warning.auroc,
             wrong_confidence: 100.0 * wrong_conf / wrong.max(1) as f64,
             confusion,
         },
         lines,
+        doubts,
     ))
+}
+
+/// The warning judged as a predictor of wrong answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct WarningScores {
+    pub cells: usize,
+    pub cell_type_accuracy: f64,
+    /// AUROC of the doubt score, wrong against right answers (`None` without doubt scores).
+    pub auroc: Option<f64>,
+    pub right_flagged: f64,
+    pub wrong_flagged: f64,
+    /// Accuracy of the answers kept when the most doubtful are set aside, by share kept (%):
+    /// the risk–coverage table.
+    pub accuracy_at_coverage: Vec<(u32, f64)>,
+}
+
+impl WarningScores {
+    /// From (doubt score, wrong, warned) per cell.
+    pub fn of(cells: &[(Option<f32>, bool, bool)]) -> Self {
+        let n = cells.len().max(1) as f64;
+        let wrong = cells.iter().filter(|c| c.1).count();
+        let right = cells.len() - wrong;
+        let scores: Option<Vec<f32>> = cells.iter().map(|c| c.0).collect();
+        let is_wrong: Vec<bool> = cells.iter().map(|c| c.1).collect();
+        let auroc = scores
+            .as_ref()
+            .map(|s| wbc_core::confidence::auroc(s, &is_wrong));
+        let mut order: Vec<usize> = (0..cells.len()).collect();
+        if let Some(s) = &scores {
+            order.sort_by(|&a, &b| s[a].total_cmp(&s[b]));
+        }
+        let accuracy_at_coverage = [100u32, 90, 75, 50]
+            .iter()
+            .map(|&c| {
+                let k = ((cells.len() * c as usize) as f64 / 100.0).round().max(1.0) as usize;
+                let kept = &order[..k.min(order.len())];
+                let ok = kept.iter().filter(|&&i| !is_wrong[i]).count();
+                (c, 100.0 * ok as f64 / kept.len().max(1) as f64)
+            })
+            .collect();
+        Self {
+            cells: cells.len(),
+            cell_type_accuracy: 100.0 * right as f64 / n,
+            auroc,
+            right_flagged: 100.0 * cells.iter().filter(|c| !c.1 && c.2).count() as f64
+                / right.max(1) as f64,
+            wrong_flagged: 100.0 * cells.iter().filter(|c| c.1 && c.2).count() as f64
+                / wrong.max(1) as f64,
+            accuracy_at_coverage,
+        }
+    }
 }
 
 /// The markdown table of a run.
@@ -269,6 +336,8 @@ pub fn run(args: ExternalArgs) -> Result<()> {
     };
     let mut rows = Vec::new();
     let mut lines = Vec::new();
+    let default = analyzer.settings();
+    let mut pooled = Vec::new();
     for set in &args.sets {
         let cells = read_set(&args.data.join(set), args.limit)?;
         for (variant, settings) in &variants {
@@ -276,7 +345,7 @@ pub fn run(args: ExternalArgs) -> Result<()> {
             if let Some(dir) = &args.dump {
                 std::fs::create_dir_all(dir)?;
             }
-            let (row, mut cell_lines) = score(
+            let (row, mut cell_lines, cell_doubts) = score(
                 &analyzer,
                 set,
                 variant,
@@ -292,10 +361,18 @@ pub fn run(args: ExternalArgs) -> Result<()> {
                 row.flagged,
                 t.elapsed().as_secs_f64()
             );
+            if *settings == default {
+                pooled.extend(cell_doubts);
+            }
             rows.push(row);
             lines.append(&mut cell_lines);
         }
     }
+    let warning = WarningScores::of(&pooled);
+    eprintln!(
+        "the warning on all sets together (default front end): {}",
+        serde_json::to_string(&warning)?
+    );
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let report = serde_json::json!({
         "what": "cell type and segmentation on external sets (never used for training or choosing parameters), per front-end variant",
@@ -303,6 +380,7 @@ pub fn run(args: ExternalArgs) -> Result<()> {
         "commit": cards::git_commit(),
         "date": cards::today(),
         "rows": rows,
+        "warning_on_all_sets_default_front_end": warning,
     });
     for path in [&args.out, &args.cells_out] {
         if let Some(dir) = path.parent() {
