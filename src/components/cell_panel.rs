@@ -183,7 +183,7 @@ fn FrontEndNote(cell: CellView, show_normalised: RwSignal<bool>) -> impl IntoVie
             {warning.map(|w| view! { <p class="unfamiliar" role="alert" data-testid="unfamiliar-warning">{"⚠ "}{w}</p> })}
             <p data-testid="scale">{scale_text}" "{colour_text}</p>
             {familiarity.map(|f| view! {
-                <p class="familiarity">{format!("Feature distance to the training cells {:.1}; colour correction {:.2}; scale offset {:.2}.", f.feature_distance, f.look_strength, f.scale_offset)}</p>
+                <p class="familiarity" data-testid="doubt">{format!("{}Feature distance to the training cells {:.1}; colour correction {:.2}; scale offset {:.2}.", f.doubt.map(|d| format!("Doubt {:.2} (0–1: how likely the cell type is wrong, as the doubt model estimates it). ", d)).unwrap_or_default(), f.feature_distance, f.look_strength, f.scale_offset)}</p>
             })}
             <label class="toggle">
                 <input type="checkbox" data-testid="stain-toggle"

@@ -566,7 +566,7 @@ mod tests {
     }
 
     /// The MobileNetV2 layout is torchvision's, so its ImageNet weights fit: the same
-    /// parameter count (2,223,872 without the classifier, plus our 1280×36 head), a 1280-wide
+    /// parameter count (2,223,872 without the classifier, plus our 1280×36 head), a 1,280-wide
     /// map at 1/32 of the input, CAM still the logit, folding still exact (ReLU6 kept).
     #[test]
     fn mobilenet_v2_matches_torchvision() {
@@ -574,7 +574,11 @@ mod tests {
         let config = AttributeNetConfig::mobilenet_v2(64);
         assert_eq!(config.widths.len(), 18);
         let net = config.init(&device);
-        assert_eq!(net.parameter_count(), 2_223_872 + 1280 * HEAD_WIDTH + HEAD_WIDTH);
+        // Burn also counts each batch norm's running mean and variance (17,056 channels).
+        assert_eq!(
+            net.parameter_count(),
+            2_223_872 + 2 * 17_056 + 1280 * HEAD_WIDTH + HEAD_WIDTH
+        );
         let x = Tensor::<4>::from_data(
             TensorData::new(
                 (0..3 * 64 * 64)

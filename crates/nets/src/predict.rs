@@ -43,7 +43,7 @@ pub fn round_mantissa<M: burn::module::Module>(model: M, bits: u32) -> M {
                 let values: Vec<f32> = t
                     .into_data()
                     .convert::<f32>()
-                    .to_vec()
+                    .try_to_vec::<f32>()
                     .unwrap_or_default()
                     .into_iter()
                     .map(|v| round_to_bits(v, bits))
