@@ -362,6 +362,9 @@ def main():
                          "always are (their slides' colours would otherwise name the type)")
     ap.add_argument("--mild-colour", type=float, default=0.15,
                     help="strength of the colour changes on the other cells")
+    ap.add_argument("--keep-colour-labels", action="store_true",
+                    help="score the colour attributes on strongly recoloured cells too (the "
+                         "shipped run's recipe, with --strong-colour 1)")
     ap.add_argument("--train-limit", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -446,8 +449,9 @@ def main():
             colour = torch.where(strong, 1.0, args.mild_colour)
             x = augment(images[idx], gen, args.input_size, colour)
             # A cell whose stain was changed strongly no longer shows its labelled colours.
-            for a in COLOUR_ATTRIBUTES:
-                y[strong, a] = -1
+            if not args.keep_colour_labels:
+                for a in COLOUR_ATTRIBUTES:
+                    y[strong, a] = -1
             for g, base in zip(opt.param_groups, [args.lr, args.lr * 10]):
                 g["lr"] = base * lr_at(step)
             logits, _ = net(x)

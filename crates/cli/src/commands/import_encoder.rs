@@ -107,9 +107,26 @@ pub fn run(args: ImportEncoderArgs) -> Result<()> {
     let a = &record["args"];
     let history = record["history"].as_array().cloned().unwrap_or_default();
     let seconds: f64 = history.iter().filter_map(|h| h["seconds"].as_f64()).sum();
+    // Runs from before the colour options recoloured every cell strongly and scored every
+    // attribute on it: the same recipe as these two options.
+    let colour = match (
+        a["strong_colour"].as_f64(),
+        a["keep_colour_labels"].as_bool(),
+    ) {
+        (None, _) => " --strong-colour 1 --keep-colour-labels".to_string(),
+        (Some(strong), keep) => format!(
+            " --strong-colour {strong} --mild-colour {}{}",
+            a["mild_colour"],
+            if keep == Some(true) {
+                " --keep-colour-labels"
+            } else {
+                ""
+            }
+        ),
+    };
     let train_cmd = format!(
-        "cargo xtask train-encoder -- --epochs {} --batch {} --lr {} --weight-decay {} --input-size {} --chula-repeat {} --seed {}{} --out {}",
-        a["epochs"], a["batch"], a["lr"], a["weight_decay"], a["input_size"], a["chula_repeat"], a["seed"],
+        "cargo xtask train-encoder -- --epochs {} --batch {} --lr {} --weight-decay {} --input-size {} --source-size {} --chula-repeat {} --seed {}{}{} --out {}",
+        a["epochs"], a["batch"], a["lr"], a["weight_decay"], a["input_size"], a["source_size"], a["chula_repeat"], a["seed"], colour,
         if a["no_chula"].as_bool() == Some(true) { " --no-chula" } else { "" },
         args.run.display(),
     );

@@ -1,0 +1,59 @@
+"""Score what the page answers against the WBCAtt labels: the table `wbc analyse --out` writes
+(the page's own export: front end, both networks, the measured type joined) for the cells of a
+split, against that split's CSV. Prints per-attribute macro-F1, their mean, the cell-type
+accuracy and how many cells carry a warning, as one JSON object.
+
+    cargo run --release -p wbc -- analyse $(python3 bench/score_analyse.py --paths test) --out target/test_table.csv
+    python3 bench/score_analyse.py target/test_table.csv ../shared/data/wbcatt/pbc_attr_v1_test.csv
+
+Standard library only, so it runs anywhere the repository does.
+"""
+
+import csv
+import json
+import sys
+
+ATTRIBUTES = ["cell_size", "cell_shape", "nucleus_shape", "nuclear_cytoplasmic_ratio",
+              "chromatin_density", "cytoplasm_vacuole", "cytoplasm_texture", "cytoplasm_colour",
+              "granule_type", "granule_colour", "granularity"]
+
+
+def macro_f1(pairs):
+    values = sorted({t for t, _ in pairs})
+    f1s = []
+    for v in values:
+        tp = sum(1 for t, p in pairs if t == v and p == v)
+        fp = sum(1 for t, p in pairs if t != v and p == v)
+        fn = sum(1 for t, p in pairs if t == v and p != v)
+        f1s.append(2 * tp / max(1, 2 * tp + fp + fn))
+    return 100 * sum(f1s) / max(1, len(f1s))
+
+
+def main():
+    if sys.argv[1] == "--paths":
+        split = sys.argv[2]
+        data = sys.argv[3] if len(sys.argv) > 3 else "../shared/data"
+        with open(f"{data}/wbcatt/pbc_attr_v1_{split}.csv", newline="") as f:
+            print(" ".join(f"{data}/pbc/{r['path']}" for r in csv.DictReader(f)))
+        return
+    with open(sys.argv[1], newline="", encoding="utf-8-sig") as f:
+        answers = {r["img_name"]: r for r in csv.DictReader(f)}
+    with open(sys.argv[2], newline="", encoding="utf-8-sig") as f:
+        labels = list(csv.DictReader(f))
+    missing = [r["img_name"] for r in labels if r["img_name"] not in answers]
+    rows = [(r, answers[r["img_name"]]) for r in labels if r["img_name"] in answers]
+    per = {a: macro_f1([(t[a], p[a]) for t, p in rows]) for a in ATTRIBUTES}
+    warned = sum(1 for _, p in rows if any(p.get(k) == "true" for k in
+                                           ("unfamiliar", "in_doubt", "opinions_differ")))
+    print(json.dumps({
+        "cells": len(rows),
+        "missing": len(missing),
+        "mean_attribute_macro_f1": sum(per.values()) / len(per),
+        "per_attribute_macro_f1": per,
+        "cell_type_accuracy": 100 * sum(1 for t, p in rows if t["label"] == p["label"]) / max(1, len(rows)),
+        "warned_percent": 100 * warned / max(1, len(rows)),
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
