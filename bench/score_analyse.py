@@ -3,7 +3,7 @@
 split, against that split's CSV. Prints per-attribute macro-F1, their mean, the cell-type
 accuracy and how many cells carry a warning, as one JSON object.
 
-    cargo run --release -p wbc -- analyse $(python3 bench/score_analyse.py --paths test) --out target/test_table.csv
+    cargo run --release -p wbc -- analyse $(python3 bench/score_analyse.py --paths test [EVERY]) --out target/test_table.csv
     python3 bench/score_analyse.py target/test_table.csv ../shared/data/wbcatt/pbc_attr_v1_test.csv
 
 Standard library only, so it runs anywhere the repository does.
@@ -31,10 +31,14 @@ def macro_f1(pairs):
 
 def main():
     if sys.argv[1] == "--paths":
+        # Every cell of the split, or every EVERY-th (the CSV is grouped by type, so a
+        # stride keeps every type in).
         split = sys.argv[2]
-        data = sys.argv[3] if len(sys.argv) > 3 else "../shared/data"
+        every = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+        data = "../shared/data"
         with open(f"{data}/wbcatt/pbc_attr_v1_{split}.csv", newline="") as f:
-            print(" ".join(f"{data}/pbc/{r['path']}" for r in csv.DictReader(f)))
+            rows = list(csv.DictReader(f))[::every]
+        print(" ".join(f"{data}/pbc/{r['path']}" for r in rows))
         return
     with open(sys.argv[1], newline="", encoding="utf-8-sig") as f:
         answers = {r["img_name"]: r for r in csv.DictReader(f)}
