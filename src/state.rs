@@ -245,7 +245,9 @@ pub struct AppState {
     pub cam: RwSignal<Option<CamView>>,
     pub cam_pending: RwSignal<Option<(u32, usize, usize)>>,
     /// Whether the front end normalises the stain (the user's toggle).
-    pub stain: RwSignal<bool>,
+    /// `None` until the worker says the calibration card's default (requests sent before
+    /// then let the worker follow the card) or the user sets it.
+    pub stain: RwSignal<Option<bool>>,
     pub view: RwSignal<PageView>,
     /// The analyser table's filter and sort order (kept while the user looks at a cell).
     pub table_filter: RwSignal<table::Filter>,
@@ -333,7 +335,7 @@ impl AppState {
             in_flight: RwSignal::new(BTreeMap::new()),
             cam: RwSignal::new(None),
             cam_pending: RwSignal::new(None),
-            stain: RwSignal::new(true),
+            stain: RwSignal::new(None),
             view: RwSignal::new(PageView::Explorer),
             table_filter: RwSignal::new(table::Filter::default()),
             table_sort: RwSignal::new((table::SortKey::Loaded, false)),
@@ -459,7 +461,10 @@ impl AppState {
         match message {
             FromWorker::Ready(mut report) => {
                 if let Some(settings) = report.front_end {
-                    self.stain.set(settings.stain);
+                    // The user's choice, once made, stands.
+                    if self.stain.get_untracked().is_none() {
+                        self.stain.set(Some(settings.stain));
+                    }
                 }
                 if let Some(reason) = self.cpu_reason.get_value() {
                     report.fallback_reason = Some(reason);
@@ -935,7 +940,7 @@ impl AppState {
     /// Switch stain normalisation on or off and analyse every cell again with it; what the
     /// user did to the cells (edits, the selection) stays.
     pub fn set_stain(self, on: bool) {
-        self.stain.set(on);
+        self.stain.set(Some(on));
         let files: Vec<(u32, File)> = self
             .files
             .with_value(|f| f.iter().map(|(id, f)| (*id, f.clone())).collect());

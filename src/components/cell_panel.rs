@@ -175,6 +175,8 @@ fn FrontEndNote(cell: CellView, show_normalised: RwSignal<bool>) -> impl IntoVie
     };
     let has_normalised = cell.normalised_url.is_some();
     let unfamiliar = familiarity.as_ref().is_some_and(|f| f.is_unfamiliar());
+    // Until the user sets the toggle, it shows what this cell was analysed with.
+    let analysed_with_stain = fe.settings.stain;
     view! {
         <div class="front-end" data-testid="front-end"
             data-scale=format!("{:.3}", fe.scale.factor)
@@ -187,8 +189,8 @@ fn FrontEndNote(cell: CellView, show_normalised: RwSignal<bool>) -> impl IntoVie
             })}
             <label class="toggle">
                 <input type="checkbox" data-testid="stain-toggle"
-                    prop:checked=move || state.stain.get()
-                    on:change=move |_| state.set_stain(!state.stain.get_untracked())/>
+                    prop:checked=move || state.stain.get().unwrap_or(analysed_with_stain)
+                    on:change=move |_| state.set_stain(!state.stain.get_untracked().unwrap_or(analysed_with_stain))/>
                 " Stain normalisation (analyses every cell again)"
             </label>
             {has_normalised.then(|| view! {

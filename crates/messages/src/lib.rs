@@ -48,9 +48,10 @@ pub enum ToWorker {
         id: u32,
         /// File name, for messages.
         name: String,
-        /// Whether the front end normalises the stain (the page's toggle); the other steps
-        /// follow the calibration card.
-        stain: bool,
+        /// Whether the front end normalises the stain (the page's toggle); `None` before the
+        /// page knows the calibration card's default (a cell restored or dropped before the
+        /// worker was ready): the worker then follows the card, like every other step.
+        stain: Option<bool>,
     },
     /// A class-activation map of an analysed cell for one attribute value. The cell's file
     /// bytes come attached when the page still has them: a worker that does not hold the
@@ -65,16 +66,12 @@ pub enum ToWorker {
         /// Value index within the attribute.
         value: usize,
         /// The stain setting the cell was analysed with (as in `Analyse`).
-        #[serde(default = "stain_on")]
-        stain: bool,
+        #[serde(default)]
+        stain: Option<bool>,
     },
     /// Benchmarks only (`bench/peer/peer.js`): one forward pass of each network alone on a
     /// fixed input of `batch` cells, output read back, timed in the worker.
     TimeNetworks { batch: usize },
-}
-
-fn stain_on() -> bool {
-    true
 }
 
 /// What the worker said about itself when it became ready.
@@ -264,7 +261,7 @@ mod tests {
                 id: 3,
                 attribute: 2,
                 value: 1,
-                stain: true
+                stain: None
             }
         ));
     }

@@ -294,7 +294,7 @@ impl Engine {
         id: u32,
         attribute: usize,
         value: usize,
-        stain: bool,
+        stain: Option<bool>,
         file: &[u8],
     ) -> Result<Vec<u8>, String> {
         let kept = self.inputs.borrow().get(&id).cloned();
@@ -305,9 +305,10 @@ impl Engine {
             }
             None => {
                 let image = preprocess::decode(file).map_err(|e| e.to_string())?;
+                let defaults = self.analyzer.settings();
                 let settings = wbc_core::front_end::FrontEndSettings {
-                    stain,
-                    ..self.analyzer.settings()
+                    stain: stain.unwrap_or(defaults.stain),
+                    ..defaults
                 };
                 let input = self
                     .analyzer
@@ -351,7 +352,7 @@ impl Engine {
         &self,
         id: u32,
         name: String,
-        stain: bool,
+        stain: Option<bool>,
         bytes: &[u8],
     ) -> (FromWorker, Vec<Vec<u8>>) {
         let t0 = now_ms();
@@ -364,9 +365,10 @@ impl Engine {
         };
         let decode_ms = now_ms() - t0;
         let (width, height) = image.dimensions();
+        let defaults = self.analyzer.settings();
         let settings = wbc_core::front_end::FrontEndSettings {
-            stain,
-            ..self.analyzer.settings()
+            stain: stain.unwrap_or(defaults.stain),
+            ..defaults
         };
         let cell = match self.analyzer.analyse_with(&image, settings, now_ms).await {
             Ok(cell) => cell,
