@@ -605,9 +605,9 @@ mod tests {
         assert!((t - 1.0).abs() < 0.05, "T = {t}");
     }
 
-    #[test]
-    fn judge_names_each_reason() {
-        let card = CalibrationCard {
+    /// A card with fixed thresholds (features 10, look 0.5, scale 0.7) and `doubt`.
+    fn test_card(doubt: Option<DoubtModel>) -> CalibrationCard {
+        CalibrationCard {
             reference: FrontEndReference {
                 look: crate::front_end::Look {
                     background: [0.9; 3],
@@ -625,9 +625,14 @@ mod tests {
             scale_threshold: 0.7,
             feature_dim: 4,
             feature_group: 1,
-            doubt: None,
+            doubt,
             record: serde_json::Value::Null,
-        };
+        }
+    }
+
+    #[test]
+    fn judge_names_each_reason() {
+        let card = test_card(None);
         let probs = [0.9, 0.05, 0.05, 0.0, 0.0];
         assert!(!Familiarity::judge(&card, 5.0, 0.1, 1.2, &probs).is_unfamiliar());
         let f = Familiarity::judge(&card, 12.0, 0.9, 0.3, &probs);
@@ -685,27 +690,7 @@ mod tests {
         assert_eq!(auroc(&[0.9, 0.1], &[true, false]), 1.0);
         assert_eq!(auroc(&[0.5, 0.5], &[true, false]), 0.5);
 
-        let mut card = CalibrationCard {
-            reference: FrontEndReference {
-                look: crate::front_end::Look {
-                    background: [0.9; 3],
-                    dark_density: [1.0; 3],
-                },
-                scale: crate::front_end::ScaleReference {
-                    red_cell_diameter: 78.0,
-                    white_cell_diameter: (70.0, 120.0),
-                },
-            },
-            default_settings: FrontEndSettings::ALL,
-            temperatures: vec![1.0; 12],
-            feature_threshold: 10.0,
-            look_threshold: 0.5,
-            scale_threshold: 0.7,
-            feature_dim: 4,
-            feature_group: 1,
-            doubt: Some(model),
-            record: serde_json::Value::Null,
-        };
+        let mut card = test_card(Some(model));
         card.doubt.as_mut().unwrap().threshold = 0.5;
         let sure = Familiarity::judge(&card, 5.0, 0.1, 1.0, &[0.99, 0.01, 0.0, 0.0, 0.0]);
         let unsure = Familiarity::judge(&card, 5.0, 0.1, 1.0, &[0.4, 0.35, 0.25, 0.0, 0.0]);

@@ -539,39 +539,15 @@ fn app_in_headless_chromium_on_webgpu_and_cpu() -> Result<()> {
     let driver = Driver::start()?;
     let gpu = journey(&driver, &server, true).context("WebGPU journey")?;
     let cpu = journey(&driver, &server, false).context("CPU journey")?;
-    // Same weights, same input: both devices must give the same answers. f32 on both. With
-    // the MobileNetV2 encoder (depthwise convolutions, 53 layers, temperatures below 1 that
-    // sharpen the softmax) the probabilities differ by up to 0.07 on SwiftShader where the
-    // plain network differed by 2e-7 (BENCHMARKS.md, "The pretrained encoder"; not yet
-    // traced to a kernel): the answer of every softmax group must still be the same, and no
-    // probability may move by 0.1 or more.
+    // Same weights, same input: both devices must agree. f32 on both; differences come from
+    // summation order in the kernels.
     let worst = gpu
         .iter()
         .zip(&cpu)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     eprintln!("largest WebGPU vs CPU probability difference: {worst:.2e}");
-    let groups: Vec<usize> = wbc_core::ATTRIBUTES
-        .iter()
-        .map(|a| a.values.len())
-        .chain([wbc_core::CELL_TYPES.len()])
-        .collect();
-    let mut start = 0;
-    for (g, n) in groups.into_iter().enumerate() {
-        let top = |v: &[f64]| {
-            (0..n)
-                .max_by(|&i, &j| v[start + i].total_cmp(&v[start + j]))
-                .unwrap_or(0)
-        };
-        ensure!(
-            top(&gpu) == top(&cpu),
-            "WebGPU and CPU answer softmax group {g} differently: {:?} against {:?}",
-            &gpu[start..start + n],
-            &cpu[start..start + n]
-        );
-        start += n;
-    }
-    ensure!(worst < 0.1, "WebGPU and CPU outputs differ by {worst}");
+    ensure!(worst < 1e-3, "WebGPU and CPU outputs differ by {worst}");
     Ok(())
 }
 
