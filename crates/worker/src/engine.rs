@@ -286,6 +286,16 @@ impl Engine {
         Ok((engine, report))
     }
 
+    /// The calibration card's front-end steps, with the page's stain choice when it has
+    /// made one (`None`: the card's).
+    fn settings(&self, stain: Option<bool>) -> wbc_core::front_end::FrontEndSettings {
+        let defaults = self.analyzer.settings();
+        wbc_core::front_end::FrontEndSettings {
+            stain: stain.unwrap_or(defaults.stain),
+            ..defaults
+        }
+    }
+
     /// Where the network found evidence for `value` of `attribute` on an analysed cell: from
     /// the network input kept when this worker analysed it, otherwise made again from the
     /// cell's `file` (analysed with the same `stain` setting).
@@ -305,14 +315,9 @@ impl Engine {
             }
             None => {
                 let image = preprocess::decode(file).map_err(|e| e.to_string())?;
-                let defaults = self.analyzer.settings();
-                let settings = wbc_core::front_end::FrontEndSettings {
-                    stain: stain.unwrap_or(defaults.stain),
-                    ..defaults
-                };
                 let input = self
                     .analyzer
-                    .attribute_input(&image, settings)
+                    .attribute_input(&image, self.settings(stain))
                     .await
                     .map_err(|e| e.to_string())?;
                 self.keep_input(id, input.clone());
@@ -365,11 +370,7 @@ impl Engine {
         };
         let decode_ms = now_ms() - t0;
         let (width, height) = image.dimensions();
-        let defaults = self.analyzer.settings();
-        let settings = wbc_core::front_end::FrontEndSettings {
-            stain: stain.unwrap_or(defaults.stain),
-            ..defaults
-        };
+        let settings = self.settings(stain);
         let cell = match self.analyzer.analyse_with(&image, settings, now_ms).await {
             Ok(cell) => cell,
             Err(e) => {

@@ -8,8 +8,9 @@
 //!    was scored: the variant with the highest mean cell-type accuracy over the shifted
 //!    copies among those whose clean-val accuracy is within 0.5 points of no front end.
 //! 3. The training feature distribution (mean, shrunk covariance) on train cells; per-head
-//!    temperatures and the familiarity thresholds on val (features: 98th percentile of val
-//!    distances; look correction and scale offset: 99.5th percentile).
+//!    temperatures on val; the familiarity thresholds (features: 99.5th percentile of val
+//!    distances; look correction and scale offset: the largest among val, shifted val and
+//!    Chula's held-back series) and the doubt model on those same cells.
 //! 4. What that gives on test (accuracy, flagged share, calibration error) and on generated
 //!    non-cell images (noise, flat colours, gradients), recorded in the card.
 
