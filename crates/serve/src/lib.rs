@@ -112,14 +112,17 @@ pub fn mime(path: &Path) -> &'static str {
     }
 }
 
-/// The file a request path names under `dir`, or None when it tries to leave `dir`.
+/// The file a request path names under `dir`, or None when it tries to leave `dir` or is not
+/// a well-formed path. The path is percent-decoded first (a browser asks for `a%20b.png`);
+/// an encoded `..`, `/` or `\` is judged after decoding, so it cannot leave `dir` either.
 fn file_for(dir: &Path, path: &str) -> Option<PathBuf> {
-    let clean = path
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("/")
-        .trim_start_matches('/');
-    if clean.split('/').any(|part| part == "..") || clean.contains('\\') {
+    let raw = path.split(['?', '#']).next().unwrap_or("/");
+    let decoded = percent_decode(raw)?;
+    let clean = decoded.trim_start_matches('/');
+    if clean.split('/').any(|part| part == "..")
+        || clean.contains(['\\', '\0', ':'])
+        || Path::new(clean).is_absolute()
+    {
         return None;
     }
     Some(if clean.is_empty() {
@@ -129,16 +132,56 @@ fn file_for(dir: &Path, path: &str) -> Option<PathBuf> {
     })
 }
 
-/// The encodings the request accepts, from its Accept-Encoding header.
+/// `%XX` escapes decoded; None for a broken escape or bytes that are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Whether the request's Accept-Encoding header accepts `encoding` (RFC 9110 §12.5.3):
+/// names in any case, a q-value of zero (`q=0`, `q=0.000`) refuses, `*` stands for every
+/// encoding not named. A q-value that is not a number refuses too.
 fn accepts(header: Option<&str>, encoding: &str) -> bool {
-    header.is_some_and(|h| {
-        h.split(',').any(|e| {
-            let mut parts = e.trim().split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|q| q.trim().replace(' ', "") == "q=0");
-            name == encoding && !refused
-        })
-    })
+    let Some(header) = header else {
+        return false;
+    };
+    let mut named = None;
+    let mut any = None;
+    for item in header.split(',') {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut quality = Some(1.0f32);
+        for param in parts {
+            if let Some((key, value)) = param.split_once('=') {
+                if key.trim().eq_ignore_ascii_case("q") {
+                    quality = value
+                        .trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q));
+                }
+            }
+        }
+        let ok = quality.is_some_and(|q| q > 0.0);
+        if name == encoding {
+            named = Some(ok);
+        } else if name == "*" {
+            any = Some(ok);
+        }
+    }
+    named.or(any).unwrap_or(false)
 }
 
 /// The file to send for `file`: its precompressed copy in the first encoding the request
@@ -186,7 +229,9 @@ fn serve_one(
             }
         }
     }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("").to_string();
+    let path = words.next().unwrap_or("/").to_string();
     log.lock().expect("log").push(path.clone());
     if !options.latency.is_zero() {
         std::thread::sleep(options.latency);
@@ -203,6 +248,14 @@ fn serve_one(
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
+    // A static folder is only read: nothing else is answered as if it were a GET.
+    if method != "GET" && method != "HEAD" {
+        write!(
+            stream,
+            "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n{headers}Connection: close\r\n\r\n"
+        )?;
+        return Ok(());
+    }
     match file.filter(|f| f.is_file()) {
         Some(file) => {
             let (variant, encoding) = variant_for(&file, accept_encoding.as_deref());
@@ -219,7 +272,12 @@ fn serve_one(
                 sent.lock().expect("sent").push((path, 0, encoding));
                 return Ok(());
             }
-            let body = std::fs::read(&variant)?;
+            let length = std::fs::metadata(&variant)?.len() as usize;
+            let body = if method == "HEAD" {
+                Vec::new()
+            } else {
+                std::fs::read(&variant)?
+            };
             let encoding_header = encoding
                 .map(|e| format!("Content-Encoding: {e}\r\n"))
                 .unwrap_or_default();
@@ -227,7 +285,7 @@ fn serve_one(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n{encoding_header}ETag: {tag}\r\nCache-Control: no-cache\r\nVary: Accept-Encoding\r\n{headers}Connection: close\r\n\r\n",
                 mime(&file),
-                body.len()
+                length
             )?;
             stream.write_all(&body)?;
             sent.lock()
@@ -468,5 +526,101 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
         assert_eq!(server.requests.lock().unwrap().len(), 7);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+    use std::io::Read;
+
+    fn ask(url: &str, request_line: &str) -> (String, Vec<u8>) {
+        let addr = url.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "{request_line}\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        (
+            String::from_utf8_lossy(&all[..split]).to_string(),
+            all[split + 4..].to_vec(),
+        )
+    }
+
+    fn served(name: &str) -> (PathBuf, Server) {
+        let dir = std::env::temp_dir().join(format!("wbc-serve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("cells")).unwrap();
+        std::fs::write(dir.join("index.html"), b"<html></html>").unwrap();
+        std::fs::write(dir.join("cells/a cell, 1.json"), b"{}").unwrap();
+        std::fs::write(dir.join("cells/100%.json"), b"[]").unwrap();
+        std::fs::write(dir.join("../wbc-serve-secret"), b"secret").unwrap();
+        let server = Server::start(dir.clone(), "127.0.0.1:0", Options::default()).unwrap();
+        (dir, server)
+    }
+
+    /// Only GET and HEAD read files: anything else is 405 with the methods allowed, and HEAD
+    /// gets the headers without the body.
+    #[test]
+    fn methods_other_than_get_and_head_are_refused() {
+        let (dir, server) = served("methods");
+        for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+            let (head, body) = ask(&server.url, &format!("{method} /index.html HTTP/1.1"));
+            assert!(head.starts_with("HTTP/1.1 405"), "{method}: {head}");
+            assert!(head.contains("Allow: GET, HEAD"), "{head}");
+            assert!(body.is_empty());
+        }
+        let (head, body) = ask(&server.url, "HEAD /index.html HTTP/1.1");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("Content-Length: 13"), "{head}");
+        assert!(body.is_empty(), "HEAD sent a body");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A browser percent-encodes spaces and commas in file names; the decoded path is served,
+    /// and an encoded `..` or `/` still cannot leave the folder.
+    #[test]
+    fn percent_encoded_paths_are_decoded_and_kept_inside() {
+        let (dir, server) = served("decode");
+        let (head, body) = ask(&server.url, "GET /cells/a%20cell%2C%201.json HTTP/1.1");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body, b"{}");
+        let (head, body) = ask(&server.url, "GET /cells/100%25.json HTTP/1.1");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body, b"[]");
+        for escape in [
+            "/%2e%2e/wbc-serve-secret",
+            "/..%2fwbc-serve-secret",
+            "/cells/%2E%2E/%2E%2E/wbc-serve-secret",
+            "/%5c..%5cwbc-serve-secret",
+            "/cells/%00",
+            "/cells/%zz",
+        ] {
+            let (head, body) = ask(&server.url, &format!("GET {escape} HTTP/1.1"));
+            assert!(head.starts_with("HTTP/1.1 404"), "{escape}: {head}");
+            assert!(body.is_empty(), "{escape}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(std::env::temp_dir().join("wbc-serve-secret"));
+    }
+
+    /// Accept-Encoding as RFC 9110 reads it: names in any case, q-values as numbers (q=0,
+    /// q=0.0, q=0.000 refuse), `*` for any encoding not named.
+    #[test]
+    fn accept_encoding_is_parsed_with_its_quality_values() {
+        assert!(accepts(Some("gzip, br"), "br"));
+        assert!(accepts(Some("GZIP"), "gzip"));
+        assert!(accepts(Some("br;q=0.5"), "br"));
+        assert!(!accepts(Some("br;q=0"), "br"));
+        assert!(!accepts(Some("br; q=0.0"), "br"));
+        assert!(!accepts(Some("br;Q=0.000"), "br"));
+        assert!(!accepts(Some("br ; q = 0"), "br"));
+        assert!(accepts(Some("*"), "br"));
+        assert!(!accepts(Some("*;q=0"), "gzip"));
+        assert!(!accepts(Some("*, br;q=0"), "br"));
+        assert!(accepts(Some("*;q=0, gzip"), "gzip"));
+        assert!(!accepts(Some("identity"), "gzip"));
+        assert!(!accepts(None, "gzip"));
+        assert!(!accepts(Some("br;q=banana"), "br"));
     }
 }
