@@ -75,14 +75,45 @@ pub fn git_commit() -> String {
     }
 }
 
-/// Today's date (UTC), for the card.
+/// Today's date (UTC), for the card: from the system clock, with no outside program (`date
+/// -u` is missing on some systems, and the card's date was then empty).
 pub fn today() -> String {
-    std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    civil_date(seconds / 86_400)
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01, as YYYY-MM-DD (Howard Hinnant's
+/// days-to-civil algorithm).
+pub fn civil_date(days: u64) -> String {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn dates_come_from_the_clock_not_a_program() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(59), "1970-03-01");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+        assert_eq!(civil_date(20_790), "2026-12-03");
+        assert_eq!(civil_date(2_932_896), "9999-12-31");
+        let today = today();
+        assert_eq!(today.len(), 10, "{today}");
+        assert!(today.as_str() >= "2026-01-01", "{today}");
+    }
 }
 
 /// The model files the cell pipeline runs, as the page loads them (the options of `wbc

@@ -75,29 +75,13 @@ fn cell_bytes(format: ImageFormat) -> Vec<u8> {
     encode(&DynamicImage::ImageRgb8(synthetic_cell(128)), format)
 }
 
-/// CRC-32 (IEEE) as PNG chunks use it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     let mut out = (data.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(kind);
     out.extend_from_slice(data);
     let mut crc_input = kind.to_vec();
     crc_input.extend_from_slice(data);
-    out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+    out.extend_from_slice(&crc32fast::hash(&crc_input).to_be_bytes());
     out
 }
 
@@ -298,4 +282,23 @@ pub fn write_corpus(dir: &Path) -> std::io::Result<Vec<(PathBuf, Input)>> {
         out.push((path, cell));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    /// The hand-made PNG chunks carry the CRC every decoder checks: the empty IEND chunk's is
+    /// the well-known AE 42 60 82, and the forged header's IHDR is accepted by the png crate
+    /// (which reads its claimed size instead of stopping at a checksum).
+    #[test]
+    fn forged_png_chunks_carry_valid_checksums() {
+        assert_eq!(&png_chunk(b"IEND", &[])[8..], &[0xAE, 0x42, 0x60, 0x82]);
+        let bytes = png_header_claiming(50_000, 40_000);
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let reader = decoder.read_info();
+        if let Err(e) = &reader {
+            assert!(!format!("{e:?}").to_lowercase().contains("crc"), "{e:?}");
+        }
+    }
 }
