@@ -980,7 +980,7 @@ impl AppState {
 
     /// A file that will not become a cell: the message names it, and it joins the session's
     /// list of refused files.
-    fn refuse(self, name: String, reason: String) {
+    pub fn refuse(self, name: String, reason: String) {
         self.error.set(Some(format!("{name}: {reason}")));
         self.refused.update(|r| r.push(Refusal { name, reason }));
     }
@@ -1019,7 +1019,7 @@ impl AppState {
 fn in_address(switch: &str) -> bool {
     web_sys::window()
         .and_then(|w| w.location().search().ok())
-        .is_some_and(|q| q.contains(switch))
+        .is_some_and(|q| wbc_messages::query_has(&q, switch))
 }
 
 fn engine_info(r: EngineReport) -> EngineInfo {

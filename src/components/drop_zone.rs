@@ -22,45 +22,71 @@ fn looks_like_image(file: &File) -> bool {
                 .any(|e| name.ends_with(e)))
 }
 
-/// Call a callback-style file-system API once and await what it passes back.
+/// Call a callback-style file-system API once, with a success and an error callback, and
+/// await which of them it calls.
 async fn callback_value(
-    call: impl FnOnce(&js_sys::Function) -> Result<(), JsValue>,
-) -> Option<JsValue> {
+    call: impl FnOnce(&js_sys::Function, &js_sys::Function) -> Result<(), JsValue>,
+) -> Result<JsValue, String> {
     let mut call = Some(call);
     let promise = js_sys::Promise::new(&mut |resolve, reject| {
         if let Some(call) = call.take() {
-            if let Err(e) = call(&resolve) {
+            if let Err(e) = call(&resolve, &reject) {
                 let _ = reject.call1(&JsValue::NULL, &e);
             }
         }
     });
-    wasm_bindgen_futures::JsFuture::from(promise).await.ok()
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(|e| reason(&e))
+}
+
+/// What a file-system error says (a DOMException's name and message, or its text).
+fn reason(e: &JsValue) -> String {
+    match e.dyn_ref::<web_sys::DomException>() {
+        Some(d) if !d.message().is_empty() => format!("{}: {}", d.name(), d.message()),
+        Some(d) => d.name(),
+        None => e.as_string().unwrap_or_else(|| format!("{e:?}")),
+    }
 }
 
 /// Every file under a dropped entry, folders read recursively (`readEntries` answers in
-/// chunks: it is called until it returns none).
-async fn files_under(root: FileSystemEntry) -> Vec<File> {
+/// chunks: it is called until it returns none), and each file or folder that could not be
+/// read, with the reason (its full path, why). One unreadable part does not stop the rest.
+async fn files_under(root: FileSystemEntry) -> (Vec<File>, Vec<(String, String)>) {
     let mut files = Vec::new();
+    let mut unreadable = Vec::new();
     let mut stack = vec![root];
     while let Some(entry) = stack.pop() {
         if entry.is_file() {
+            let path = entry.full_path();
             let entry: FileSystemFileEntry = entry.unchecked_into();
-            if let Some(file) = callback_value(|cb| {
-                entry.file_with_callback(cb);
+            match callback_value(|ok, err| {
+                entry.file_with_callback_and_callback(ok, err);
                 Ok(())
             })
             .await
-            .and_then(|f| f.dyn_into::<File>().ok())
-            {
-                files.push(file);
+            .and_then(|f| {
+                f.dyn_into::<File>()
+                    .map_err(|_| "the browser gave no file".to_string())
+            }) {
+                Ok(file) => files.push(file),
+                Err(why) => unreadable.push((path, why)),
             }
         } else if entry.is_directory() {
+            let path = entry.full_path();
             let dir: FileSystemDirectoryEntry = entry.unchecked_into();
             let reader = dir.create_reader();
             loop {
-                let Some(chunk) = callback_value(|cb| reader.read_entries_with_callback(cb)).await
-                else {
-                    break;
+                let chunk = match callback_value(|ok, err| {
+                    reader.read_entries_with_callback_and_callback(ok, err)
+                })
+                .await
+                {
+                    Ok(chunk) => chunk,
+                    Err(why) => {
+                        unreadable.push((path.clone(), why));
+                        break;
+                    }
                 };
                 let chunk: js_sys::Array = chunk.unchecked_into();
                 if chunk.length() == 0 {
@@ -70,7 +96,7 @@ async fn files_under(root: FileSystemEntry) -> Vec<File> {
             }
         }
     }
-    files
+    (files, unreadable)
 }
 
 /// What was dropped: plain files as they are, folders read recursively for their images.
@@ -88,16 +114,24 @@ fn take_drop(state: AppState, transfer: Option<web_sys::DataTransfer>) {
     }
     wasm_bindgen_futures::spawn_local(async move {
         let mut files = Vec::new();
+        let mut unreadable = Vec::new();
         for entry in entries {
             let from_folder = entry.is_directory();
+            let (found, failed) = files_under(entry).await;
             files.extend(
-                files_under(entry)
-                    .await
+                found
                     .into_iter()
                     .filter(|f| !from_folder || looks_like_image(f)),
             );
+            unreadable.extend(failed);
         }
-        if files.is_empty() {
+        for (path, why) in unreadable.iter().cloned() {
+            state.refuse(
+                path,
+                format!("could not be read ({why}); the rest of the drop goes on"),
+            );
+        }
+        if files.is_empty() && unreadable.is_empty() {
             state
                 .error
                 .set(Some("no images were found in the dropped folder".into()));

@@ -83,6 +83,13 @@ pub fn AnalyserTable() -> impl IntoView {
     // The keyboard cursor: a position in `shown`.
     let cursor = RwSignal::new(0usize);
     let counts = move || rows.with(|rows| table::counts(shown.get().iter().map(|&i| &rows[i].row)));
+    // The row under the cursor, for the grid's active descendant.
+    let active_row = move || {
+        shown.with(|s| s.get(cursor.get()).copied()).map(|i| {
+            let id = rows.with(|r| r[i].id);
+            format!("table-row-{id}")
+        })
+    };
     let export = move |json: bool| {
         rows.with(|rows| {
             let picked: Vec<&Row> = shown
@@ -173,7 +180,10 @@ pub fn AnalyserTable() -> impl IntoView {
                 <button data-testid="export-json" on:click=move |_| export(true)>"export JSON"</button>
             </div>
             <div class="table-scroll">
+            // A grid: the rows are selectable and the arrow keys move the selection, which a
+            // screen reader follows through the active descendant.
             <table data-testid="batch-table" tabindex="0" on:keydown=on_key data-rows-pending=pending
+                role="grid" aria-activedescendant=move || active_row()
                 aria-label="Analysed cells: arrow keys move, Enter opens a cell">
                 <thead>
                     <tr>
@@ -207,6 +217,7 @@ pub fn AnalyserTable() -> impl IntoView {
                             let flagged = !flags.is_empty();
                             view! {
                                 <tr data-path=r.name.clone() class:cursor=move || cursor.get() == pos class:flagged=flagged
+                                    id=format!("table-row-{id}") aria-selected=move || (cursor.get() == pos).to_string()
                                     on:click=move |_| state.open(id) title="open in the explorer">
                                     <td><img decoding="async" src=url alt="" width="40" height="40"/></td>
                                     <td class="name">{r.name.clone()}</td>

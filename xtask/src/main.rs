@@ -618,11 +618,46 @@ mod tests {
         // Styles keep 'unsafe-inline' (the UI sets style attributes).
         assert!(meta.contains("style-src 'self' 'unsafe-inline'"));
     }
+
+    /// The service worker in Node, with the browser's cache and events stood in for: its
+    /// status counts stored bytes without reading a stored body, and what it stores from the
+    /// network is stored within the fetch event's lifetime (`waitUntil`).
+    #[test]
+    fn the_service_worker_reads_no_bodies_and_stores_within_the_event() {
+        let script = service_worker_script(
+            "test",
+            r#"["./", "./index.html"]"#,
+            r#"{"./": 100, "./index.html": 100}"#,
+        );
+        let harness = format!(
+            "const vm = require('vm');\nconst script = {script:?};\n{}",
+            include_str!("sw_harness.js")
+        );
+        let file = std::env::temp_dir().join(format!("wbc-sw-harness-{}.js", std::process::id()));
+        std::fs::write(&file, harness).unwrap();
+        let out = Command::new("node").arg(&file).output().expect(
+            "node (installed with npm by cargo xtask setup) runs the service worker's test",
+        );
+        let _ = std::fs::remove_file(&file);
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{said}");
+        assert!(said.contains("status bytes 1434, 0 bodies read"), "{said}");
+    }
 }
 
 /// Write `sw.js` into a build: the service worker that stores the build's files for offline
 /// use (`xtask/src/sw.js`), versioned by a hash of every file's name and bytes, so a new
 /// build gets a new cache and an unchanged one keeps its cache.
+///
+/// sw.js with this build's version, asset list and sizes filled in.
+fn service_worker_script(version: &str, assets: &str, sizes: &str) -> String {
+    include_str!("sw.js")
+        .replace("__VERSION__", version)
+        .replace("__ASSETS__", assets)
+        .replace("__SIZES__", sizes)
+}
+
 fn service_worker(dir: &Path) -> Result<()> {
     let mut files = Vec::new();
     files_under(dir, dir, &mut files)?;
@@ -649,15 +684,79 @@ fn service_worker(dir: &Path) -> Result<()> {
             .collect::<Vec<_>>()
             .join(",\n")
     );
-    let script = include_str!("sw.js")
-        .replace("__VERSION__", &format!("{hash:016x}"))
-        .replace("__ASSETS__", &list);
+    let mut sizes = vec![format!(
+        "  \"./\": {}",
+        std::fs::metadata(dir.join("index.html")).map_or(0, |m| m.len())
+    )];
+    for f in &files {
+        sizes.push(format!(
+            "  {:?}: {}",
+            format!("./{f}"),
+            std::fs::metadata(dir.join(f))?.len()
+        ));
+    }
+    let script = service_worker_script(
+        &format!("{hash:016x}"),
+        &list,
+        &format!("{{\n{}\n}}", sizes.join(",\n")),
+    );
     std::fs::write(dir.join("sw.js"), script)?;
     eprintln!(
         "service worker: {} files, version {hash:016x}",
         assets.len()
     );
     Ok(())
+}
+
+/// The environment variable that marks the processes one test run started.
+const RUN_MARK: &str = "WBC_E2E_RUN";
+
+/// The processes (pid, command line) whose environment carries `RUN_MARK=mark`.
+fn marked_processes(mark: &str) -> Vec<(u32, String)> {
+    let wanted = format!("{RUN_MARK}={mark}");
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            let env = std::fs::read(p.path().join("environ")).ok()?;
+            env.split(|&b| b == 0)
+                .any(|v| v == wanted.as_bytes())
+                .then(|| {
+                    let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                    (pid, cmd.chars().take(100).collect())
+                })
+        })
+        .collect()
+}
+
+/// After the browser tests: wait a little for the browsers they started to exit, then fail
+/// (having stopped them) if any is still running.
+fn no_browsers_left(mark: &str) -> Result<()> {
+    let start = std::time::Instant::now();
+    let mut left = marked_processes(mark);
+    while !left.is_empty() && start.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        left = marked_processes(mark);
+    }
+    if left.is_empty() {
+        eprintln!("browser tests: every process they started has ended");
+        return Ok(());
+    }
+    for (pid, _) in &left {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let list: Vec<String> = left.iter().map(|(p, c)| format!("  {p}: {c}")).collect();
+    anyhow::bail!(
+        "{} processes started by the browser tests were still running after them (now stopped):\n{}",
+        left.len(),
+        list.join("\n")
+    )
 }
 
 fn main() -> Result<()> {
@@ -717,8 +816,17 @@ fn main() -> Result<()> {
                 )?;
             }
             // An e2e failure is an anyhow error: without its backtrace the reason is the line
-            // just above the test's FAILED, where CI's excerpt of the output looks.
-            run(Command::new("cargo")
+            // just above the test's FAILED, where CI's excerpt of the output looks. Every
+            // process the tests start inherits a mark, so the run can check at its end that
+            // no browser it started is still alive.
+            let mark = format!(
+                "{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            );
+            let tests = run(Command::new("cargo")
                 .args([
                     "test",
                     "-p",
@@ -728,7 +836,10 @@ fn main() -> Result<()> {
                     "--test-threads=1",
                 ])
                 .env("RUST_LIB_BACKTRACE", "0")
-                .current_dir(root()))
+                .env(RUN_MARK, &mark)
+                .current_dir(root()));
+            let left = no_browsers_left(&mark);
+            tests.and(left)
         }
         Some("bench") => {
             setup(true)?;

@@ -6,14 +6,22 @@
 const VERSION = "__VERSION__";
 const CACHE = "wbc-explorer-" + VERSION;
 const ASSETS = __ASSETS__;
+// Each build file's size in bytes, by path: the status is answered from these and from the
+// headers of what was stored later, never by reading the stored bodies (tens of MB).
+const SIZES = __SIZES__;
 
 async function stored() {
   const cache = await caches.open(CACHE);
   let bytes = 0;
   const requests = await cache.keys();
   for (const request of requests) {
-    const response = await cache.match(request);
-    if (response) bytes += (await response.clone().arrayBuffer()).byteLength;
+    const path = "." + new URL(request.url).pathname;
+    if (path in SIZES) {
+      bytes += SIZES[path];
+    } else {
+      const response = await cache.match(request);
+      bytes += Number(response && response.headers.get("content-length")) || 0;
+    }
   }
   return { type: "offline-ready", version: VERSION, files: requests.length, bytes };
 }
@@ -57,7 +65,8 @@ self.addEventListener("fetch", (event) => {
     }
     try {
       const response = await fetch(request);
-      if (response.ok && response.type === "basic") cache.put(request, response.clone());
+      // Stored within the event's lifetime: the worker is not stopped halfway through.
+      if (response.ok && response.type === "basic") event.waitUntil(cache.put(request, response.clone()));
       return response;
     } catch (error) {
       if (request.mode === "navigate") {

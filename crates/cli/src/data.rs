@@ -321,11 +321,22 @@ pub fn chula_cells(data: &Path, held_back: bool) -> Result<Vec<ChulaCell>> {
     let dir = data.join("chula");
     let text = std::fs::read_to_string(dir.join("labels.csv"))
         .with_context(|| format!("{}/labels.csv", dir.display()))?;
+    let table =
+        wbc_core::csv_text::read(&text).map_err(|e| anyhow::anyhow!("chula/labels.csv: {e}"))?;
+    let column = |name: &str| {
+        table
+            .column(name)
+            .with_context(|| format!("chula/labels.csv has no {name} column"))
+    };
+    let (file_col, type_col, series_col) =
+        (column("file")?, column("cell_type")?, column("series")?);
     let mut cells = Vec::new();
-    for line in text.lines().skip(1) {
-        let fields: Vec<&str> = line.splitn(4, ',').collect();
-        let [file, kind, series, _] = fields[..] else {
-            bail!("chula/labels.csv: a short line: {line}");
+    for (line, fields) in &table.records {
+        let field = |c: usize| fields.get(c).map(String::as_str);
+        let (Some(file), Some(kind), Some(series)) =
+            (field(file_col), field(type_col), field(series_col))
+        else {
+            bail!("chula/labels.csv line {line}: a short line");
         };
         let cell_type = wbc_core::CELL_TYPES
             .iter()

@@ -20,14 +20,14 @@ pub struct Labels {
 /// case-insensitive), any of the 11 attribute columns; other columns are ignored. Errors name
 /// the line.
 pub fn parse_labels(text: &str) -> Result<BTreeMap<String, Labels>, String> {
-    let mut lines = text.lines().enumerate();
-    let header: Vec<String> = lines
-        .next()
-        .ok_or("the labels file is empty")?
-        .1
-        .split(',')
-        .map(|h| h.trim().trim_matches('"').to_lowercase())
-        .collect();
+    let table = crate::csv_text::read(text).map_err(|e| {
+        if e.contains("empty") {
+            "the labels file is empty".to_string()
+        } else {
+            e
+        }
+    })?;
+    let header: Vec<String> = table.header.iter().map(|h| h.to_lowercase()).collect();
     let col = |name: &str| header.iter().position(|h| h == name);
     let name_col = col("img_name").ok_or("the labels file has no img_name column")?;
     let label_col = col("label");
@@ -42,15 +42,9 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, Labels>, String> {
             .ok_or_else(|| format!("line {}: unknown {what} \"{v}\"", line + 1))
     };
     let mut out = BTreeMap::new();
-    for (line, text) in lines {
-        if text.trim().is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = text
-            .split(',')
-            .map(|f| f.trim().trim_matches('"'))
-            .collect();
-        let field = |c: usize| fields.get(c).copied().filter(|f| !f.is_empty());
+    for (line, fields) in &table.records {
+        let line = line - 1;
+        let field = |c: usize| fields.get(c).map(String::as_str).filter(|f| !f.is_empty());
         let name = field(name_col).ok_or_else(|| format!("line {}: no img_name", line + 1))?;
         let mut labels = Labels::default();
         if let Some(v) = label_col.and_then(field) {
@@ -220,6 +214,41 @@ mod tests {
         let mut r = crate::table::test_row(name, cell_type, &[(7, colour)]);
         r.cbm = Some((cbm, 0.9));
         r
+    }
+
+    /// The page's own export loads back as a labels file: a file name holding a comma or a
+    /// quote survives the round trip, and a byte-order mark (Excel's UTF-8 CSV) is ignored.
+    #[test]
+    fn the_exported_table_loads_back_as_labels() {
+        use crate::table::{to_csv, Row};
+        let mut p = crate::CellPrediction {
+            attributes: ATTRIBUTES
+                .iter()
+                .map(|a| {
+                    let mut v = vec![0.0; a.values.len()];
+                    v[0] = 1.0;
+                    v
+                })
+                .collect(),
+            cell_type: vec![0.0; CELL_TYPES.len()],
+        };
+        p.cell_type[3] = 1.0;
+        let names = ["plain.jpg", "smear 3, field 2.jpg", "the \"odd\" one.png"];
+        let rows: Vec<Row> = names
+            .iter()
+            .map(|n| Row::new(n.to_string(), p.clone(), None, None, None))
+            .collect();
+        let text = to_csv(&rows);
+        let labels = parse_labels(&text).expect("the export is a labels file");
+        assert_eq!(labels.len(), 3);
+        for n in names {
+            assert_eq!(labels[n].cell_type, Some(3), "{n}");
+            assert_eq!(labels[n].attributes[0], Some(0), "{n}");
+        }
+        let bom = format!("\u{feff}{text}");
+        assert_eq!(parse_labels(&bom).expect("with a BOM").len(), 3);
+        let crlf = text.replace('\n', "\r\n");
+        assert_eq!(parse_labels(&crlf).expect("with CRLF").len(), 3);
     }
 
     #[test]

@@ -54,17 +54,11 @@ pub fn read_csv(file: &Path) -> Result<Vec<LabelledCell>, CsvError> {
 
 /// Parse CSV text; errors carry the 1-based line number.
 pub fn parse_csv(text: &str) -> Result<Vec<LabelledCell>, (usize, String)> {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .ok_or((1, "empty file".to_string()))?
-        .split(',')
-        .map(str::trim)
-        .collect();
+    let table = crate::csv_text::read(text).map_err(|e| (1, e))?;
+    let header = &table.header;
     let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
+        table
+            .column(name)
             .ok_or((1, format!("missing column {name}")))
     };
     let name_col = col("img_name")?;
@@ -75,24 +69,20 @@ pub fn parse_csv(text: &str) -> Result<Vec<LabelledCell>, (usize, String)> {
         .map(|a| col(a.name))
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let lineno = i + 2;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    for (lineno, fields) in &table.records {
+        let lineno = *lineno;
         if fields.len() != header.len() {
             return Err((
                 lineno,
                 format!("{} fields, expected {}", fields.len(), header.len()),
             ));
         }
-        let cell_type = cell_type_index(fields[label_col])
+        let cell_type = cell_type_index(&fields[label_col])
             .ok_or((lineno, format!("unknown cell type {}", fields[label_col])))?;
         let mut attributes = [0; 11];
         for (k, (a, &c)) in ATTRIBUTES.iter().zip(&attr_cols).enumerate() {
             attributes[k] = a
-                .value_index(fields[c])
+                .value_index(&fields[c])
                 .ok_or((lineno, format!("unknown {} value {}", a.name, fields[c])))?;
         }
         out.push(LabelledCell {
@@ -108,6 +98,29 @@ pub fn parse_csv(text: &str) -> Result<Vec<LabelledCell>, (usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Quoted fields (a comma inside an image name) and a byte-order mark are read as CSV
+    /// means them.
+    #[test]
+    fn quoted_fields_and_a_byte_order_mark_are_read() {
+        let header = format!(
+            "\u{feff}img_name,label,path,{}",
+            ATTRIBUTES
+                .iter()
+                .map(|a| a.name)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let values = ATTRIBUTES
+            .iter()
+            .map(|a| a.values[0])
+            .collect::<Vec<_>>()
+            .join(",");
+        let text = format!("{header}\n\"a, b.jpg\",Monocyte,\"x/a, b.jpg\",{values}\n");
+        let cells = parse_csv(&text).expect("parses");
+        assert_eq!(cells[0].img_name, "a, b.jpg");
+        assert_eq!(cells[0].path, "x/a, b.jpg");
+    }
 
     #[test]
     fn parses_rows_and_reports_bad_values() {

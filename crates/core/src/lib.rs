@@ -8,6 +8,7 @@ pub mod cbm;
 pub mod confidence;
 pub mod counterfactual;
 pub mod cross_check;
+pub mod csv_text;
 pub mod dataset;
 pub mod front_end;
 pub mod glossary;

@@ -337,31 +337,10 @@ pub fn csv_fields(row: &Row) -> Vec<String> {
     f
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break.
-fn quote(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
-}
-
-/// The table as CSV (header line first, `\n` line ends).
+/// The table as CSV (header line first, `\n` line ends; a name holding a comma or a quote
+/// is quoted, so the export loads back as a labels file).
 pub fn to_csv<'a>(rows: impl IntoIterator<Item = &'a Row>) -> String {
-    let line = |fields: Vec<String>| {
-        fields
-            .iter()
-            .map(|f| quote(f))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let mut out = line(csv_header());
-    out.push('\n');
-    for r in rows {
-        out.push_str(&line(csv_fields(r)));
-        out.push('\n');
-    }
-    out
+    crate::csv_text::write(std::iter::once(csv_header()).chain(rows.into_iter().map(csv_fields)))
 }
 
 /// The table as JSON: one object per row keyed by the CSV's column names, with the full

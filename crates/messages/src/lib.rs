@@ -230,9 +230,37 @@ pub fn decode<M: DeserializeOwned>(data: &JsValue) -> Result<(M, Vec<js_sys::Uin
     Ok((message, attachments))
 }
 
+/// Whether the address's query string (`location.search`, with or without its `?`) holds the
+/// switch `name` (`?cpu`, `?webgpu`, `?cpu=1`). The page, the worker and the tests read the
+/// switches through this one function.
+/// Parameters are read as `URLSearchParams.has` reads them: names split on `&`, cut at `=`.
+pub fn query_has(search: &str, name: &str) -> bool {
+    let query = search.split('#').next().unwrap_or("");
+    let query = query.strip_prefix('?').unwrap_or(query);
+    query
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or(""))
+        .any(|key| key.replace('+', " ") == name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A switch is a parameter's name, not any text in the address: a fault switch's value
+    /// holding "cpu" does not force the CPU.
+    #[test]
+    fn query_switches_are_parameter_names() {
+        assert!(query_has("?cpu", "cpu"));
+        assert!(query_has("?cpu=1&x=2", "cpu"));
+        assert!(query_has("x=2&webgpu", "webgpu"));
+        assert!(query_has("?panic-on=a.png&cpu", "cpu"));
+        assert!(!query_has("?panic-on=cpu1.png", "cpu"));
+        assert!(!query_has("?webgpu", "cpu"));
+        assert!(!query_has("?cpus=2", "cpu"));
+        assert!(!query_has("", "cpu"));
+        assert!(!query_has("?x=1#cpu", "cpu"));
+    }
 
     #[test]
     fn messages_round_trip_through_json() {

@@ -143,7 +143,7 @@ pub fn run() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let state = Rc::new(RefCell::new(State::Starting));
     // `?cpu` in the worker URL forces the CPU path (used by tests and the device switch).
-    let force_cpu = scope.location().search().contains("cpu");
+    let force_cpu = wbc_messages::query_has(&scope.location().search(), "cpu");
 
     let on_message = {
         let state = state.clone();

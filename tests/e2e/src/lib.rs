@@ -6,8 +6,10 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The workspace root.
@@ -98,17 +100,25 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// A ChromeDriver process; killed on drop.
+/// A ChromeDriver process. On drop it ends every session it opened that is still open (each
+/// closes its Chromium), asks ChromeDriver to shut down, and only then kills what is left of
+/// its process group: killing ChromeDriver first left headless browsers running, parented
+/// to nothing, run after run.
 pub struct Driver {
     child: Child,
     pub url: String,
+    /// The sessions opened and not yet closed (their WebDriver URLs).
+    open: Arc<Mutex<Vec<String>>>,
 }
 
 impl Driver {
     pub fn start() -> Result<Self> {
         let port = free_port()?;
         let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        // Its own process group (id = its pid), so that whatever it starts can be found and
+        // stopped with it.
         let child = Command::new(&bin)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -122,7 +132,11 @@ impl Driver {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(Self { child, url })
+        Ok(Self {
+            child,
+            url,
+            open: Arc::default(),
+        })
     }
 
     /// A headless Chromium session; `webgpu` adds `--enable-unsafe-webgpu` (SwiftShader here)
@@ -156,17 +170,45 @@ impl Driver {
         let id = response["value"]["sessionId"]
             .as_str()
             .ok_or_else(|| anyhow!("no session id: {response}"))?;
+        let base = format!("{}/session/{id}", self.url);
+        self.open.lock().expect("sessions").push(base.clone());
         Ok(Session {
-            base: format!("{}/session/{id}", self.url),
+            base,
             force_webgpu: webgpu,
+            open: self.open.clone(),
         })
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let open: Vec<String> = std::mem::take(&mut *self.open.lock().expect("sessions"));
+        for base in open {
+            end_session(&base);
+        }
+        let _ = ureq::get(&format!("{}/shutdown", self.url))
+            .timeout(Duration::from_secs(5))
+            .call();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Anything of its group still running (a browser that did not close) goes too.
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// Close a WebDriver session (and with it its browser).
+fn end_session(base: &str) {
+    let _ = ureq::delete(base).timeout(Duration::from_secs(30)).call();
 }
 
 fn describe(e: ureq::Error) -> String {
@@ -183,6 +225,8 @@ pub struct Session {
     base: String,
     /// Open the app's pages with `webgpu` in the address (see [`Driver::session`]).
     force_webgpu: bool,
+    /// Its driver's list of open sessions, which it leaves when closed.
+    open: Arc<Mutex<Vec<String>>>,
 }
 
 impl Session {
@@ -201,7 +245,9 @@ impl Session {
     }
 
     pub fn goto(&self, url: &str) -> Result<()> {
-        let url = if self.force_webgpu && url.starts_with("http") && !url.contains("cpu") {
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        let asks_cpu = wbc_messages::query_has(query, "cpu");
+        let url = if self.force_webgpu && url.starts_with("http") && !asks_cpu {
             let (page, fragment) = url
                 .split_once('#')
                 .map_or((url, None), |(p, f)| (p, Some(f)));
@@ -446,7 +492,11 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = ureq::delete(&self.base).call();
+        end_session(&self.base);
+        self.open
+            .lock()
+            .expect("sessions")
+            .retain(|b| *b != self.base);
     }
 }
 
@@ -456,14 +506,16 @@ pub type Table = std::collections::BTreeMap<String, std::collections::BTreeMap<S
 
 /// A CSV as maps from column name to field, keyed by `img_name`.
 pub fn parse_csv(text: &str) -> Table {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    lines
-        .map(|l| {
-            let fields: std::collections::BTreeMap<String, String> = header
+    let table = wbc_core::csv_text::read(text).unwrap_or_default();
+    table
+        .records
+        .iter()
+        .map(|(_, record)| {
+            let fields: std::collections::BTreeMap<String, String> = table
+                .header
                 .iter()
-                .zip(l.split(','))
-                .map(|(h, f)| (h.to_string(), f.to_string()))
+                .zip(record)
+                .map(|(h, f)| (h.clone(), f.clone()))
                 .collect();
             (fields["img_name"].clone(), fields)
         })

@@ -68,11 +68,10 @@ fn tecom_cell() -> (PathBuf, &'static str) {
     let dir = root().join("../shared/data/tecom300");
     let labels = std::fs::read_to_string(dir.join("labels.csv"))
         .unwrap_or_else(|e| panic!("{}: {e} (the tecom300 set is needed)", dir.display()));
-    let class = labels
-        .lines()
-        .nth(1)
-        .and_then(|l| l.split(',').nth(1))
-        .and_then(|c| c.trim().parse::<usize>().ok())
+    let class = wbc_core::csv_text::read(&labels)
+        .ok()
+        .and_then(|t| t.records.first().and_then(|(_, r)| r.get(1).cloned()))
+        .and_then(|c| c.parse::<usize>().ok())
         .expect("a first labelled cell");
     let name = [
         "Neutrophil",

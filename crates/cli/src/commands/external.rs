@@ -100,11 +100,12 @@ fn read_set(dir: &Path, limit: Option<usize>) -> Result<Vec<ExternalCell>> {
             csv.display()
         )
     })?;
+    let table =
+        wbc_core::csv_text::read(&text).map_err(|e| anyhow::anyhow!("{}: {e}", csv.display()))?;
     let mut cells = Vec::new();
-    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let mut parts = line.split(',');
-        let (Some(id), Some(class)) = (parts.next(), parts.next()) else {
-            anyhow::bail!("{}: bad line {line:?}", csv.display());
+    for (line, fields) in &table.records {
+        let (Some(id), Some(class)) = (fields.first(), fields.get(1)) else {
+            anyhow::bail!("{} line {line}: fewer than two fields", csv.display());
         };
         let id: usize = id.trim().parse()?;
         let class: usize = class.trim().parse()?;
