@@ -199,7 +199,8 @@ pub fn DropZone() -> impl IntoView {
                 <button data-testid="sample-cells" on:click=move |_| state.load_samples()>"try sample cells"</button>
                 <span class="hint">" 50 real cells from the PBC dataset (Acevedo et al. 2020, "
                     <a href="https://creativecommons.org/licenses/by/4.0/" rel="license">"CC BY 4.0"</a>
-                    "), with WBCAtt labels"</span>
+                    "), with WBCAtt labels (MIT; "
+                    <a href="samples/NOTICE.txt">"credits and licences"</a>")"</span>
             </p>
         </section>
     }

@@ -238,8 +238,12 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
     };
     let source = move || match state.reference.get() {
         Some(index) => format!(
-            "Among the cells you have loaded and {} reference cells built into this page",
-            index.entries.len()
+            "Among the cells you have loaded and {} reference cells built into this page ({})",
+            index.entries.len(),
+            index
+                .credit
+                .as_deref()
+                .unwrap_or("their source is not stated by this build")
         ),
         None => "Among the cells you have loaded (this build has no reference index)".to_string(),
     };

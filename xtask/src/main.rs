@@ -708,6 +708,78 @@ fn service_worker(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The value after `flag` in the arguments.
+fn option_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// What a presenter copies to a laptop: the built app (dist/), the app's own server as a
+/// program that needs no toolchain, its headers, a note on opening it offline, and the
+/// licences; and the same as a .tar.gz beside the folder.
+fn dist(out: &Path) -> Result<()> {
+    let built = root().join("dist");
+    if !built.join("index.html").is_file() {
+        anyhow::bail!("dist/ holds no build: run cargo xtask build first");
+    }
+    cargo(&["build", "--release", "-p", "wbc-serve"])?;
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("emptying {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out)?;
+    copy_tree(&built, &out.join("app"))?;
+    std::fs::copy(root().join("target/release/wbc-serve"), out.join("serve"))?;
+    let trunk = std::fs::read_to_string(root().join("Trunk.toml"))?;
+    let headers = trunk
+        .split("\n[")
+        .find(|section| section.starts_with("serve.headers]"))
+        .context("Trunk.toml has no [serve.headers]")?;
+    std::fs::write(
+        out.join("headers.toml"),
+        format!("[{}\n", headers.trim_end()),
+    )?;
+    std::fs::write(
+        out.join("HOW-TO-OPEN.txt"),
+        "Run ./serve in this folder (Linux; elsewhere: python3 -m http.server 8080 --directory app) and open http://127.0.0.1:8080 in Chrome, Edge or Firefox.\n\
+         Open it once, wait until the header says \"offline: ready\", then it works with no network at the same address in the same browser.\n",
+    )?;
+    std::fs::copy(root().join("LICENSE"), out.join("LICENSE"))?;
+    std::fs::copy(
+        root().join("DATA-LICENCES.md"),
+        out.join("DATA-LICENCES.md"),
+    )?;
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("--out needs a folder name")?;
+    let parent = out.parent().unwrap_or(Path::new("."));
+    run(Command::new("tar")
+        .args(["czf", &format!("{name}.tar.gz"), name])
+        .current_dir(parent))?;
+    eprintln!(
+        "the app for a presenter: {} (and {name}.tar.gz beside it); see its HOW-TO-OPEN.txt",
+        out.display()
+    );
+    Ok(())
+}
+
+/// Copy a folder and everything under it.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// The environment variable that marks the processes one test run started.
 const RUN_MARK: &str = "WBC_E2E_RUN";
 
@@ -769,14 +841,23 @@ fn main() -> Result<()> {
             build()
         }
         Some("serve") => {
-            setup(false)?;
-            reference_option(&args)?;
-            build()?;
+            // `--no-build` serves the dist/ already built (a presenter's laptop, no rebuild).
+            if !args.iter().any(|a| a == "--no-build") {
+                setup(false)?;
+                reference_option(&args)?;
+                build()?;
+            } else if !root().join("dist/index.html").is_file() {
+                anyhow::bail!("dist/ holds no build: run cargo xtask build (or serve without --no-build) first");
+            }
+            let port = option_value(&args, "--port")
+                .map(|p| p.parse::<u16>().context("--port takes a number"))
+                .transpose()?
+                .unwrap_or(8080);
             // The app's own server (not trunk's): it sends the precompressed files with their
             // Content-Encoding, and a 404 for a missing file.
             let server = wbc_serve::Server::start(
                 root().join("dist"),
-                "127.0.0.1:8080",
+                &format!("127.0.0.1:{port}"),
                 wbc_serve::Options {
                     headers: wbc_serve::served_headers(&root().join("Trunk.toml"))?,
                     ..wbc_serve::Options::default()
@@ -786,6 +867,17 @@ fn main() -> Result<()> {
             loop {
                 std::thread::park();
             }
+        }
+        Some("dist") => {
+            if !args.iter().any(|a| a == "--no-build") {
+                setup(false)?;
+                reference_option(&args)?;
+                build()?;
+            }
+            let out = option_value(&args, "--out")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root().join("target/wbc-explorer"));
+            dist(&out)
         }
         Some("test") => {
             setup(true)?;
@@ -909,7 +1001,7 @@ fn main() -> Result<()> {
             run(&mut c)
         }
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|bench|build|fuzz [minutes]|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  sizes [DIR]  what the page downloads before its first prediction (dist/ or DIR: raw, gzip, brotli)\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json\n  train-encoder [-- OPTIONS]  fine-tune the ImageNet-pretrained encoder (train/finetune_encoder.py; then wbc import-encoder)\n  peers  the native half of bench alone: Burn against onnxruntime and PyTorch (inference, training, whole pipeline); writes target/e2e/native_peers.md\n  fuzz   mutation fuzzing of decoding and preprocessing for N minutes (10 by default)");
+            eprintln!("usage: cargo xtask <serve|test|bench|build|dist|fuzz [minutes]|setup [--browser]>\n  serve  install what is missing, build the app and serve it on http://127.0.0.1:8080\n         (--no-build: serve the dist/ already built; --port N: another port)\n  dist   build the app and put it, its server, the licences and HOW-TO-OPEN.txt in\n         target/wbc-explorer (--out DIR, --no-build) and a .tar.gz beside it\n         (build and serve take --reference DIR [--reference-limit N]: a reference index of\n          the cells in DIR, for counterfactuals, built into the page; never committed)\n  test   install what is missing (Chromium too) and run every test\n  sizes [DIR]  what the page downloads before its first prediction (dist/ or DIR: raw, gzip, brotli)\n  bench  cold-start and per-cell timings in headless Chromium (CPU, WebGPU) and the native CLI; writes target/e2e/bench.json\n  train-encoder [-- OPTIONS]  fine-tune the ImageNet-pretrained encoder (train/finetune_encoder.py; then wbc import-encoder)\n  peers  the native half of bench alone: Burn against onnxruntime and PyTorch (inference, training, whole pipeline); writes target/e2e/native_peers.md\n  fuzz   mutation fuzzing of decoding and preprocessing for N minutes (10 by default)");
             std::process::exit(2)
         }
     }

@@ -39,6 +39,9 @@ pub struct IndexEntry {
 pub struct ReferenceIndex {
     /// The model that produced the concepts and features (its card's name and commit).
     pub model: String,
+    /// Where the cells come from and under which licence, shown beside them in the page.
+    #[serde(default)]
+    pub credit: Option<String>,
     pub entries: Vec<IndexEntry>,
 }
 

@@ -340,6 +340,14 @@ fn explorer(s: &Session, name: &str) -> Result<()> {
                 .all(|t| t.as_str().is_some_and(|t| t.contains("Basophil"))),
             "{name}: reference cells with purple coarse granules: {reference}"
         );
+        // The reference thumbnails carry their source's credit (CC BY asks for it).
+        let credit = s.js("return document.querySelector('.counterfactuals .hint').innerText")?;
+        ensure!(
+            credit
+                .as_str()
+                .is_some_and(|c| c.contains("Acevedo") && c.contains("CC BY 4.0")),
+            "{name}: the reference cells are shown without their credit: {credit}"
+        );
         let thumb = s.js("const i=document.querySelector('[data-testid=counterfactuals] li[data-source=reference] img'); return i && i.complete && i.naturalWidth")?;
         ensure!(
             thumb.as_u64().unwrap_or(0) > 0,
@@ -521,6 +529,9 @@ fn journey_in(session: &Session, server: &StaticServer, webgpu: bool) -> Result<
             "{name}: timings {timings}"
         );
         session.screenshot(&format!("{name}-real-cell"))?;
+        if name == "cpu" {
+            readme_picture(&session)?;
+        }
         explorer(&session, name)?;
         other_microscope(&session, name)?;
     }
@@ -1526,19 +1537,75 @@ fn no_serious_accessibility_violations() -> Result<()> {
         }
         Ok(found)
     };
-    let mut all = Vec::new();
-    all.extend(check(&s, "explorer")?);
-    for (view, button) in [
-        ("table", "view-table"),
-        ("glossary", "view-glossary"),
-        ("quiz", "view-quiz"),
-        ("dataset", "view-dataset"),
-    ] {
-        s.click(button)?;
-        std::thread::sleep(Duration::from_millis(300));
-        all.extend(check(&s, view)?);
+    // Every view in turn, back to the explorer; in a narrow window, each view must also fit
+    // the screen's width (nothing to scroll sideways but the table's own scroller).
+    let every_view = |s: &Session, how: &str, narrow: Option<u32>| -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        for (view, button) in [
+            ("explorer", "view-explorer"),
+            ("table", "view-table"),
+            ("glossary", "view-glossary"),
+            ("quiz", "view-quiz"),
+            ("dataset", "view-dataset"),
+        ] {
+            s.click(button)?;
+            std::thread::sleep(Duration::from_millis(300));
+            found.extend(check(s, &format!("{view}, {how}"))?);
+            if let Some(width) = narrow {
+                let wide = s.js("return document.documentElement.scrollWidth")?;
+                if wide.as_u64().is_none_or(|w| w > u64::from(width)) {
+                    found.push(format!(
+                        "{view}, {how}: the page is {wide} px wide on a {width} px screen"
+                    ));
+                }
+            }
+        }
+        s.click("view-explorer")?;
+        Ok(found)
+    };
+    let mut all = every_view(&s, "light", None)?;
+    // Dark mode, as a reader who chose it in their system sees the page.
+    s.cdp(
+        "Emulation.setEmulatedMedia",
+        serde_json::json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    )?;
+    let background = s.js("return getComputedStyle(document.body).backgroundColor")?;
+    let dark = background
+        .as_str()
+        .and_then(|c| {
+            c.trim_start_matches("rgb(")
+                .trim_end_matches(')')
+                .split(',')
+                .next()?
+                .trim()
+                .parse::<u32>()
+                .ok()
+        })
+        .is_some_and(|red| red < 64);
+    if !dark {
+        all.push(format!(
+            "dark mode: the page's background stays {background}"
+        ));
     }
-    s.click("view-explorer")?;
+    all.extend(every_view(&s, "dark", None)?);
+    s.screenshot("explorer-dark")?;
+    // A phone's width (390 px), in the light scheme.
+    s.cdp(
+        "Emulation.setEmulatedMedia",
+        serde_json::json!({"features": []}),
+    )?;
+    s.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+    )?;
+    std::thread::sleep(Duration::from_millis(300));
+    all.extend(every_view(&s, "390 px", Some(390))?);
+    s.screenshot("explorer-narrow")?;
+    s.cdp(
+        "Emulation.clearDeviceMetricsOverride",
+        serde_json::json!({}),
+    )?;
+    std::thread::sleep(Duration::from_millis(300));
     s.click("present")?;
     std::thread::sleep(Duration::from_millis(300));
     all.extend(check(&s, "presentation")?);
@@ -1626,6 +1693,156 @@ fn a_batch_with_bad_files_mixed_in_finishes() -> Result<()> {
     eprintln!(
         "a batch of 200 with 20 bad files: 180 cells, 20 refusals named ({})",
         s.text("batch-progress")?
+    );
+    Ok(())
+}
+
+/// The README's picture: the top of the cell panel (the cell with its overlay, the type and
+/// both opinions), as a small JPEG in target/e2e/readme-screenshot.jpg (docs/screenshot.jpg
+/// is a copy of it).
+fn readme_picture(s: &Session) -> Result<()> {
+    use base64::Engine;
+    let rect = s.js("const r = document.querySelector('[data-testid=cell-panel]').getBoundingClientRect(); return [r.left + window.scrollX, r.top + window.scrollY, r.width];")?;
+    let at = |i: usize| rect[i].as_f64().unwrap_or(0.0);
+    let shot = s.cdp(
+        "Page.captureScreenshot",
+        serde_json::json!({"format": "jpeg", "quality": 80, "captureBeyondViewport": true,
+            "clip": {"x": at(0), "y": at(1), "width": at(2), "height": 560.0, "scale": 0.75}}),
+    )?;
+    let jpeg =
+        base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap_or(""))?;
+    ensure!(jpeg.len() > 10_000, "the README picture is empty");
+    std::fs::write(artefacts().join("readme-screenshot.jpg"), jpeg)?;
+    Ok(())
+}
+
+/// A running command, stopped when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The first line of an HTTP answer and its headers, for `path` at `url`.
+fn head_of(url: &str, path: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n")?;
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all)?;
+    let text = String::from_utf8_lossy(&all);
+    Ok(text.split("\r\n\r\n").next().unwrap_or("").to_string())
+}
+
+/// Wait until something answers HTTP at `url`.
+fn answering(url: &str) -> Result<()> {
+    let start = std::time::Instant::now();
+    while head_of(url, "/").is_err() {
+        ensure!(
+            start.elapsed() < Duration::from_secs(120),
+            "{url} never answered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// A free TCP port on this machine.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The presenter's path (README): `cargo xtask serve --no-build --port N` serves the dist/
+/// already built, on that port, with the app's headers; `cargo xtask dist --no-build` makes
+/// a folder with the app, its own server program, the licences and a note on opening it
+/// offline; copied elsewhere, that folder's `./serve` serves the app, which analyses a cell.
+#[test]
+fn the_presenter_path_serves_the_built_app_without_a_rebuild() -> Result<()> {
+    built()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let xtask = |args: &[&str]| {
+        let mut c = std::process::Command::new(&cargo);
+        c.args(["run", "-q", "-p", "xtask", "--"])
+            .args(args)
+            .current_dir(root());
+        c
+    };
+    // serve --no-build on a port of our choosing.
+    let port = free_port()?;
+    let serving = Running(
+        xtask(&["serve", "--no-build", "--port", &port.to_string()])
+            .stderr(std::process::Stdio::null())
+            .spawn()?,
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    answering(&url)?;
+    let head = head_of(&url, "/")?;
+    ensure!(
+        head.starts_with("HTTP/1.1 200") && head.contains("Content-Security-Policy"),
+        "serve --no-build answered: {head}"
+    );
+    drop(serving);
+
+    // dist: the folder a presenter copies to a laptop.
+    let made = artefacts().join("presenter");
+    let _ = std::fs::remove_dir_all(&made);
+    let out = made.join("wbc-explorer");
+    let status = xtask(&["dist", "--no-build", "--out", &out.display().to_string()]).status()?;
+    ensure!(status.success(), "cargo xtask dist failed");
+    for file in [
+        "serve",
+        "headers.toml",
+        "HOW-TO-OPEN.txt",
+        "LICENSE",
+        "DATA-LICENCES.md",
+        "app/index.html",
+        "app/samples/NOTICE.txt",
+    ] {
+        ensure!(out.join(file).is_file(), "dist made no {file}");
+    }
+    ensure!(
+        made.join("wbc-explorer.tar.gz").is_file(),
+        "dist made no archive"
+    );
+    let note = std::fs::read_to_string(out.join("HOW-TO-OPEN.txt"))?;
+    ensure!(
+        note.lines().count() == 2 && note.contains("offline: ready"),
+        "{note}"
+    );
+    // Moved elsewhere, as to a laptop: its own server serves it.
+    let laptop = made.join("laptop");
+    std::fs::rename(&out, &laptop)?;
+    let port = free_port()?;
+    let _served = Running(
+        std::process::Command::new(laptop.join("serve"))
+            .args(["--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .spawn()?,
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    answering(&url)?;
+    let head = head_of(&url, "/")?;
+    ensure!(
+        head.starts_with("HTTP/1.1 200") && head.contains("Content-Security-Policy"),
+        "the copied folder's server answered: {head}"
+    );
+    let Some(real) = real_cell() else {
+        return Ok(());
+    };
+    let driver = Driver::start()?;
+    let s = driver.session(false)?;
+    s.goto(&format!("{url}/?cpu"))?;
+    open(&s)?;
+    upload_and_wait(&s, &real)?;
+    ensure!(
+        cell_count(&s)? == 1 && s.panel_ready()?,
+        "the copied app analysed no cell"
     );
     Ok(())
 }

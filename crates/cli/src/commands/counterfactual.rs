@@ -42,7 +42,14 @@ pub struct IndexArgs {
     pub model: PathBuf,
     #[arg(long, default_value = "models/cbm.json")]
     pub cbm: PathBuf,
+    /// Where the cells come from and their licence, shown with them in the page; for the
+    /// PBC folders (and --split) the PBC dataset's credit is used when none is given.
+    #[arg(long)]
+    pub credit: Option<String>,
 }
+
+/// The PBC dataset's credit (CC BY 4.0 asks for it wherever its images are shown).
+pub const PBC_CREDIT: &str = "PBC dataset: Acevedo et al., Data in Brief 30 (2020), CC BY 4.0";
 
 fn cbm_label(cbm: Option<&Cbm>, concepts: &[f32]) -> Option<String> {
     cbm.map(|c| CELL_TYPES[argmax(&c.probabilities(concepts))].to_string())
@@ -151,8 +158,17 @@ pub fn index(args: IndexArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
+    let from_pbc = args.split.is_some()
+        || args
+            .paths
+            .iter()
+            .any(|p| p.to_string_lossy().contains("PBC_dataset"));
     let index = ReferenceIndex {
         model: format!("{} ({})", card.name, card.commit),
+        credit: args
+            .credit
+            .clone()
+            .or_else(|| from_pbc.then(|| PBC_CREDIT.to_string())),
         entries,
     };
     if !dir.as_os_str().is_empty() {

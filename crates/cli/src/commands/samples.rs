@@ -64,15 +64,31 @@ fn choose(cells: &[LabelledCell], per_type: usize) -> Vec<&LabelledCell> {
     picked
 }
 
+/// The head of the samples' NOTICE.txt; WBCAtt's licence text follows it.
+const NOTICE: &str = "The sample cells in this folder
+===============================
+
+Images: 50 cells of the PBC dataset (A. Acevedo, A. Merino, S. Alférez, Á. Molina, L. Boldú,
+J. Rodellar, \"A dataset of microscopic peripheral blood cell images for development of automatic
+recognition systems\", Data in Brief 30, 2020; Mendeley Data snkd93bnjr), licensed CC BY 4.0
+(https://creativecommons.org/licenses/by/4.0/). Changed: cropped, resized, re-encoded as JPEG.
+
+Labels (labels.csv): the WBCAtt attribute labels (S. Tsutsui, W. Pang, B. Wen, \"WBCAtt: A White
+Blood Cell Dataset Annotated with Detailed Morphological Attributes\", NeurIPS 2023 Datasets and
+Benchmarks), under the MIT licence below, as published with the labels.
+
+";
+
 pub fn run(args: SamplesArgs) -> Result<()> {
     let cells = dataset::read_csv(&dataset::split_csv(&args.data, "test"))?;
     let picked = choose(&cells, args.per_type);
     std::fs::create_dir_all(&args.out)?;
-    let mut labels = String::from("img_name,label");
-    for a in ATTRIBUTES.iter() {
-        write!(labels, ",{}", a.name)?;
-    }
-    labels.push_str(",path\n");
+    let mut labels: Vec<Vec<String>> = vec![std::iter::once("img_name")
+        .chain(std::iter::once("label"))
+        .chain(ATTRIBUTES.iter().map(|a| a.name))
+        .chain(std::iter::once("path"))
+        .map(String::from)
+        .collect()];
     let mut names = Vec::new();
     let mut bytes_total = 0;
     for c in &picked {
@@ -90,14 +106,26 @@ pub fn run(args: SamplesArgs) -> Result<()> {
         JpegEncoder::new_with_quality(&mut jpeg, args.quality).encode_image(&small)?;
         bytes_total += jpeg.len();
         std::fs::write(args.out.join(&c.img_name), &jpeg)?;
-        write!(labels, "{},{}", c.img_name, CELL_TYPES[c.cell_type])?;
-        for (k, a) in ATTRIBUTES.iter().enumerate() {
-            write!(labels, ",{}", a.values[c.attributes[k]])?;
-        }
-        writeln!(labels, ",{}", c.img_name)?;
+        let mut row = vec![c.img_name.clone(), CELL_TYPES[c.cell_type].to_string()];
+        row.extend(
+            ATTRIBUTES
+                .iter()
+                .enumerate()
+                .map(|(k, a)| a.values[c.attributes[k]].to_string()),
+        );
+        row.push(c.img_name.clone());
+        labels.push(row);
         names.push(c.img_name.clone());
     }
-    std::fs::write(args.out.join("labels.csv"), &labels)?;
+    std::fs::write(
+        args.out.join("labels.csv"),
+        wbc_core::csv_text::write(&labels),
+    )?;
+    // The credits and the labels' MIT notice travel with the cells (served with the page).
+    let mit = args.data.join("wbcatt/LICENSE");
+    let mit =
+        std::fs::read_to_string(&mit).with_context(|| format!("reading {}", mit.display()))?;
+    std::fs::write(args.out.join("NOTICE.txt"), format!("{NOTICE}{mit}"))?;
     std::fs::write(
         args.out.join("index.json"),
         serde_json::to_string_pretty(&serde_json::json!({
