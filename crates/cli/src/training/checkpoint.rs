@@ -2,7 +2,6 @@
 //! `best.bpk` when val improved, and `state.json` (the trainer's own record), so an
 //! interrupted run resumes where it stopped.
 
-use super::epochs::{EpochDone, Schedule};
 use crate::data::PbcArgs;
 use anyhow::{Context, Result};
 use burn::optim::ModuleOptimizer;
@@ -27,6 +26,41 @@ pub struct RunArgs {
     /// Start afresh even if the run folder holds a checkpoint.
     #[arg(long)]
     pub restart: bool,
+}
+
+/// How a run walks through its data.
+pub struct Schedule {
+    /// Training cells a pass.
+    pub cells: usize,
+    pub epochs: usize,
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub seed: u64,
+    /// Each epoch's augmentation draws come from `seed × this + epoch` (a constant per
+    /// trainer, kept so earlier runs reproduce).
+    pub augmentation_stream: u64,
+    /// Start afresh even if the run folder holds a run of the same network.
+    pub restart: bool,
+}
+
+/// One finished epoch, for the trainer's validation and record.
+pub struct EpochDone {
+    /// 1-based.
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+impl EpochDone {
+    /// Print the epoch's line: its number, training loss, the trainer's val `summary` and time.
+    pub fn report(&self, summary: &str) {
+        eprintln!(
+            "epoch {:>3}: loss {:.3}  {summary}  ({:.0} s)",
+            self.epoch, self.train_loss, self.seconds
+        );
+    }
 }
 
 impl RunArgs {

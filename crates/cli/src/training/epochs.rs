@@ -4,7 +4,7 @@
 //! validation, the record and the checkpoint. Epochs a resumed run has done are skipped with
 //! their shuffles drawn, so a resumed run sees the same batches as an uninterrupted one.
 
-use super::checkpoint::{RunFolder, RunState};
+use super::checkpoint::{EpochDone, RunFolder, RunState, Schedule};
 use crate::data;
 use crate::rng::Rng;
 use anyhow::Result;
@@ -14,41 +14,6 @@ use burn::store::ModuleSnapshot;
 use burn::tensor::Tensor;
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Instant;
-
-/// How a run walks through its data.
-pub struct Schedule {
-    /// Training cells a pass.
-    pub cells: usize,
-    pub epochs: usize,
-    pub batch: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    pub seed: u64,
-    /// Each epoch's augmentation draws come from `seed × this + epoch` (a constant per
-    /// trainer, kept so earlier runs reproduce).
-    pub augmentation_stream: u64,
-    /// Start afresh even if the run folder holds a run of the same network.
-    pub restart: bool,
-}
-
-/// One finished epoch, for the trainer's validation and record.
-pub struct EpochDone {
-    /// 1-based.
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub seconds: f64,
-    pub images_per_second: f64,
-}
-
-impl EpochDone {
-    /// Print the epoch's line: its number, training loss, the trainer's val `summary` and time.
-    pub fn report(&self, summary: &str) {
-        eprintln!(
-            "epoch {:>3}: loss {:.3}  {summary}  ({:.0} s)",
-            self.epoch, self.train_loss, self.seconds
-        );
-    }
-}
 
 /// Learning rate at `step`: a one-epoch linear warm-up, then cosine decay to ~0.
 pub fn lr_at(step: usize, steps_per_epoch: usize, total: usize, peak: f64) -> f64 {
