@@ -7,7 +7,7 @@ use crate::components::after_next_paint;
 use crate::components::explain::{CbmVerdict, Contributions, Counterfactuals, WeightHeatmap};
 use crate::components::glossary::WhatIsThis;
 use crate::components::overlay::{Measurements, SegmentationOverlay};
-use crate::state::{AppState, CellView, Edits};
+use crate::state::{Cam, CellView, Cells, Edits, Engine, Extras};
 use leptos::prelude::*;
 use wbc_core::cbm::intervene;
 use wbc_core::front_end::ScaleSource;
@@ -57,16 +57,14 @@ fn AttributeEditor(
     let predicted = argmax(&probabilities);
     let current = move || edits.get()[k].unwrap_or(predicted);
     let edited = move || edits.get()[k].is_some();
-    let state = expect_context::<AppState>();
+    let (cam, engine) = (expect_context::<Cam>(), expect_context::<Engine>());
     let pending = move || {
-        state
-            .cam_pending
+        cam.pending
             .get()
             .is_some_and(|(c, a, _)| c == cell_id && a == k)
     };
     let shown = move || {
-        state
-            .cam
+        cam.shown
             .get()
             .is_some_and(|c| c.cell == cell_id && c.attribute == k)
     };
@@ -93,7 +91,7 @@ fn AttributeEditor(
             <button class="cam-button" data-testid=format!("cam-{}", a.name) class:active=shown
                 title="Show where in the image the network found evidence for the value shown"
                 disabled=pending
-                on:click=move |_| state.request_cam(cell_id, k, current())>
+                on:click=move |_| engine.explain(cell_id, k, current())>
                 {move || if pending() { "looking…" } else { "where?" }}
             </button>
         </div>
@@ -133,7 +131,8 @@ fn TypeOpinions(m: MeasuredTypeAnswer) -> impl IntoView {
 /// images, and the controls: the stain-normalisation toggle and the image the networks saw.
 #[component]
 fn FrontEndNote(cell: CellView, show_normalised: RwSignal<bool>) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let engine = expect_context::<Engine>();
+    let stain = engine.requests.stain;
     let warning = cell.familiarity.as_ref().and_then(|f| f.warning());
     let familiarity = cell.familiarity.clone();
     let Some(fe) = cell.front_end.clone() else {
@@ -189,8 +188,8 @@ fn FrontEndNote(cell: CellView, show_normalised: RwSignal<bool>) -> impl IntoVie
             })}
             <label class="toggle">
                 <input type="checkbox" data-testid="stain-toggle"
-                    prop:checked=move || state.stain.get().unwrap_or(analysed_with_stain)
-                    on:change=move |_| state.set_stain(!state.stain.get_untracked().unwrap_or(analysed_with_stain))/>
+                    prop:checked=move || stain.get().unwrap_or(analysed_with_stain)
+                    on:change=move |_| engine.set_stain(!stain.get_untracked().unwrap_or(analysed_with_stain))/>
                 " Stain normalisation (analyses every cell again)"
             </label>
             {has_normalised.then(|| view! {
@@ -208,16 +207,12 @@ fn FrontEndNote(cell: CellView, show_normalised: RwSignal<bool>) -> impl IntoVie
 
 #[component]
 pub fn CellPanel(cell: CellView) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let (cells, extras) = (expect_context::<Cells>(), expect_context::<Extras>());
     let id = cell.id;
     let p = cell.prediction.clone();
-    let type_index = argmax(&p.cell_type);
-    let type_label = CELL_TYPES[type_index];
-    let engine = state.engine.get_untracked();
-    let ready_at = engine.as_ref().map(|e| format!("{:.1}", e.ready_at_ms));
     let raw = serde_json::to_string(&p).unwrap_or_default();
-    let edits: Signal<Edits> = Signal::derive(move || state.edits_of(id));
-    let set_edit = Callback::new(move |(k, v): (usize, Option<usize>)| state.edit(id, k, v));
+    let edits: Signal<Edits> = Signal::derive(move || cells.edits_of(id));
+    let set_edit = Callback::new(move |(k, v): (usize, Option<usize>)| cells.edit(id, k, v));
     let concepts = p.concepts();
     let edited_concepts = Signal::derive(move || {
         edits
@@ -266,27 +261,7 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
                 <Measurements m=cell.morphometry.clone() prediction=p.clone()/>
             </div>
             <div class="right">
-                <section class="cell-type">
-                    <h2>"Cell type"</h2>
-                    <h3>{if cell.measured_type.as_ref().is_some_and(|m| m.used) { "From the image and its measurements" } else { "From the image (direct classifier)" }}</h3>
-                    <p class="verdict">
-                        <span data-testid="cell-type" data-probability=format!("{:.4}", p.cell_type[type_index])>{type_label}</span>
-                        <span class="conf">{format!(" ({})", percent(p.cell_type[type_index]))}</span>
-                    </p>
-                    <ProbabilityBars labels=CELL_TYPES.to_vec() probabilities=p.cell_type.clone()/>
-                    {cell.measured_type.clone().map(|m| view! { <TypeOpinions m=m/> })}
-                    {
-                        let concepts = p.concepts();
-                        move || state.cbm.get().map(|cbm| view! {
-                            <CbmVerdict cbm=cbm predicted=concepts.clone() edited=edited_concepts direct_label=type_label/>
-                        })
-                    }
-                    <p class="edits-bar">
-                        {move || match n_edits() { 0 => "No attribute edited: change any attribute below to see what the model would then say.".to_string(), n => format!("{n} attribute(s) edited.") }}
-                        <button data-testid="reset-edits" disabled=move || n_edits() == 0
-                            on:click=move |_| state.reset_edits(id)>"Reset all edits"</button>
-                    </p>
-                </section>
+                <CellTypeSection cell=cell.clone() edited_concepts=edited_concepts n_edits=Signal::derive(n_edits)/>
             </div>
             <section class="attributes">
                 <h2>"Morphology (WBCAtt attributes)"</h2>
@@ -304,7 +279,7 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
             </section>
             <section class="why">
                 <Show when=why_ready>
-                    {move || state.cbm.get().map(|cbm| view! {
+                    {move || extras.cbm.get().map(|cbm| view! {
                         <h2>"Why"</h2>
                         <div class="why-plots">
                             <Contributions cbm=cbm.clone() edited=edited_concepts/>
@@ -318,14 +293,63 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
                     <Counterfactuals current=id edits=edits/>
                 </Show>
             </section>
+            <Timings cell=cell.clone()/>
+        </article>
+    }
+}
+
+/// The cell type: the joined answer with its probabilities, both opinions under it, the
+/// CBM's verdict from the attributes (after the user's edits), and the edits bar.
+#[component]
+fn CellTypeSection(
+    cell: CellView,
+    edited_concepts: Signal<Vec<f32>>,
+    n_edits: Signal<usize>,
+) -> impl IntoView {
+    let (cells, extras) = (expect_context::<Cells>(), expect_context::<Extras>());
+    let id = cell.id;
+    let p = cell.prediction.clone();
+    let type_index = argmax(&p.cell_type);
+    let type_label = CELL_TYPES[type_index];
+    view! {
+                <section class="cell-type">
+                    <h2>"Cell type"</h2>
+                    <h3>{if cell.measured_type.as_ref().is_some_and(|m| m.used) { "From the image and its measurements" } else { "From the image (direct classifier)" }}</h3>
+                    <p class="verdict">
+                        <span data-testid="cell-type" data-probability=format!("{:.4}", p.cell_type[type_index])>{type_label}</span>
+                        <span class="conf">{format!(" ({})", percent(p.cell_type[type_index]))}</span>
+                    </p>
+                    <ProbabilityBars labels=CELL_TYPES.to_vec() probabilities=p.cell_type.clone()/>
+                    {cell.measured_type.clone().map(|m| view! { <TypeOpinions m=m/> })}
+                    {
+                        let concepts = p.concepts();
+                        move || extras.cbm.get().map(|cbm| view! {
+                            <CbmVerdict cbm=cbm predicted=concepts.clone() edited=edited_concepts direct_label=type_label/>
+                        })
+                    }
+                    <p class="edits-bar">
+                        {move || match n_edits.get() { 0 => "No attribute edited: change any attribute below to see what the model would then say.".to_string(), n => format!("{n} attribute(s) edited.") }}
+                        <button data-testid="reset-edits" disabled=move || n_edits.get() == 0
+                            on:click=move |_| cells.reset_edits(id)>"Reset all edits"</button>
+                    </p>
+                </section>
+    }
+}
+
+/// How long the cell took and on what, with the page clock's marks the benchmarks read.
+#[component]
+fn Timings(cell: CellView) -> impl IntoView {
+    let t = cell.timings;
+    let engine = expect_context::<Engine>().info.get_untracked();
+    let ready_at = engine.as_ref().map(|e| format!("{:.1}", e.ready_at_ms));
+    view! {
             <footer class="timings" data-testid="timings"
-                data-round-trip-ms=format!("{:.1}", cell.round_trip_ms)
-                data-answered-at-ms=format!("{:.1}", cell.answered_at_ms)
+                data-round-trip-ms=format!("{:.1}", t.round_trip_ms)
+                data-answered-at-ms=format!("{:.1}", t.answered_at_ms)
                 data-ready-at-ms=ready_at>
-                {format!("Preprocessing {:.0} ms, attribute network {:.0} ms, segmentation {:.0} ms; {:.0} ms from choosing the file to the answer", cell.preprocess_ms, cell.inference_ms, cell.segmentation_ms, cell.round_trip_ms)}
+                {format!("Preprocessing {:.0} ms, attribute network {:.0} ms, segmentation {:.0} ms; {:.0} ms from choosing the file to the answer", t.preprocess_ms, t.inference_ms, t.segmentation_ms, t.round_trip_ms)}
                 {engine.map(|e| format!(" on {}; models {:.1} MB (attributes) + {:.1} MB (segmentation) loaded in {:.0} ms (warm-up {:.0} ms), ready {:.0} ms after opening the page.",
                     e.device, e.model_bytes as f64 / 1e6, e.seg_model_bytes as f64 / 1e6, e.load_ms, e.warmup_ms, e.ready_at_ms))}
             </footer>
-        </article>
     }
 }

@@ -3,7 +3,7 @@
 //! classifiers' accuracy and confusion, the error rate per attribute value with its 95%
 //! interval (worst first) and the agreement with attribute labels (`wbc_core::audit`).
 
-use crate::state::AppState;
+use crate::state::Analyser;
 use leptos::prelude::*;
 use wbc_core::audit::{self, Audit};
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
@@ -121,12 +121,18 @@ fn audit_view(a: Audit) -> impl IntoView {
 
 #[component]
 pub fn DatasetView() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let rows = Memo::new(move |_| state.rows().into_iter().map(|e| e.row).collect::<Vec<_>>());
+    let analyser = expect_context::<Analyser>();
+    let rows = Memo::new(move |_| {
+        analyser
+            .rows()
+            .into_iter()
+            .map(|e| e.row)
+            .collect::<Vec<_>>()
+    });
     let distribution = move || rows.with(|r| audit::value_distribution(r));
     let per_type = move || rows.with(|r| wbc_core::table::counts(r));
     let crossed = move || {
-        state
+        analyser
             .labels
             .get()
             .map(|(_, labels)| rows.with(|r| audit::audit(r, &labels)))
@@ -140,14 +146,14 @@ pub fn DatasetView() -> impl IntoView {
                         on:change=move |e: leptos::ev::Event| {
                             let input: web_sys::HtmlInputElement = event_target(&e);
                             if let Some(file) = input.files().and_then(|f| f.get(0)) {
-                                state.load_labels(file);
+                                analyser.load_labels(file);
                             }
                             input.set_value("");
                         }/>
                 </label>
-                {move || state.labels.get().map(|(name, labels)| view! {
+                {move || analyser.labels.get().map(|(name, labels)| view! {
                     <span class="hint">{format!(" {name}: {} labelled cells ", labels.len())}</span>
-                    <button on:click=move |_| state.labels.set(None)>"remove labels"</button>
+                    <button on:click=move |_| analyser.labels.set(None)>"remove labels"</button>
                 })}
             </div>
             <h3>"Predicted attribute values per predicted type"</h3>

@@ -1,6 +1,6 @@
 //! Where cells come in: a file picker (several files at once), drag-and-drop, and Ctrl+V.
 
-use crate::state::AppState;
+use crate::state::{Cells, Notices};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -100,7 +100,7 @@ async fn files_under(root: FileSystemEntry) -> (Vec<File>, Vec<(String, String)>
 }
 
 /// What was dropped: plain files as they are, folders read recursively for their images.
-fn take_drop(state: AppState, transfer: Option<web_sys::DataTransfer>) {
+fn take_drop(cells: Cells, notices: Notices, transfer: Option<web_sys::DataTransfer>) {
     let Some(transfer) = transfer else { return };
     // Entries must be taken during the event; reading them may wait.
     let items = transfer.items();
@@ -109,7 +109,7 @@ fn take_drop(state: AppState, transfer: Option<web_sys::DataTransfer>) {
         .filter_map(|item| item.webkit_get_as_entry().ok().flatten())
         .collect();
     if entries.is_empty() || entries.iter().all(|e| e.is_file()) {
-        state.add_files(files_of(transfer.files()));
+        cells.add_files(files_of(transfer.files()));
         return;
     }
     wasm_bindgen_futures::spawn_local(async move {
@@ -126,30 +126,28 @@ fn take_drop(state: AppState, transfer: Option<web_sys::DataTransfer>) {
             unreadable.extend(failed);
         }
         for (path, why) in unreadable.iter().cloned() {
-            state.refuse(
+            notices.refuse(
                 path,
                 format!("could not be read ({why}); the rest of the drop goes on"),
             );
         }
         if files.is_empty() && unreadable.is_empty() {
-            state
-                .error
-                .set(Some("no images were found in the dropped folder".into()));
+            notices.say("no images were found in the dropped folder");
         }
-        state.add_files(files);
+        cells.add_files(files);
     });
 }
 
 #[component]
 pub fn DropZone() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let (cells, notices) = (expect_context::<Cells>(), expect_context::<Notices>());
     let dragging = RwSignal::new(false);
     // Paste anywhere on the page.
     let paste = window_event_listener(ev::paste, move |event: web_sys::ClipboardEvent| {
         let files = files_of(event.clipboard_data().and_then(|d| d.files()));
         if !files.is_empty() {
             event.prevent_default();
-            state.add_files(files);
+            cells.add_files(files);
         }
     });
     on_cleanup(move || paste.remove());
@@ -168,7 +166,7 @@ pub fn DropZone() -> impl IntoView {
             on:drop=move |e: ev::DragEvent| {
                 e.prevent_default();
                 dragging.set(false);
-                take_drop(state, e.data_transfer());
+                take_drop(cells, notices, e.data_transfer());
             }>
             <label>
                 <span class="drop-title">"Drop white-cell images here, paste one (Ctrl+V), or "</span>
@@ -176,7 +174,7 @@ pub fn DropZone() -> impl IntoView {
                 <input type="file" multiple accept="image/*,.tif,.tiff,.bmp" data-testid="file-input"
                     on:change=move |e: ev::Event| {
                         let input: web_sys::HtmlInputElement = event_target(&e);
-                        state.add_files(files_of(input.files()));
+                        cells.add_files(files_of(input.files()));
                         // Let the same file be chosen again.
                         input.set_value("");
                     }/>
@@ -188,15 +186,15 @@ pub fn DropZone() -> impl IntoView {
                         let input: web_sys::HtmlInputElement = event_target(&e);
                         let files: Vec<File> = files_of(input.files()).into_iter().filter(looks_like_image).collect();
                         if files.is_empty() {
-                            state.error.set(Some("no images were found in that folder".into()));
+                            notices.say("no images were found in that folder");
                         }
-                        state.add_files(files);
+                        cells.add_files(files);
                         input.set_value("");
                     }/>
             </label>
             <p class="hint">"JPEG, PNG, BMP or TIFF; a single white cell near the centre, as from a CellaVision analyser. Images never leave this computer."</p>
             <p class="samples">
-                <button data-testid="sample-cells" on:click=move |_| state.load_samples()>"try sample cells"</button>
+                <button data-testid="sample-cells" on:click=move |_| cells.load_samples()>"try sample cells"</button>
                 <span class="hint">" 50 real cells from the PBC dataset (Acevedo et al. 2020, "
                     <a href="https://creativecommons.org/licenses/by/4.0/" rel="license">"CC BY 4.0"</a>
                     "), with WBCAtt labels (MIT; "

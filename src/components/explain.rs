@@ -2,7 +2,7 @@
 //! attributes (after any edits), each attribute value's contribution to the chosen type, and
 //! the CBM's weights as a heatmap. Plots are SVG drawn here.
 
-use crate::state::AppState;
+use crate::state::{Cells, Extras};
 use leptos::prelude::*;
 use wbc_core::cbm::{input_names, Cbm};
 use wbc_core::counterfactual::rank;
@@ -169,10 +169,10 @@ struct Match {
 /// other attributes (wbc-core's ranking, the same as `wbc counterfactual`).
 #[component]
 pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let (loaded, extras) = (expect_context::<Cells>(), expect_context::<Extras>());
     let matches = move || {
         let requests = edits.get();
-        let cells = state.cells.get();
+        let cells = loaded.cells.get();
         let Some(me) = cells.iter().find(|c| c.id == current) else {
             return Vec::new();
         };
@@ -195,7 +195,7 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
             distance: d,
             path: others[i].name.clone(),
             // The full crop when the cell still holds it, else its thumbnail.
-            image: if others[i].detail {
+            image: if others[i].has_detail() {
                 others[i].image_url.clone()
             } else {
                 others[i].thumb_url.clone()
@@ -204,7 +204,7 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
             loaded: Some(others[i].id),
         })
         .collect();
-        if let Some(index) = state.reference.get() {
+        if let Some(index) = extras.reference.get() {
             found.extend(
                 rank(
                     query,
@@ -236,7 +236,7 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
         found.truncate(6);
         found
     };
-    let source = move || match state.reference.get() {
+    let source = move || match extras.reference.get() {
         Some(index) => format!(
             "Among the cells you have loaded and {} reference cells built into this page ({})",
             index.entries.len(),
@@ -264,7 +264,7 @@ pub fn Counterfactuals(current: u32, edits: Signal<[Option<usize>; 11]>) -> impl
                             match m.loaded {
                                 Some(id) => view! {
                                     <li data-path=m.path.clone() data-source=source>
-                                        <button title="show this cell" on:click=move |_| state.select(id)>{image}</button>
+                                        <button title="show this cell" on:click=move |_| loaded.select(id)>{image}</button>
                                     </li>
                                 }.into_any(),
                                 None => view! {

@@ -2,7 +2,7 @@
 //! with up to three example cells per value from the loaded cells (the sample cells, for a
 //! newcomer) where the network is confident of that value; an example opens in the explorer.
 
-use crate::state::{AppState, PageView};
+use crate::state::{open_cell, Cells, Teaching};
 use leptos::prelude::*;
 use wbc_core::glossary::GLOSSARY;
 use wbc_core::ATTRIBUTES;
@@ -13,10 +13,10 @@ const EXAMPLES: usize = 3;
 
 #[component]
 pub fn Glossary() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let (cells, teaching) = (expect_context::<Cells>(), expect_context::<Teaching>());
     // Scroll to the attribute the explorer's "what is this?" asked for.
     Effect::new(move |_| {
-        if let Some(k) = state.glossary_focus.get() {
+        if let Some(k) = teaching.glossary_focus.get() {
             let id = format!("glossary-{}", ATTRIBUTES[k].name);
             request_animation_frame(move || {
                 if let Some(el) = document().get_element_by_id(&id) {
@@ -26,7 +26,7 @@ pub fn Glossary() -> impl IntoView {
         }
     });
     let examples = move |k: usize, v: usize| {
-        state.cells.with(|cells| {
+        cells.cells.with(|cells| {
             let mut hits: Vec<(f32, u32, String, String)> = cells
                 .iter()
                 .filter_map(|c| {
@@ -43,16 +43,16 @@ pub fn Glossary() -> impl IntoView {
     view! {
         <section class="glossary" data-testid="glossary">
             <h2>"Glossary: the 11 attributes and their 31 values"</h2>
-            <Show when=move || state.cells.with(Vec::is_empty)>
+            <Show when=move || cells.cells.with(Vec::is_empty)>
                 <p class="hint">"Examples come from the cells you load. "
-                    <button on:click=move |_| state.load_samples()>"load the sample cells"</button>
+                    <button on:click=move |_| cells.load_samples()>"load the sample cells"</button>
                     " to see real examples of each value."</p>
             </Show>
             {GLOSSARY.iter().enumerate().map(|(k, e)| {
                 let a = &ATTRIBUTES[k];
                 view! {
                     <article id=format!("glossary-{}", a.name) data-testid=format!("glossary-{}", a.name)
-                        class:focused=move || state.glossary_focus.get() == Some(k)>
+                        class:focused=move || teaching.glossary_focus.get() == Some(k)>
                         <h3>{a.title}</h3>
                         <p>{e.look_at}</p>
                         <dl>
@@ -64,7 +64,7 @@ pub fn Glossary() -> impl IntoView {
                                     <div class="examples" data-testid=format!("examples-{}-{}", a.name, v)>
                                         {move || examples(k, v).into_iter().map(|(p, id, thumb, name)| view! {
                                             <button class="example" title=format!("{name}: {:.0}% {}", p * 100.0, a.values[v])
-                                                on:click=move |_| state.open(id)>
+                                                on:click=move |_| open_cell(cells, teaching, id)>
                                                 <img src=thumb alt=format!("example of {}", a.values[v]) width="56" height="56"/>
                                             </button>
                                         }).collect_view()}
@@ -82,12 +82,9 @@ pub fn Glossary() -> impl IntoView {
 /// "What is this?" beside an attribute: the glossary, opened at that attribute.
 #[component]
 pub fn WhatIsThis(k: usize) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let teaching = expect_context::<Teaching>();
     view! {
         <button class="what-is-this" data-testid=format!("what-is-{}", ATTRIBUTES[k].name)
-            on:click=move |_| {
-                state.glossary_focus.set(Some(k));
-                state.view.set(PageView::Glossary);
-            }>"what is this?"</button>
+            on:click=move |_| teaching.explain_attribute(k)>"what is this?"</button>
     }
 }

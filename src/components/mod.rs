@@ -1,4 +1,4 @@
-//! One file per panel of the page. Components read and act on [`crate::state::AppState`].
+//! One file per panel of the page. Each takes the rooms of [`crate::state`] it needs.
 pub mod app;
 pub mod cell_panel;
 pub mod dataset;

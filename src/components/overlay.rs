@@ -4,7 +4,7 @@
 //! from the segmentation beside the attributes they explain, checked with the thresholds from
 //! the segmentation card.
 
-use crate::state::AppState;
+use crate::state::{Cam, Engine};
 use leptos::html;
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -86,10 +86,10 @@ pub fn SegmentationOverlay(
     labels: Arc<Vec<u8>>,
     side: u32,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let cam = Memo::new(move |_| state.cam.get().filter(|c| c.cell == cell_id));
-    let segmenter = state
-        .engine
+    let (maps, engine) = (expect_context::<Cam>(), expect_context::<Engine>());
+    let cam = Memo::new(move |_| maps.shown.get().filter(|c| c.cell == cell_id));
+    let segmenter = engine
+        .info
         .get_untracked()
         .map(|e| e.segmenter)
         .unwrap_or_default();
@@ -126,7 +126,7 @@ pub fn SegmentationOverlay(
                 view! {
                     <p class="cam-caption" data-testid="cam-caption">
                         {format!("Where the network found evidence for {} = {} rather than its other values (Grad-CAM, {:.0} ms). Bright: strong evidence. ", a.title.to_lowercase(), a.values[c.value], c.ms)}
-                        <button data-testid="cam-hide" on:click=move |_| state.clear_cam()>"Show the segmentation again"</button>
+                        <button data-testid="cam-hide" on:click=move |_| maps.clear()>"Show the segmentation again"</button>
                     </p>
                 }
             })}
@@ -218,9 +218,8 @@ fn row_of(
 /// where a trusted rule on the measurement disagrees with the learned attribute.
 #[component]
 pub fn Measurements(m: Morphometry, prediction: CellPrediction) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let rules = state
-        .engine
+    let rules = expect_context::<Engine>()
+        .info
         .get_untracked()
         .map(|e| e.rules)
         .unwrap_or_default();

@@ -3,16 +3,16 @@
 //! big; → / ← (and a clicker's PageDown / PageUp, or Space) step through the loaded cells, I
 //! jumps to the intervention selectors ("what if"), Esc leaves.
 
-use crate::state::{AppState, PageView};
+use crate::state::{Cells, PageView, Teaching};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// Enter presentation mode: the explorer, full screen where the browser allows it (a page
 /// without the permission, or a headless one, still gets the large, high-contrast layout).
-pub fn enter(state: AppState) {
-    state.view.set(PageView::Explorer);
-    state.presenting.set(true);
+pub fn enter(teaching: Teaching) {
+    teaching.view.set(PageView::Explorer);
+    teaching.presenting.set(true);
     if let Some(root) = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.document_element())
@@ -23,8 +23,8 @@ pub fn enter(state: AppState) {
 }
 
 /// Leave presentation mode (and full screen, if the page is in it).
-pub fn leave(state: AppState) {
-    state.presenting.set(false);
+pub fn leave(teaching: Teaching) {
+    teaching.presenting.set(false);
     if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
         if doc.fullscreen_element().is_some() {
             doc.exit_fullscreen();
@@ -44,9 +44,9 @@ fn typing(event: &web_sys::KeyboardEvent) -> bool {
 /// The "Present" button and, while presenting, the key handling and the navigation bar.
 #[component]
 pub fn PresentControls() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let (cells, teaching) = (expect_context::<Cells>(), expect_context::<Teaching>());
     let keys = window_event_listener(ev::keydown, move |e: web_sys::KeyboardEvent| {
-        if !state.presenting.get_untracked() {
+        if !teaching.presenting.get_untracked() {
             return;
         }
         // Esc leaves from anywhere, a focused selector included.
@@ -55,11 +55,11 @@ pub fn PresentControls() -> impl IntoView {
         }
         let handled = match e.key().as_str() {
             "ArrowRight" | "PageDown" | " " => {
-                state.step_cell(1);
+                cells.step_cell(1);
                 true
             }
             "ArrowLeft" | "PageUp" => {
-                state.step_cell(-1);
+                cells.step_cell(-1);
                 true
             }
             "i" | "I" => {
@@ -67,7 +67,7 @@ pub fn PresentControls() -> impl IntoView {
                 true
             }
             "Escape" => {
-                leave(state);
+                leave(teaching);
                 true
             }
             _ => false,
@@ -84,7 +84,7 @@ pub fn PresentControls() -> impl IntoView {
                 .and_then(|w| w.document())
                 .is_some_and(|d| d.fullscreen_element().is_some());
             if !full {
-                state.presenting.set(false);
+                teaching.presenting.set(false);
             }
         },
     );
@@ -93,8 +93,8 @@ pub fn PresentControls() -> impl IntoView {
         fullscreen.remove();
     });
     let position = move || {
-        let selected = state.selected.get();
-        state.cells.with(|cells| {
+        let selected = cells.selected.get();
+        cells.cells.with(|cells| {
             let at = cells.iter().position(|c| Some(c.id) == selected);
             match at {
                 Some(i) => format!("cell {} of {}", i + 1, cells.len()),
@@ -103,19 +103,19 @@ pub fn PresentControls() -> impl IntoView {
         })
     };
     view! {
-        <Show when=move || !state.presenting.get()>
-            <button class="present-button" data-testid="present" on:click=move |_| enter(state)
+        <Show when=move || !teaching.presenting.get()>
+            <button class="present-button" data-testid="present" on:click=move |_| enter(teaching)
                 title="Full screen, large type, arrow keys or a clicker to step through the cells">
                 "Present"
             </button>
         </Show>
-        <Show when=move || state.presenting.get()>
+        <Show when=move || teaching.presenting.get()>
             <nav class="present-bar" data-testid="present-bar" aria-label="Presentation">
-                <button data-testid="present-previous" on:click=move |_| state.step_cell(-1) aria-label="Previous cell">"← previous"</button>
+                <button data-testid="present-previous" on:click=move |_| cells.step_cell(-1) aria-label="Previous cell">"← previous"</button>
                 <span data-testid="present-position" aria-live="polite">{position}</span>
-                <button data-testid="present-next" on:click=move |_| state.step_cell(1) aria-label="Next cell">"next →"</button>
+                <button data-testid="present-next" on:click=move |_| cells.step_cell(1) aria-label="Next cell">"next →"</button>
                 <button data-testid="present-interventions" on:click=move |_| focus_interventions()>"I: what if"</button>
-                <button data-testid="present-leave" on:click=move |_| leave(state)>"Esc: leave"</button>
+                <button data-testid="present-leave" on:click=move |_| leave(teaching)>"Esc: leave"</button>
             </nav>
         </Show>
     }

@@ -1,14 +1,15 @@
 //! The stored session's controls: what is kept in this browser, and "clear session" (asked
 //! once more before anything is removed, since it cannot be undone).
 
-use crate::state::AppState;
+use crate::state::{Cells, Notices, StoredSession};
 use leptos::prelude::*;
 
 #[component]
 pub fn SessionControls() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let stored = expect_context::<StoredSession>();
+    let (loaded, notices) = (expect_context::<Cells>(), expect_context::<Notices>());
     let asking = RwSignal::new(false);
-    let cells = move || state.cells.with(Vec::len);
+    let cells = move || loaded.cells.with(Vec::len);
     let question = move || {
         let n = cells();
         format!(
@@ -27,14 +28,14 @@ pub fn SessionControls() -> impl IntoView {
                 <span role="alert">{question}</span>
                 <button data-testid="clear-session-confirm" on:click=move |_| {
                     asking.set(false);
-                    state.clear_session();
+                    stored.clear_session();
                 }>"Remove"</button>
                 <button data-testid="clear-session-cancel" on:click=move |_| asking.set(false)>"Keep"</button>
             </Show>
-            <Show when=move || state.session_note.get().is_some()>
+            <Show when=move || notices.session_note.get().is_some()>
                 <p class="session-note" role="status" data-testid="session-note">
-                    {move || state.session_note.get()}
-                    <button class="dismiss" on:click=move |_| state.session_note.set(None) aria-label="Dismiss">"×"</button>
+                    {move || notices.session_note.get()}
+                    <button class="dismiss" on:click=move |_| notices.session_note.set(None) aria-label="Dismiss">"×"</button>
                 </p>
             </Show>
         </section>

@@ -5,7 +5,7 @@
 //! the explorer; the filters stay for the way back.
 
 use crate::components::after_next_paint;
-use crate::state::{download, AppState, TableEntry};
+use crate::state::{download, open_cell, Analyser, Cells, Engine, Notices, TableEntry, Teaching};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -26,8 +26,7 @@ fn measured<T: std::fmt::Display>(v: Option<T>) -> String {
 /// A column heading that sorts by `key` (a second click reverses).
 #[component]
 fn SortHeader(key: SortKey, label: String) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let sort = state.table_sort;
+    let sort = expect_context::<Analyser>().sort;
     let mark = move || match sort.get() {
         (k, false) if k == key => " ▲",
         (k, true) if k == key => " ▼",
@@ -73,11 +72,13 @@ fn FilterSelect(
 
 #[component]
 pub fn AnalyserTable() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let filter = state.table_filter;
-    let rows = Memo::new(move |_| state.rows());
+    let analyser = expect_context::<Analyser>();
+    let (cells, teaching) = (expect_context::<Cells>(), expect_context::<Teaching>());
+    let notices = expect_context::<Notices>();
+    let filter = analyser.filter;
+    let rows = Memo::new(move |_| analyser.rows());
     let shown = Memo::new(move |_| {
-        let (key, descending) = state.table_sort.get();
+        let (key, descending) = analyser.sort.get();
         rows.with(|rows| table::view(rows, &filter.get(), key, descending))
     });
     // The keyboard cursor: a position in `shown`.
@@ -105,7 +106,7 @@ pub fn AnalyserTable() -> impl IntoView {
                 download("wbc-cells.csv", "text/csv", &table::to_csv(picked))
             };
             if result.is_none() {
-                state.error.set(Some("the export could not be made".into()));
+                notices.say("the export could not be made");
             }
         })
     };
@@ -121,13 +122,12 @@ pub fn AnalyserTable() -> impl IntoView {
             "End" => cursor.set(n - 1),
             "Enter" => {
                 let i = shown.with_untracked(|s| s[cursor.get_untracked().min(n - 1)]);
-                state.open(rows.with_untracked(|r| r[i].id));
+                open_cell(cells, teaching, rows.with_untracked(|r| r[i].id));
             }
             _ => return,
         }
         e.prevent_default();
     };
-    let type_filter = Signal::derive(move || filter.get().cell_type);
     // Rows go in ROWS_PER_FRAME at a time, one step per painted frame: opening the table on
     // hundreds of cells built every row in one main-thread task (up to 390 ms for 80 rows on
     // this machine). Once grown, the limit stays: sorting and filtering show every row.
@@ -145,31 +145,7 @@ pub fn AnalyserTable() -> impl IntoView {
     let pending = move || (shown.with(Vec::len) > limit.get()).then_some("true");
     view! {
         <section class="analyser" data-testid="analyser">
-            <div class="filters">
-                <FilterSelect testid="filter-type".into() label="type".into() options=CELL_TYPES.to_vec()
-                    get=type_filter set=Callback::new(move |v| filter.update(|f| f.cell_type = v))/>
-                {ATTRIBUTES.iter().enumerate().map(|(k, a)| {
-                    let get = Signal::derive(move || filter.get().attributes[k]);
-                    view! {
-                        <FilterSelect testid=format!("filter-{}", a.name) label=a.name.replace('_', " ") options=a.values.to_vec()
-                            get=get set=Callback::new(move |v| filter.update(|f| f.attributes[k] = v))/>
-                    }
-                }).collect_view()}
-                <label class="filter">
-                    <span>"file name"</span>
-                    <input type="search" data-testid="filter-text" placeholder="part of a name"
-                        prop:value=move || filter.get().text
-                        on:input=move |e| filter.update(|f| f.text = event_target_value(&e))/>
-                </label>
-                <label class="filter check">
-                    <input type="checkbox" data-testid="filter-flagged"
-                        prop:checked=move || filter.get().flagged_only
-                        on:change=move |e| filter.update(|f| f.flagged_only = event_target_checked(&e))/>
-                    <span>"flagged only"</span>
-                </label>
-                <button on:click=move |_| filter.set(Default::default())
-                    disabled=move || filter.with(table::Filter::is_empty)>"clear filters"</button>
-            </div>
+            <TableFilters filter=filter/>
             <div class="table-summary">
                 <p data-testid="differential" aria-live="polite">
                     <b>{move || format!("{} of {} cells", shown.with(Vec::len), rows.with(Vec::len))}</b>
@@ -185,22 +161,7 @@ pub fn AnalyserTable() -> impl IntoView {
             <table data-testid="batch-table" tabindex="0" on:keydown=on_key data-rows-pending=pending
                 role="grid" aria-activedescendant=move || active_row()
                 aria-label="Analysed cells: arrow keys move, Enter opens a cell">
-                <thead>
-                    <tr>
-                        <th>"cell"</th>
-                        <SortHeader key=SortKey::Name label="file".into()/>
-                        <SortHeader key=SortKey::CellType label="type".into()/>
-                        <SortHeader key=SortKey::CbmType label="CBM type".into()/>
-                        {ATTRIBUTES.iter().enumerate().map(|(k, a)| view! {
-                            <SortHeader key=SortKey::Attribute(k) label=a.name.replace('_', " ")/>
-                        }).collect_view()}
-                        <SortHeader key=SortKey::NcRatio label="N:C".into()/>
-                        <SortHeader key=SortKey::Size label="size (red cells)".into()/>
-                        <SortHeader key=SortKey::Lobes label="lobes".into()/>
-                        <SortHeader key=SortKey::Vacuoles label="vacuoles".into()/>
-                        <SortHeader key=SortKey::Flag label="flags".into()/>
-                    </tr>
-                </thead>
+                <TableHead/>
                 <tbody>
                     // Keyed rows: a cell arriving during a batch adds its row and leaves the
                     // others' DOM alone (before, every row was rebuilt for every arriving
@@ -208,34 +169,9 @@ pub fn AnalyserTable() -> impl IntoView {
                     // CBM column fills in; a cell's row never changes otherwise.
                     <For each=move || rows.with(|rows| shown.get().iter().take(limit.get()).enumerate().map(|(pos, &i)| (pos, rows[i].clone())).collect::<Vec<_>>())
                         key=|(pos, entry)| (entry.id, *pos, entry.row.cbm.is_some())
-                        children=move |(pos, entry)| {
-                            let TableEntry { id, thumb_url: url, row: r } = entry;
-                            let (t, p) = r.cell_type();
-                            let disagree = r.disagree();
-                            let cbm = r.cbm.map(|(c, p)| format!("{} {}", CELL_TYPES[c], percent(p))).unwrap_or_else(|| "–".into());
-                            let flags = r.flags().join(", ");
-                            let flagged = !flags.is_empty();
-                            view! {
-                                <tr data-path=r.name.clone() class:cursor=move || cursor.get() == pos class:flagged=flagged
-                                    id=format!("table-row-{id}") aria-selected=move || (cursor.get() == pos).to_string()
-                                    on:click=move |_| state.open(id) title="open in the explorer">
-                                    <td><img decoding="async" src=url alt="" width="40" height="40"/></td>
-                                    <td class="name">{r.name.clone()}</td>
-                                    <td>{CELL_TYPES[t]}" "<small>{percent(p)}</small></td>
-                                    <td class:disagree=disagree title=move || disagree.then_some("the CBM disagrees with the direct type")>
-                                        {cbm}{disagree.then_some(" ≠")}
-                                    </td>
-                                    {(0..ATTRIBUTES.len()).map(|k| {
-                                        let (v, p) = r.attribute(k);
-                                        view! { <td>{ATTRIBUTES[k].values[v]}" "<small>{percent(p)}</small></td> }
-                                    }).collect_view()}
-                                    <td>{measured(r.nc_ratio().map(|v| format!("{v:.2}")))}</td>
-                                    <td>{measured(r.size_in_red_cells().map(|v| format!("{v:.2}")))}</td>
-                                    <td>{measured(r.lobes())}</td>
-                                    <td>{measured(r.vacuoles())}</td>
-                                    <td class="flags" title=r.warning()>{flags}</td>
-                                </tr>
-                            }
+                        children=move |(pos, entry)| view! {
+                            <TableRow entry=entry selected=Signal::derive(move || cursor.get() == pos)
+                                open=Callback::new(move |id| open_cell(cells, teaching, id))/>
                         }/>
                 </tbody>
             </table>
@@ -247,8 +183,8 @@ pub fn AnalyserTable() -> impl IntoView {
 /// Files taken in: done / total, cells per second, time left, and a cancel button.
 #[component]
 pub fn BatchProgress() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let batch = state.batch;
+    let engine = expect_context::<Engine>();
+    let batch = engine.requests.batch;
     let text = move || {
         let b = batch.get();
         let now = web_sys::window()
@@ -282,9 +218,104 @@ pub fn BatchProgress() -> impl IntoView {
                 <progress max=move || batch.get().total value=move || batch.get().done></progress>
                 <span>{text}</span>
                 <Show when=move || batch.get().running()>
-                    <button data-testid="cancel-batch" on:click=move |_| state.cancel()>"cancel"</button>
+                    <button data-testid="cancel-batch" on:click=move |_| engine.cancel()>"cancel"</button>
                 </Show>
             </div>
         </Show>
     }
+}
+
+/// The table's filters: type, each attribute, part of a file name, flagged only.
+#[component]
+fn TableFilters(filter: RwSignal<table::Filter>) -> impl IntoView {
+    let type_filter = Signal::derive(move || filter.get().cell_type);
+    view! {
+                <div class="filters">
+        <FilterSelect testid="filter-type".into() label="type".into() options=CELL_TYPES.to_vec()
+            get=type_filter set=Callback::new(move |v| filter.update(|f| f.cell_type = v))/>
+        {ATTRIBUTES.iter().enumerate().map(|(k, a)| {
+            let get = Signal::derive(move || filter.get().attributes[k]);
+            view! {
+                <FilterSelect testid=format!("filter-{}", a.name) label=a.name.replace('_', " ") options=a.values.to_vec()
+                    get=get set=Callback::new(move |v| filter.update(|f| f.attributes[k] = v))/>
+            }
+        }).collect_view()}
+        <label class="filter">
+            <span>"file name"</span>
+            <input type="search" data-testid="filter-text" placeholder="part of a name"
+                prop:value=move || filter.get().text
+                on:input=move |e| filter.update(|f| f.text = event_target_value(&e))/>
+        </label>
+        <label class="filter check">
+            <input type="checkbox" data-testid="filter-flagged"
+                prop:checked=move || filter.get().flagged_only
+                on:change=move |e| filter.update(|f| f.flagged_only = event_target_checked(&e))/>
+            <span>"flagged only"</span>
+        </label>
+        <button on:click=move |_| filter.set(Default::default())
+            disabled=move || filter.with(table::Filter::is_empty)>"clear filters"</button>
+    </div>
+        }
+}
+
+/// One cell's row; `selected` while the keyboard cursor is on it (the grid's selection).
+#[component]
+fn TableRow(entry: TableEntry, selected: Signal<bool>, open: Callback<u32>) -> impl IntoView {
+    let TableEntry {
+        id,
+        thumb_url: url,
+        row: r,
+    } = entry;
+    let (t, p) = r.cell_type();
+    let disagree = r.disagree();
+    let cbm = r
+        .cbm
+        .map(|(c, p)| format!("{} {}", CELL_TYPES[c], percent(p)))
+        .unwrap_or_else(|| "–".into());
+    let flags = r.flags().join(", ");
+    let flagged = !flags.is_empty();
+    view! {
+        <tr data-path=r.name.clone() class:cursor=move || selected.get() class:flagged=flagged
+            id=format!("table-row-{id}") aria-selected=move || selected.get().to_string()
+            on:click=move |_| open.run(id) title="open in the explorer">
+            <td><img decoding="async" src=url alt="" width="40" height="40"/></td>
+            <td class="name">{r.name.clone()}</td>
+            <td>{CELL_TYPES[t]}" "<small>{percent(p)}</small></td>
+            <td class:disagree=disagree title=move || disagree.then_some("the CBM disagrees with the direct type")>
+                {cbm}{disagree.then_some(" ≠")}
+            </td>
+            {(0..ATTRIBUTES.len()).map(|k| {
+                let (v, p) = r.attribute(k);
+                view! { <td>{ATTRIBUTES[k].values[v]}" "<small>{percent(p)}</small></td> }
+            }).collect_view()}
+            <td>{measured(r.nc_ratio().map(|v| format!("{v:.2}")))}</td>
+            <td>{measured(r.size_in_red_cells().map(|v| format!("{v:.2}")))}</td>
+            <td>{measured(r.lobes())}</td>
+            <td>{measured(r.vacuoles())}</td>
+            <td class="flags" title=r.warning()>{flags}</td>
+        </tr>
+    }
+}
+
+/// The column headers, each a sort button (the attribute columns in WBCAtt's names).
+#[component]
+fn TableHead() -> impl IntoView {
+    view! {
+                    <thead>
+        <tr>
+            <th>"cell"</th>
+            <SortHeader key=SortKey::Name label="file".into()/>
+            <SortHeader key=SortKey::CellType label="type".into()/>
+            <SortHeader key=SortKey::CbmType label="CBM type".into()/>
+            {ATTRIBUTES.iter().enumerate().map(|(k, a)| view! {
+                <SortHeader key=SortKey::Attribute(k) label=a.name.replace('_', " ")/>
+            }).collect_view()}
+            <SortHeader key=SortKey::NcRatio label="N:C".into()/>
+            <SortHeader key=SortKey::Size label="size (red cells)".into()/>
+            <SortHeader key=SortKey::Lobes label="lobes".into()/>
+            <SortHeader key=SortKey::Vacuoles label="vacuoles".into()/>
+            <SortHeader key=SortKey::Flag label="flags".into()/>
+        </tr>
+    </thead>
+        }
 }

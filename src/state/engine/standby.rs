@@ -12,7 +12,9 @@
 //! itself when ready; the CPU worker is asked then) and stays on the CPU when it is faster,
 //! saying so. `?webgpu` in the address hands over without comparing.
 
-use super::AppState;
+use super::in_address;
+use super::Engine;
+use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wbc_messages::{ComputeDevice, EngineReport, FromWorker, ToWorker};
@@ -39,44 +41,88 @@ impl Gpu {
     }
 }
 
+/// Where the page is with WebGPU, and the standby worker while it loads.
+#[derive(Clone, Copy)]
+pub(super) struct Device {
+    pub(super) gpu: RwSignal<Gpu>,
+    /// The WebGPU worker while it loads behind the CPU worker, and its id.
+    standby: StoredValue<Option<WorkerClient>, LocalStorage>,
+    standby_id: StoredValue<Option<u32>>,
+    /// Run the networks on the CPU (`?cpu` in the address, or after the GPU was lost).
+    pub(super) force_cpu: StoredValue<bool>,
+    /// Why the page chose the CPU itself, shown as the fallback reason.
+    pub(super) cpu_reason: StoredValue<Option<String>>,
+    /// Move to WebGPU when its worker is ready without comparing speeds (`?webgpu` in the
+    /// address).
+    force_gpu: StoredValue<bool>,
+    /// The WebGPU worker's ready report while the CPU worker is being timed (see
+    /// [`Engine::compare_then_take_over`]).
+    gpu_ready: StoredValue<Option<EngineReport>>,
+}
+
+impl Device {
+    pub(super) fn new() -> Self {
+        Self {
+            gpu: RwSignal::new(Gpu::Off),
+            standby: StoredValue::new_local(None),
+            standby_id: StoredValue::new(None),
+            force_cpu: StoredValue::new(in_address("cpu")),
+            cpu_reason: StoredValue::new(None),
+            force_gpu: StoredValue::new(in_address("webgpu")),
+            gpu_ready: StoredValue::new(None),
+        }
+    }
+
+    /// Whether worker `id` is the standby.
+    pub(super) fn is_standby(self, id: u32) -> bool {
+        self.standby_id.get_value() == Some(id)
+    }
+
+    /// Whether a WebGPU worker is ready and waits for the CPU worker's time.
+    pub(super) fn waiting_for_cpu_time(self) -> bool {
+        self.gpu_ready.with_value(|r| r.is_some())
+    }
+}
+
 /// Why the first cells run on the CPU, shown in the device's title until WebGPU takes over.
 const CPU_FIRST: &str =
     "WebGPU is loading behind the CPU worker, which answers the first cells meanwhile";
 
-impl AppState {
+impl Engine {
     /// The plan at page open: WebGPU later when the browser has it and the CPU was not asked
     /// for.
     pub(super) fn plan_gpu(self) {
-        if self.force_cpu.get_value() {
-            self.gpu.set(Gpu::Off);
+        if self.device.force_cpu.get_value() {
+            self.device.gpu.set(Gpu::Off);
             return;
         }
         let has_gpu = web_sys::window()
             .and_then(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).ok())
             .is_some_and(|g| !g.is_undefined() && !g.is_null());
         if has_gpu {
-            self.gpu.set(Gpu::Due);
-            self.cpu_reason.set_value(Some(CPU_FIRST.into()));
+            self.device.gpu.set(Gpu::Due);
+            self.device.cpu_reason.set_value(Some(CPU_FIRST.into()));
         } else {
-            self.gpu.set(Gpu::Off);
-            self.cpu_reason
+            self.device.gpu.set(Gpu::Off);
+            self.device
+                .cpu_reason
                 .set_value(Some("this browser does not offer WebGPU".into()));
         }
     }
 
     /// Whether a new current worker should be the CPU-only build.
     pub(super) fn cpu_worker(self) -> bool {
-        self.force_cpu.get_value() || self.gpu.get_untracked() != Gpu::On
+        self.device.force_cpu.get_value() || self.device.gpu.get_untracked() != Gpu::On
     }
 
     /// Start the WebGPU worker if it is due (called once the CPU worker is ready and idle,
     /// or has answered a cell, so the download and the shader compilation never delay the
     /// first cell).
     pub(super) fn start_standby_when_due(self) {
-        if self.gpu.get_untracked() != Gpu::Due {
+        if self.device.gpu.get_untracked() != Gpu::Due {
             return;
         }
-        self.gpu.set(Gpu::Loading);
+        self.device.gpu.set(Gpu::Loading);
         wasm_bindgen_futures::spawn_local(async move {
             // A browser with `navigator.gpu` but no adapter: say so without downloading the
             // WebGPU worker.
@@ -92,8 +138,8 @@ impl AppState {
         let (id, started) = self.spawn_worker(false);
         match started {
             Ok(client) => {
-                self.standby_id.set_value(Some(id));
-                self.standby.set_value(Some(client));
+                self.device.standby_id.set_value(Some(id));
+                self.device.standby.set_value(Some(client));
             }
             Err(reason) => self.standby_failed(reason),
         }
@@ -125,14 +171,19 @@ impl AppState {
     /// decides).
     fn compare_then_take_over(self, report: EngineReport) {
         let timed = report.networks_ms.is_some_and(f64::is_finite);
-        if self.force_gpu.get_value() || !timed {
+        if self.device.force_gpu.get_value() || !timed {
             self.take_over(report, None);
             return;
         }
-        self.gpu_ready.set_value(Some(report));
+        self.device.gpu_ready.set_value(Some(report));
         if !self.time_cpu_worker() {
             // No CPU worker to ask (it stopped meanwhile): WebGPU it is.
-            if let Some(report) = self.gpu_ready.try_update_value(|r| r.take()).flatten() {
+            if let Some(report) = self
+                .device
+                .gpu_ready
+                .try_update_value(|r| r.take())
+                .flatten()
+            {
                 self.take_over(report, None);
             }
         }
@@ -145,8 +196,13 @@ impl AppState {
 
     /// The CPU worker's time for both networks (ms): hand over to the WebGPU worker waiting
     /// for it if that is faster, otherwise stop it and stay on the CPU, saying why.
-    pub(super) fn cpu_timed(self, cpu_ms: f64) {
-        let Some(report) = self.gpu_ready.try_update_value(|r| r.take()).flatten() else {
+    pub fn cpu_timed(self, cpu_ms: f64) {
+        let Some(report) = self
+            .device
+            .gpu_ready
+            .try_update_value(|r| r.take())
+            .flatten()
+        else {
             return;
         };
         let gpu_ms = report.networks_ms.unwrap_or(f64::NAN);
@@ -156,7 +212,7 @@ impl AppState {
             self.standby_failed(format!(
                 "WebGPU is slower than the CPU on this machine: both networks take {gpu_ms:.0} ms a cell on WebGPU against {cpu_ms:.0} ms on the CPU"
             ));
-            self.engine.update(|e| {
+            self.info.update(|e| {
                 if let Some(e) = e {
                     e.compared = Some((gpu_ms, cpu_ms));
                 }
@@ -167,40 +223,40 @@ impl AppState {
     /// The WebGPU worker becomes the current worker (`compared`: the two times, when the
     /// page compared them).
     fn take_over(self, report: EngineReport, compared: Option<(f64, f64)>) {
-        let Some(standby) = self.standby.try_update_value(|s| s.take()).flatten() else {
+        let Some(standby) = self.device.standby.try_update_value(|s| s.take()).flatten() else {
             return;
         };
-        let id = self.standby_id.get_value().unwrap_or_default();
+        let id = self.device.standby_id.get_value().unwrap_or_default();
         self.terminate_worker();
-        self.standby_id.set_value(None);
+        self.device.standby_id.set_value(None);
         self.current_id.set_value(id);
         self.client.set_value(Some(standby));
-        self.gpu.set(Gpu::On);
-        self.cpu_reason.set_value(None);
+        self.device.gpu.set(Gpu::On);
+        self.device.cpu_reason.set_value(None);
         let mut engine = super::engine_info(report);
         engine.compared = compared;
-        self.engine.set(Some(engine));
+        self.info.set(Some(engine));
         self.flush();
         // What the CPU worker had not answered is analysed again on WebGPU.
         self.requeue_unanswered();
-        if let Some((id, attribute, value)) = self.cam_pending.get_untracked() {
-            self.request_cam(id, attribute, value);
+        if let Some((id, attribute, value)) = self.cam.pending.get_untracked() {
+            self.explain(id, attribute, value);
         }
         self.pump();
     }
 
     /// The WebGPU worker cannot be used: stop it, stay on the CPU and say why.
     pub(super) fn standby_failed(self, reason: String) {
-        self.gpu_ready.set_value(None);
-        self.standby_id.set_value(None);
-        self.standby.update_value(|s| {
+        self.device.gpu_ready.set_value(None);
+        self.device.standby_id.set_value(None);
+        self.device.standby.update_value(|s| {
             if let Some(s) = s.take() {
                 s.terminate();
             }
         });
-        self.gpu.set(Gpu::Off);
-        self.cpu_reason.set_value(Some(reason.clone()));
-        self.engine.update(|e| {
+        self.device.gpu.set(Gpu::Off);
+        self.device.cpu_reason.set_value(Some(reason.clone()));
+        self.info.update(|e| {
             if let Some(e) = e {
                 e.fallback_reason = Some(reason);
             }
