@@ -793,6 +793,9 @@ fn marked_processes(mark: &str) -> Vec<(u32, String)> {
         .flatten()
         .filter_map(|p| {
             let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            if pid <= 1 || pid == std::process::id() {
+                return None;
+            }
             let env = std::fs::read(p.path().join("environ")).ok()?;
             env.split(|&b| b == 0)
                 .any(|v| v == wanted.as_bytes())
@@ -820,7 +823,7 @@ fn no_browsers_left(mark: &str) -> Result<()> {
     }
     for (pid, _) in &left {
         let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
+            .args(["-s", "KILL", "--", &pid.to_string()])
             .status();
     }
     let list: Vec<String> = left.iter().map(|(p, c)| format!("  {p}: {c}")).collect();

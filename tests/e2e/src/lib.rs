@@ -196,14 +196,37 @@ impl Drop for Driver {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        // Anything of its group still running (a browser that did not close) goes too.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
+        // Anything of its group still running (a browser that did not close) goes too, one
+        // process at a time by its own (positive) pid: Debian's procps-ng 4.0.2 `kill` mangles
+        // a negative one (`kill -KILL -12930` signalled -1, every process of the user).
         let _ = self.child.kill();
+        for pid in group_members(self.child.id()) {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.wait();
     }
+}
+
+/// The processes whose process group is `group` (from /proc; this process never among them).
+fn group_members(group: u32) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
+            // pid (comm) state ppid pgrp …: the name may hold spaces, so read after its ')'.
+            let after = &stat[stat.rfind(')')? + 1..];
+            let pgrp: u32 = after.split_whitespace().nth(2)?.parse().ok()?;
+            (pgrp == group && pid != me && pid > 1).then_some(pid)
+        })
+        .collect()
 }
 
 /// Close a WebDriver session (and with it its browser).

@@ -306,3 +306,62 @@ fn analyser_batch_rate_and_memory() -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Two builds in one run, side by side, on the same machine (a change that must not make the
+/// page slower: measure before and after). `WBC_BUILD_A` and `WBC_BUILD_B` name two built
+/// `dist/` folders; for each, taking turns, three fresh sessions on the CPU path measure the
+/// first prediction (the page's own clock: ready, plus the first cell's round trip, for a
+/// user who chooses the file the moment the model is ready) and then a batch of 60 cells
+/// (cells per second, WebDriver's clock). Prints one line per run and the medians.
+#[test]
+#[ignore = "benchmark: WBC_BUILD_A=dir WBC_BUILD_B=dir cargo test -p wbc-e2e --test bench two_builds -- --ignored"]
+fn two_builds_side_by_side() -> Result<()> {
+    let builds: Vec<std::path::PathBuf> = ["WBC_BUILD_A", "WBC_BUILD_B"]
+        .iter()
+        .map(|v| std::env::var(v).map(std::path::PathBuf::from))
+        .collect::<Result<_, _>>()
+        .context("set WBC_BUILD_A and WBC_BUILD_B to two built dist/ folders")?;
+    let servers: Vec<StaticServer> = builds
+        .iter()
+        .map(|b| StaticServer::start(b.clone()))
+        .collect::<Result<_>>()?;
+    let driver = Driver::start()?;
+    let cell = cell()?;
+    let batch = many_cells(60)?;
+    let mut firsts = vec![Vec::new(), Vec::new()];
+    let mut rates = vec![Vec::new(), Vec::new()];
+    for run in 0..3 {
+        for (b, server) in servers.iter().enumerate() {
+            let s = driver.session(false)?;
+            open_and_choose(&s, &format!("{}/?cpu", server.url), &cell)?;
+            let first = in_page(&s, "data-ready-at-ms")? + in_page(&s, "data-round-trip-ms")?;
+            let t0 = Instant::now();
+            s.upload_many("file-input", &batch)?;
+            s.wait_for("the batch", Duration::from_secs(600), |s| {
+                Ok(s.text("batch-progress")
+                    .map(|t| t.starts_with("60 / 60"))
+                    .unwrap_or(false))
+            })?;
+            let rate = 60.0 / t0.elapsed().as_secs_f64();
+            eprintln!(
+                "run {run}, {}: first prediction {first:.0} ms (page clock), batch of 60 at {rate:.1} cells/s",
+                builds[b].display()
+            );
+            firsts[b].push(first);
+            rates[b].push(rate);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for b in 0..2 {
+        eprintln!(
+            "{}: median first prediction {:.0} ms, median batch rate {:.1} cells/s",
+            builds[b].display(),
+            median(&mut firsts[b]),
+            median(&mut rates[b])
+        );
+    }
+    Ok(())
+}
