@@ -4,6 +4,8 @@
 //! downloads anything), and for tests Chromium + ChromeDriver from Debian.
 #![forbid(unsafe_code)]
 
+mod imports;
+
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;

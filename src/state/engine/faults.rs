@@ -3,7 +3,8 @@
 //! reported as failed, and after a lost device the rest runs on the CPU. Nothing analysed is
 //! lost: the cells, files and edits live on the page, not in the worker.
 
-use super::{standby::Gpu, Engine};
+use super::device::Gpu;
+use super::Engine;
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 

@@ -6,13 +6,18 @@
 //! the room that owns it.
 
 mod cam;
+mod device;
 mod faults;
+mod maps;
+mod queue;
 mod requests;
 mod standby;
 
-pub use cam::{Cam, CamView};
-pub use requests::{Batch, Requests};
-pub use standby::Gpu;
+pub use device::Gpu;
+pub use maps::{Cam, CamView};
+pub use queue::{Batch, Requests};
+
+use device::Device;
 
 use super::notices::Notices;
 use super::web::page_ms;
@@ -62,7 +67,7 @@ pub struct Engine {
     /// The requests: queue, in flight, their files, the batch, the stain setting.
     pub requests: Requests,
     /// Where the page is with WebGPU.
-    device: standby::Device,
+    device: Device,
     pub(super) notices: Notices,
     client: StoredValue<Option<WorkerClient>, LocalStorage>,
     /// Which worker is current (ids count up from 1; 0 is none): messages from an earlier
@@ -86,7 +91,7 @@ impl Engine {
             offline: RwSignal::new(Offline::Preparing),
             cam: Cam::new(),
             requests: Requests::new(),
-            device: standby::Device::new(),
+            device: Device::new(),
             notices,
             client: StoredValue::new_local(None),
             current_id: StoredValue::new(0),
@@ -226,13 +231,6 @@ impl Engine {
     fn healthy(self) {
         self.crashes_in_a_row.set_value(0);
     }
-}
-
-/// Whether the page's query string names `switch` (`?cpu`, `?webgpu`).
-fn in_address(switch: &str) -> bool {
-    web_sys::window()
-        .and_then(|w| w.location().search().ok())
-        .is_some_and(|q| wbc_messages::query_has(&q, switch))
 }
 
 fn engine_info(r: EngineReport) -> EngineInfo {

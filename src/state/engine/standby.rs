@@ -12,77 +12,11 @@
 //! itself when ready; the CPU worker is asked then) and stays on the CPU when it is faster,
 //! saying so. `?webgpu` in the address hands over without comparing.
 
-use super::in_address;
+use super::device::Gpu;
 use super::Engine;
-use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wbc_messages::{ComputeDevice, EngineReport, FromWorker, ToWorker};
-
-/// Where the page is with WebGPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gpu {
-    /// Not used: the CPU was asked for (`?cpu`), the browser has no WebGPU, the standby
-    /// could not use it, or the device was lost.
-    Off,
-    /// The CPU worker runs; the WebGPU worker starts once it is ready and idle, or has
-    /// answered its first cell.
-    Due,
-    /// The WebGPU worker is loading behind the CPU worker.
-    Loading,
-    /// The WebGPU worker is the current one.
-    On,
-}
-
-impl Gpu {
-    /// Whether the page may still move to WebGPU (shown beside the device).
-    pub fn pending(self) -> bool {
-        matches!(self, Gpu::Due | Gpu::Loading)
-    }
-}
-
-/// Where the page is with WebGPU, and the standby worker while it loads.
-#[derive(Clone, Copy)]
-pub(super) struct Device {
-    pub(super) gpu: RwSignal<Gpu>,
-    /// The WebGPU worker while it loads behind the CPU worker, and its id.
-    standby: StoredValue<Option<WorkerClient>, LocalStorage>,
-    standby_id: StoredValue<Option<u32>>,
-    /// Run the networks on the CPU (`?cpu` in the address, or after the GPU was lost).
-    pub(super) force_cpu: StoredValue<bool>,
-    /// Why the page chose the CPU itself, shown as the fallback reason.
-    pub(super) cpu_reason: StoredValue<Option<String>>,
-    /// Move to WebGPU when its worker is ready without comparing speeds (`?webgpu` in the
-    /// address).
-    force_gpu: StoredValue<bool>,
-    /// The WebGPU worker's ready report while the CPU worker is being timed (see
-    /// [`Engine::compare_then_take_over`]).
-    gpu_ready: StoredValue<Option<EngineReport>>,
-}
-
-impl Device {
-    pub(super) fn new() -> Self {
-        Self {
-            gpu: RwSignal::new(Gpu::Off),
-            standby: StoredValue::new_local(None),
-            standby_id: StoredValue::new(None),
-            force_cpu: StoredValue::new(in_address("cpu")),
-            cpu_reason: StoredValue::new(None),
-            force_gpu: StoredValue::new(in_address("webgpu")),
-            gpu_ready: StoredValue::new(None),
-        }
-    }
-
-    /// Whether worker `id` is the standby.
-    pub(super) fn is_standby(self, id: u32) -> bool {
-        self.standby_id.get_value() == Some(id)
-    }
-
-    /// Whether a WebGPU worker is ready and waits for the CPU worker's time.
-    pub(super) fn waiting_for_cpu_time(self) -> bool {
-        self.gpu_ready.with_value(|r| r.is_some())
-    }
-}
 
 /// Why the first cells run on the CPU, shown in the device's title until WebGPU takes over.
 const CPU_FIRST: &str =

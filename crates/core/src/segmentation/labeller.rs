@@ -23,7 +23,7 @@
 //!
 //! Sizes are expressed for the 360×360 PBC crop and scaled with the shorter image side.
 
-use super::{CYTOPLASM, NUCLEUS, OTHER, PLATELET, RED_CELL, VACUOLE};
+use super::labels::{CYTOPLASM, NUCLEUS, OTHER, PLATELET, RED_CELL, VACUOLE};
 use crate::mask::{close, components, dilate, edt_sq, fill_holes, open, otsu, otsu3, remove_small};
 use image::{GrayImage, Luma, RgbImage};
 

@@ -1,7 +1,7 @@
 //! Drawing a label map: [`overlay`] blends it over the image, [`colorize`] paints it in the
 //! [`PALETTE`] colours.
 
-use super::{NUM_LABELS, PALETTE};
+use super::labels::{NUM_LABELS, PALETTE};
 use image::{GrayImage, RgbImage, RgbaImage};
 
 /// Why an overlay could not be drawn.

@@ -1,6 +1,6 @@
 //! Scoring a label map against a hand-drawn mask: [`cellavision_iou`].
 
-use super::{is_white_cell, NUCLEUS};
+use super::labels::{is_white_cell, NUCLEUS};
 use image::GrayImage;
 
 /// Agreement with a hand-drawn cellavision100 mask (grey < 64 background, red cells included;

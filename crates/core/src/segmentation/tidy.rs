@@ -2,7 +2,7 @@
 //! labeller's shape of the central cell, and the geometry it needs (convex hull, solidity).
 
 use super::labeller::{central_nucleus, star_regularise, LABELLER_LOBE_REACH, OTHER_NUCLEUS_AREA};
-use super::{is_white_cell, NUCLEUS, OTHER};
+use super::labels::{is_white_cell, NUCLEUS, OTHER};
 use crate::mask::{components, edt_sq};
 
 /// How [`tidy_cell`] tells the central cell's nucleus pieces from other cells'. Chosen on val
