@@ -367,3 +367,61 @@ pub fn chula_cells(data: &Path, held_back: bool) -> Result<Vec<ChulaCell>> {
         .filter(|c| held.contains(&c.series) == held_back)
         .collect())
 }
+
+/// One image of an external set.
+pub struct ExternalCell {
+    pub name: String,
+    pub image: image::RgbImage,
+    /// The hand-drawn mask (0 background, 128 cytoplasm, 255 nucleus).
+    pub truth: image::GrayImage,
+    pub cell_type: usize,
+}
+
+/// Read a set: `images/NNN.png`, `masks/NNN.png`, `labels.csv` (image id, class 1–5:
+/// neutrophil, lymphocyte, monocyte, eosinophil, basophil).
+pub fn external_set(dir: &Path, limit: Option<usize>) -> Result<Vec<ExternalCell>> {
+    const CLASSES: [&str; 5] = [
+        "Neutrophil",
+        "Lymphocyte",
+        "Monocyte",
+        "Eosinophil",
+        "Basophil",
+    ];
+    let csv = dir.join("labels.csv");
+    let text = std::fs::read_to_string(&csv).with_context(|| {
+        format!(
+            "{} (the external sets live in ../shared/data)",
+            csv.display()
+        )
+    })?;
+    let table =
+        wbc_core::csv_text::read(&text).map_err(|e| anyhow::anyhow!("{}: {e}", csv.display()))?;
+    let mut cells = Vec::new();
+    for (line, fields) in &table.records {
+        let (Some(id), Some(class)) = (fields.first(), fields.get(1)) else {
+            anyhow::bail!("{} line {line}: fewer than two fields", csv.display());
+        };
+        let id: usize = id.trim().parse()?;
+        let class: usize = class.trim().parse()?;
+        let name = CLASSES
+            .get(class.wrapping_sub(1))
+            .with_context(|| format!("{}: class {class}", csv.display()))?;
+        let file = format!("{id:03}.png");
+        let image = image::open(dir.join("images").join(&file))
+            .with_context(|| format!("{} image {file}", dir.display()))?
+            .to_rgb8();
+        let truth = image::open(dir.join("masks").join(&file))
+            .with_context(|| format!("{} mask {file}", dir.display()))?
+            .to_luma8();
+        cells.push(ExternalCell {
+            name: file,
+            image,
+            truth,
+            cell_type: wbc_core::CELL_TYPES.iter().position(|t| t == name).unwrap(),
+        });
+        if limit.is_some_and(|n| cells.len() >= n) {
+            break;
+        }
+    }
+    Ok(cells)
+}

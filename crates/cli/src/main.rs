@@ -87,6 +87,10 @@ enum Command {
     /// Score cell type and segmentation on the external sets (cellavision100, tecom300) with
     /// and without each front-end step; prints a markdown table and writes a JSON report.
     External(external::ExternalArgs),
+    /// Score adapting the cell type to another microscope from k of its labelled cells per
+    /// type (cellavision100, tecom300, Chula's held-back series): accuracy on the cells not
+    /// labelled, 20 draws each; writes models/adaptation.json.
+    AdaptEval(adapt_eval::AdaptEvalArgs),
     /// Fit the measured-type model (cell type from the segmentation's measurements of shape
     /// and density) on train cells and shifted copies, choose how it joins the attribute
     /// network's answer on val and shifted val; writes models/measured_type.json.
@@ -123,6 +127,7 @@ fn main() -> Result<()> {
         Command::Analyse(args) => analyse::run(args)?,
         Command::Calibrate(args) => calibrate::run(args)?,
         Command::External(args) => external::run(args)?,
+        Command::AdaptEval(args) => adapt_eval::run(args)?,
         Command::MeasuredType(args) => measured_type::run(args)?,
         Command::Samples(args) => samples::run(args)?,
         Command::TimeNetworks(args) => time_networks::run(args)?,

@@ -3,6 +3,7 @@
 //! evaluation metrics. Everything here compiles natively and to wasm.
 #![forbid(unsafe_code)]
 
+pub mod adapt;
 pub mod audit;
 pub mod cbm;
 pub mod confidence;

@@ -12,6 +12,7 @@ use wbc_core::front_end::FrontEndSettings;
 use wbc_core::metrics::argmax;
 use wbc_core::{segmentation, CELL_TYPES};
 use wbc_lab::cards;
+use wbc_lab::data::{external_set, ExternalCell};
 use wbc_lab::scoring::variants;
 use wbc_nets::{block_on, Analyzer};
 
@@ -41,14 +42,6 @@ pub struct ExternalArgs {
     /// Where one JSON line per cell and variant goes (git-ignored).
     #[arg(long, default_value = "target/external_cells.jsonl")]
     pub cells_out: PathBuf,
-}
-
-/// One image of an external set.
-struct ExternalCell {
-    name: String,
-    image: image::RgbImage,
-    truth: image::GrayImage,
-    cell_type: usize,
 }
 
 /// Scores of one front-end variant on one set.
@@ -81,55 +74,6 @@ pub struct VariantScores {
     pub wrong_confidence: f64,
     /// Cells per true type → predicted type counts, in CELL_TYPES order.
     pub confusion: Vec<Vec<usize>>,
-}
-
-/// Read a set: `images/NNN.png`, `masks/NNN.png`, `labels.csv` (image id, class 1–5:
-/// neutrophil, lymphocyte, monocyte, eosinophil, basophil).
-fn read_set(dir: &Path, limit: Option<usize>) -> Result<Vec<ExternalCell>> {
-    const CLASSES: [&str; 5] = [
-        "Neutrophil",
-        "Lymphocyte",
-        "Monocyte",
-        "Eosinophil",
-        "Basophil",
-    ];
-    let csv = dir.join("labels.csv");
-    let text = std::fs::read_to_string(&csv).with_context(|| {
-        format!(
-            "{} (the external sets live in ../shared/data)",
-            csv.display()
-        )
-    })?;
-    let table =
-        wbc_core::csv_text::read(&text).map_err(|e| anyhow::anyhow!("{}: {e}", csv.display()))?;
-    let mut cells = Vec::new();
-    for (line, fields) in &table.records {
-        let (Some(id), Some(class)) = (fields.first(), fields.get(1)) else {
-            anyhow::bail!("{} line {line}: fewer than two fields", csv.display());
-        };
-        let id: usize = id.trim().parse()?;
-        let class: usize = class.trim().parse()?;
-        let name = CLASSES
-            .get(class.wrapping_sub(1))
-            .with_context(|| format!("{}: class {class}", csv.display()))?;
-        let file = format!("{id:03}.png");
-        let image = image::open(dir.join("images").join(&file))
-            .with_context(|| format!("{} image {file}", dir.display()))?
-            .to_rgb8();
-        let truth = image::open(dir.join("masks").join(&file))
-            .with_context(|| format!("{} mask {file}", dir.display()))?
-            .to_luma8();
-        cells.push(ExternalCell {
-            name: file,
-            image,
-            truth,
-            cell_type: CELL_TYPES.iter().position(|t| t == name).unwrap(),
-        });
-        if limit.is_some_and(|n| cells.len() >= n) {
-            break;
-        }
-    }
-    Ok(cells)
 }
 
 /// Score one variant on one set; also returns one JSON line per cell.
@@ -340,7 +284,7 @@ pub fn run(args: ExternalArgs) -> Result<()> {
     let default = analyzer.settings();
     let mut pooled = Vec::new();
     for set in &args.sets {
-        let cells = read_set(&args.data.join(set), args.limit)?;
+        let cells = external_set(&args.data.join(set), args.limit)?;
         for (variant, settings) in &variants {
             let t = std::time::Instant::now();
             if let Some(dir) = &args.dump {

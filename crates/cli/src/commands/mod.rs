@@ -1,6 +1,7 @@
 //! One module per `wbc` command: its arguments and what it runs, over the library
 //! (`wbc_lab`: data, training, cards, scoring).
 
+pub mod adapt_eval;
 pub mod analyse;
 pub mod calibrate;
 pub mod cbm;
