@@ -160,6 +160,22 @@ impl PipelineArgs {
         })
     }
 
+    /// Which networks these are (their weights' SHA-256, from the cards): what a profile
+    /// fitted on their outputs is tied to.
+    pub fn networks(&self) -> Result<wbc_core::adapt::Networks> {
+        let sha = |stem: &Path| -> Result<String> {
+            let card: wbc_nets::ModelCard<serde_json::Value> = read_any_card(stem)?;
+            Ok(card.weights_sha256.unwrap_or_default())
+        };
+        Ok(wbc_core::adapt::Networks {
+            attribute_net: sha(&self.model)?,
+            seg_net: match self.seg() {
+                Some(stem) => sha(stem)?,
+                None => "the classical labeller".into(),
+            },
+        })
+    }
+
     /// The pipeline without any calibration (what `wbc calibrate` starts from).
     pub fn load_uncalibrated(&self, device: &Device) -> Result<wbc_nets::Analyzer> {
         load_analyzer(&self.model, self.seg(), device)

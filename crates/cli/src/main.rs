@@ -91,6 +91,10 @@ enum Command {
     /// type (cellavision100, tecom300, Chula's held-back series): accuracy on the cells not
     /// labelled, 20 draws each; writes models/adaptation.json.
     AdaptEval(adapt_eval::AdaptEvalArgs),
+    /// Fit a profile from your own labelled cells (a folder of class folders, or a labels
+    /// CSV): the cell type adapted to your microscope, or your own question answered from the
+    /// attributes and by a probe on the encoder's features, each cross-validated.
+    Fit(fit::FitArgs),
     /// Fit the measured-type model (cell type from the segmentation's measurements of shape
     /// and density) on train cells and shifted copies, choose how it joins the attribute
     /// network's answer on val and shifted val; writes models/measured_type.json.
@@ -128,6 +132,7 @@ fn main() -> Result<()> {
         Command::Calibrate(args) => calibrate::run(args)?,
         Command::External(args) => external::run(args)?,
         Command::AdaptEval(args) => adapt_eval::run(args)?,
+        Command::Fit(args) => fit::run(args)?,
         Command::MeasuredType(args) => measured_type::run(args)?,
         Command::Samples(args) => samples::run(args)?,
         Command::TimeNetworks(args) => time_networks::run(args)?,

@@ -146,7 +146,9 @@ pub fn offsets(shipped: &[f32]) -> Vec<f32> {
 
 impl Correction {
     /// Fit on labelled cells: each cell's features, the shipped type probabilities and its
-    /// true class.
+    /// true class. The fit starts from no correction and stops after [`ITERATIONS`] steps,
+    /// which holds it near the shipped answer even at `l2` = 0 (the strength `wbc adapt-eval`
+    /// chose on Chula's held-back series).
     pub fn fit(cells: &[(&[f32], &[f32], usize)], classes: usize, l2: f32) -> Self {
         let x: Vec<&[f32]> = cells.iter().map(|c| c.0).collect();
         let y: Vec<usize> = cells.iter().map(|c| c.2).collect();
@@ -239,6 +241,167 @@ pub fn argmax(v: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
+/// The measurements the interpretable classifier sees beside the 31 attribute probabilities,
+/// each scaled to about 0–1.
+pub const MEASURES: [&str; 4] = [
+    "N:C area ratio (measured)",
+    "cell size in red cells ÷ 3 (measured)",
+    "nucleus lobes ÷ 5 (measured)",
+    "vacuole fraction (measured)",
+];
+
+/// The interpretable classifier's inputs for a cell: its 31 attribute probabilities, then
+/// [`MEASURES`] (0 where the segmentation could not measure).
+pub fn interpretable_inputs(concepts: &[f32], m: &crate::morphometry::Morphometry) -> Vec<f32> {
+    let mut x = concepts.to_vec();
+    x.push(m.nc_ratio.unwrap_or(0.0));
+    x.push(m.cell_to_red_cell.unwrap_or(0.0) / 3.0);
+    x.push(m.nucleus_lobes as f32 / 5.0);
+    x.push(m.vacuole_fraction);
+    x
+}
+
+/// The name of each interpretable input ("nucleus shape: unsegmented-band", …).
+pub fn interpretable_names() -> Vec<String> {
+    let mut names: Vec<String> = crate::ATTRIBUTES
+        .iter()
+        .flat_map(|a| a.values.iter().map(move |v| format!("{}: {v}", a.title)))
+        .collect();
+    names.extend(MEASURES.iter().map(|m| m.to_string()));
+    names
+}
+
+/// How hard the interpretable classifier is held to few inputs (L1), fixed before any data
+/// was seen: strong enough that a question is answered by a handful of attribute values.
+pub const INTERPRETABLE_L1: f32 = 0.005;
+
+/// The user's own question fitted two ways, with each one's cross-validated accuracy: what
+/// interpretability costs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Question {
+    /// On the attribute probabilities and the measurements ([`interpretable_names`]), L1.
+    pub interpretable: Linear,
+    /// On the encoder's pooled features (a black box).
+    pub probe: Linear,
+    pub interpretable_accuracy: Accuracy,
+    pub probe_accuracy: Accuracy,
+}
+
+impl Question {
+    /// Fit both on labelled cells (`inputs`: [`interpretable_inputs`]; `features`: the
+    /// encoder's; `labels`: class indices), and score each by 5-fold cross-validation.
+    pub fn fit(
+        inputs: &[Vec<f32>],
+        features: &[Vec<f32>],
+        labels: &[usize],
+        classes: usize,
+    ) -> Self {
+        let interpretable_penalty = Penalty {
+            l2: 0.0,
+            l1: INTERPRETABLE_L1,
+        };
+        let probe_penalty = Penalty { l2: 0.0, l1: 0.0 };
+        let fit = |x: &[Vec<f32>], idx: &[usize], penalty: Penalty| {
+            let xs: Vec<&[f32]> = idx.iter().map(|&i| x[i].as_slice()).collect();
+            let ys: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
+            Linear::fit(&xs, &ys, None, classes, penalty, ITERATIONS)
+        };
+        let score = |x: &[Vec<f32>], penalty: Penalty| {
+            cross_validate(labels, 5, |train, test| {
+                let m = fit(x, train, penalty);
+                test.iter().map(|&i| argmax(&m.logits(&x[i]))).collect()
+            })
+        };
+        let all: Vec<usize> = (0..labels.len()).collect();
+        Self {
+            interpretable: fit(inputs, &all, interpretable_penalty),
+            probe: fit(features, &all, probe_penalty),
+            interpretable_accuracy: score(inputs, interpretable_penalty),
+            probe_accuracy: score(features, probe_penalty),
+        }
+    }
+
+    /// The interpretable model's inputs by weight, largest first: (name, weight towards
+    /// class 1 over class 0 for two classes, else the largest spread across classes).
+    pub fn top_inputs(&self, n: usize) -> Vec<(String, f32)> {
+        let names = interpretable_names();
+        let w = &self.interpretable.weights;
+        let mut ranked: Vec<(String, f32)> = names
+            .into_iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let column: Vec<f32> = w
+                    .iter()
+                    .map(|row| row.get(j).copied().unwrap_or(0.0))
+                    .collect();
+                let spread = if column.len() == 2 {
+                    column[1] - column[0]
+                } else {
+                    column.iter().copied().fold(f32::MIN, f32::max)
+                        - column.iter().copied().fold(f32::MAX, f32::min)
+                };
+                (name, spread)
+            })
+            .filter(|(_, s)| *s != 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        ranked.truncate(n);
+        ranked
+    }
+}
+
+/// The version of the profile file's format.
+pub const PROFILE_FORMAT: u32 = 1;
+
+/// Which networks a profile was fitted on (their weights' SHA-256): its features and
+/// probabilities mean nothing to other ones.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Networks {
+    pub attribute_net: String,
+    pub seg_net: String,
+}
+
+/// What was fitted, to keep and share: one small JSON file, applied the same natively
+/// (`wbc analyse --profile`) and in the page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub format: u32,
+    /// The classes in label order, and how many labelled cells each had.
+    pub classes: Vec<String>,
+    pub counts: Vec<usize>,
+    pub date: String,
+    pub networks: Networks,
+    /// When the classes are the five cell types: the shipped answer corrected for this
+    /// microscope, with the shipped and corrected cross-validated accuracies.
+    pub adaptation: Option<Correction>,
+    pub shipped_accuracy: Option<Accuracy>,
+    pub adapted_accuracy: Option<Accuracy>,
+    /// Otherwise: the user's own question.
+    pub question: Option<Question>,
+}
+
+impl Profile {
+    /// Read a profile for these networks; a broken file, another format or other networks
+    /// are refused with a message that says which.
+    pub fn read(text: &str, networks: &Networks) -> Result<Self, String> {
+        let p: Profile =
+            serde_json::from_str(text).map_err(|e| format!("not a WBC Explorer profile: {e}"))?;
+        if p.format != PROFILE_FORMAT {
+            return Err(format!(
+                "a profile of format {} (this version reads format {PROFILE_FORMAT})",
+                p.format
+            ));
+        }
+        if p.networks != *networks {
+            return Err("this profile was fitted on other network versions: its numbers do not apply to these networks; fit it again from its labelled cells".into());
+        }
+        if p.classes.len() != p.counts.len() || (p.adaptation.is_none() && p.question.is_none()) {
+            return Err("the profile is incomplete".into());
+        }
+        Ok(p)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +456,49 @@ mod tests {
         assert!(seen.iter().all(|&s| s == 1));
         assert_eq!((acc.right, acc.of), (10, 10));
         assert!(acc.low > 0.6 && acc.high > 0.99, "{acc:?}");
+    }
+
+    #[test]
+    fn a_profile_for_other_networks_or_broken_is_refused() {
+        let networks = Networks {
+            attribute_net: "a".into(),
+            seg_net: "s".into(),
+        };
+        let profile = Profile {
+            format: PROFILE_FORMAT,
+            classes: vec!["band".into(), "segmented".into()],
+            counts: vec![3, 3],
+            date: "2026-12-03".into(),
+            networks: networks.clone(),
+            adaptation: Some(Correction::fit(&[], 2, 0.0)),
+            shipped_accuracy: None,
+            adapted_accuracy: None,
+            question: None,
+        };
+        let text = serde_json::to_string(&profile).unwrap();
+        assert_eq!(Profile::read(&text, &networks).unwrap(), profile);
+        let other = Networks {
+            attribute_net: "b".into(),
+            ..networks.clone()
+        };
+        assert!(Profile::read(&text, &other)
+            .unwrap_err()
+            .contains("other network versions"));
+        assert!(Profile::read("{", &networks)
+            .unwrap_err()
+            .contains("not a WBC Explorer profile"));
+        let newer = text.replace("\"format\":1", "\"format\":9");
+        assert!(Profile::read(&newer, &networks)
+            .unwrap_err()
+            .contains("format 9"));
+    }
+
+    #[test]
+    fn interpretable_inputs_have_a_name_each() {
+        let m = crate::morphometry::Morphometry::default();
+        let x = interpretable_inputs(&vec![0.5; 31], &m);
+        assert_eq!(x.len(), interpretable_names().len());
+        assert!(interpretable_names()[4].contains(":"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use image::GrayImage;
 use serde::{Deserialize, Serialize};
 
 /// Measurements of one labelled image. Lengths are in pixels of the label map.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Morphometry {
     /// Nucleus area (pixels).
     pub nucleus_area: usize,

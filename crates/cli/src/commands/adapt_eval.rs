@@ -31,11 +31,12 @@ pub struct AdaptEvalArgs {
     /// Random draws of the labelled cells for each k.
     #[arg(long, default_value_t = 20)]
     pub draws: usize,
-    /// The correction strengths (L2) tried on Chula's held-back series.
+    /// The correction strengths (L2) tried on Chula's held-back series (0: only the early
+    /// stop of the fit holds the correction back).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "0.001,0.003,0.01,0.03,0.1"
+        default_value = "0,0.00003,0.0001,0.0003,0.001"
     )]
     pub strengths: Vec<f32>,
     /// Only the first N cells of each set (smoke tests).

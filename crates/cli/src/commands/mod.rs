@@ -8,6 +8,7 @@ pub mod cbm;
 pub mod counterfactual;
 pub mod evaluate;
 pub mod external;
+pub mod fit;
 pub mod import_encoder;
 pub mod measured_type;
 pub mod predict;
