@@ -131,6 +131,11 @@ pub struct Penalty {
 /// tests), few enough to fit 200 cells in the page in well under a second.
 pub const ITERATIONS: usize = 300;
 
+/// The correction's L2 strength, chosen by `wbc adapt-eval` on Chula's held-back series at
+/// k = 5 among 0, 3e-5, 1e-4, 3e-4 and 1e-3 (86.0% there; BENCHMARKS.md): what `wbc fit` and
+/// the page use.
+pub const ADAPTATION_L2: f32 = 1e-4;
+
 /// The shipped cell-type answer corrected for one microscope (see the module's notes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Correction {
@@ -147,8 +152,8 @@ pub fn offsets(shipped: &[f32]) -> Vec<f32> {
 impl Correction {
     /// Fit on labelled cells: each cell's features, the shipped type probabilities and its
     /// true class. The fit starts from no correction and stops after [`ITERATIONS`] steps,
-    /// which holds it near the shipped answer even at `l2` = 0 (the strength `wbc adapt-eval`
-    /// chose on Chula's held-back series).
+    /// which holds it near the shipped answer even at `l2` = 0; [`ADAPTATION_L2`] is the
+    /// strength `wbc adapt-eval` chose.
     pub fn fit(cells: &[(&[f32], &[f32], usize)], classes: usize, l2: f32) -> Self {
         let x: Vec<&[f32]> = cells.iter().map(|c| c.0).collect();
         let y: Vec<usize> = cells.iter().map(|c| c.2).collect();

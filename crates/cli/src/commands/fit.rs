@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 use wbc_core::adapt::{
     argmax, cross_validate, interpretable_inputs, Accuracy, Correction, Profile, Question,
-    PROFILE_FORMAT,
+    ADAPTATION_L2, PROFILE_FORMAT,
 };
 use wbc_core::CELL_TYPES;
 use wbc_lab::cards;
@@ -160,7 +160,7 @@ pub fn run(args: FitArgs) -> Result<()> {
                 .collect()
         };
         let adapted = cross_validate(&labels, 5, |train, test| {
-            let c = Correction::fit(&as_fit(train), CELL_TYPES.len(), 0.0);
+            let c = Correction::fit(&as_fit(train), CELL_TYPES.len(), ADAPTATION_L2);
             test.iter()
                 .map(|&i| argmax(&c.probabilities(&cells[i].features, &cells[i].shipped)))
                 .collect()
@@ -170,7 +170,11 @@ pub fn run(args: FitArgs) -> Result<()> {
             .filter(|c| argmax(&c.shipped) == c.label)
             .count();
         let all: Vec<usize> = (0..cells.len()).collect();
-        profile.adaptation = Some(Correction::fit(&as_fit(&all), CELL_TYPES.len(), 0.0));
+        profile.adaptation = Some(Correction::fit(
+            &as_fit(&all),
+            CELL_TYPES.len(),
+            ADAPTATION_L2,
+        ));
         profile.shipped_accuracy = Some(Accuracy::new(shipped_right, cells.len()));
         profile.adapted_accuracy = Some(adapted);
         eprintln!(
