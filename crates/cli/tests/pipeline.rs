@@ -542,3 +542,91 @@ fn time_training_reports_steps_of_the_attribute_network() {
         "9× the pixels should cost more: {small} vs {large}"
     );
 }
+
+/// A question of one's own, end to end with the shipped models: `wbc fit` on a folder of
+/// class folders writes a profile with both classifiers cross-validated; `wbc analyse
+/// --profile` answers the question for each cell; the same profile made for other networks,
+/// or broken, is refused with a message that says why.
+#[test]
+fn a_profile_is_fitted_applied_and_refused_for_other_networks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let samples = root.join("public/samples");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("profile");
+    let _ = std::fs::remove_dir_all(&dir);
+    // Two classes from the shipped sample cells: granular (eosinophils, basophils) or not.
+    for (class, prefixes) in [("granular", ["EO_", "BA_"]), ("plain", ["LY_", "MO_"])] {
+        let folder = dir.join("labels").join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&samples)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                prefixes.iter().any(|x| n.starts_with(x))
+            })
+            .collect();
+        names.sort();
+        for p in names.iter().take(6) {
+            std::fs::copy(p, folder.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let profile = dir.join("profile.json");
+    let (_, err) = wbc_ok(
+        &[
+            "fit",
+            "--labels",
+            dir.join("labels").to_str().unwrap(),
+            "--out",
+            profile.to_str().unwrap(),
+        ],
+        &root,
+    );
+    assert!(err.contains("cross-validated"), "{err}");
+    let p: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+    assert_eq!(p["classes"], serde_json::json!(["granular", "plain"]));
+    assert_eq!(p["counts"], serde_json::json!([6, 6]));
+    let cell = first_file(&dir.join("labels/granular"));
+    let (out, _) = wbc_ok(
+        &[
+            "analyse",
+            cell.to_str().unwrap(),
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+        &root,
+    );
+    let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let answer = &line["profile"]["interpretable"]["value"];
+    assert!(answer == "granular" || answer == "plain", "{line}");
+    assert!(
+        line["profile"]["probe"]["probabilities"]["plain"].is_number(),
+        "{line}"
+    );
+    // Fitted on other networks: refused, saying so.
+    let other = dir.join("other.json");
+    let mut q = p.clone();
+    q["networks"]["attribute_net"] = serde_json::json!("0000");
+    std::fs::write(&other, q.to_string()).unwrap();
+    let (ok, _, err) = wbc(
+        &[
+            "analyse",
+            cell.to_str().unwrap(),
+            "--profile",
+            other.to_str().unwrap(),
+        ],
+        &root,
+    );
+    assert!(!ok && err.contains("other network versions"), "{err}");
+    std::fs::write(&other, "{ not json").unwrap();
+    let (ok, _, err) = wbc(
+        &[
+            "analyse",
+            cell.to_str().unwrap(),
+            "--profile",
+            other.to_str().unwrap(),
+        ],
+        &root,
+    );
+    assert!(!ok && err.contains("not a WBC Explorer profile"), "{err}");
+}

@@ -1751,6 +1751,20 @@ fn answering(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Start `command`, which serves the app on `port`, and check that it answers the page with
+/// the app's headers.
+fn serving_the_app(command: &mut std::process::Command, port: u16, what: &str) -> Result<Running> {
+    let running = Running(command.spawn()?);
+    let url = format!("http://127.0.0.1:{port}");
+    answering(&url)?;
+    let head = head_of(&url, "/")?;
+    ensure!(
+        head.starts_with("HTTP/1.1 200") && head.contains("Content-Security-Policy"),
+        "{what} answered: {head}"
+    );
+    Ok(running)
+}
+
 /// A free TCP port on this machine.
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -1775,19 +1789,9 @@ fn the_presenter_path_serves_the_built_app_without_a_rebuild() -> Result<()> {
     };
     // serve --no-build on a port of our choosing.
     let port = free_port()?;
-    let serving = Running(
-        xtask(&["serve", "--no-build", "--port", &port.to_string()])
-            .stderr(std::process::Stdio::null())
-            .spawn()?,
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    answering(&url)?;
-    let head = head_of(&url, "/")?;
-    ensure!(
-        head.starts_with("HTTP/1.1 200") && head.contains("Content-Security-Policy"),
-        "serve --no-build answered: {head}"
-    );
-    drop(serving);
+    let mut serve = xtask(&["serve", "--no-build", "--port", &port.to_string()]);
+    serve.stderr(std::process::Stdio::null());
+    drop(serving_the_app(&mut serve, port, "serve --no-build")?);
 
     // dist: the folder a presenter copies to a laptop.
     let made = artefacts().join("presenter");
@@ -1819,19 +1823,12 @@ fn the_presenter_path_serves_the_built_app_without_a_rebuild() -> Result<()> {
     let laptop = made.join("laptop");
     std::fs::rename(&out, &laptop)?;
     let port = free_port()?;
-    let _served = Running(
-        std::process::Command::new(laptop.join("serve"))
-            .args(["--port", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .spawn()?,
-    );
+    let mut serve = std::process::Command::new(laptop.join("serve"));
+    serve
+        .args(["--port", &port.to_string()])
+        .stdout(std::process::Stdio::null());
+    let _served = serving_the_app(&mut serve, port, "the copied folder's server")?;
     let url = format!("http://127.0.0.1:{port}");
-    answering(&url)?;
-    let head = head_of(&url, "/")?;
-    ensure!(
-        head.starts_with("HTTP/1.1 200") && head.contains("Content-Security-Policy"),
-        "the copied folder's server answered: {head}"
-    );
     let Some(real) = real_cell() else {
         return Ok(());
     };

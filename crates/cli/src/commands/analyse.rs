@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Instant;
+use wbc_core::adapt::{interpretable_inputs, Profile};
 use wbc_core::cbm::Cbm;
 use wbc_core::{preprocess, table};
 use wbc_lab::cards;
@@ -32,8 +33,40 @@ pub struct AnalyseArgs {
     /// The concept-bottleneck model for the table's CBM column (skipped when missing).
     #[arg(long, default_value = "models/cbm.json")]
     pub cbm: PathBuf,
+    /// A profile fitted on your own labelled cells (`wbc fit`, or exported by the page): the
+    /// cell type adapted to your microscope, or your own question answered for each cell.
+    /// A profile for other network versions is refused.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
     #[command(flatten)]
     pub failures: FailureArgs,
+}
+
+/// Read a profile for these networks, or say why it cannot be used.
+fn read_profile(path: &std::path::Path, args: &AnalyseArgs) -> Result<Profile> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: the profile could not be read ({e})", path.display()))?;
+    Profile::read(&text, &args.pipeline.networks()?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// What a profile adds to a cell's line (and, for a cell-type adaptation, its new answer).
+fn apply_profile(profile: &Profile, cell: &mut wbc_nets::CellAnalysis) -> Value {
+    if let Some(correction) = &profile.adaptation {
+        let shipped = cell.prediction.cell_type.clone();
+        cell.prediction.cell_type = correction.probabilities(&cell.features, &shipped);
+        return json!({"adapted_cell_type": true, "shipped_cell_type": super::labelled(&shipped)});
+    }
+    let Some(q) = &profile.question else {
+        return Value::Null;
+    };
+    let names: Vec<&str> = profile.classes.iter().map(String::as_str).collect();
+    let inputs = interpretable_inputs(&cell.prediction.concepts(), &cell.morphometry);
+    json!({
+        "question": names,
+        "interpretable": super::named(&names, &q.interpretable.probabilities(&inputs)),
+        "probe": super::named(&names, &q.probe.probabilities(&cell.features)),
+    })
 }
 
 pub fn run(args: AnalyseArgs) -> Result<()> {
@@ -55,6 +88,10 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
     );
     let clock = Instant::now();
     let now = || clock.elapsed().as_secs_f64() * 1e3;
+    let profile = match &args.profile {
+        Some(p) => Some(read_profile(p, &args)?),
+        None => None,
+    };
     let cbm: Option<Cbm> = std::fs::read(&args.cbm)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
@@ -75,7 +112,10 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
         let mut obj = serde_json::Map::new();
         obj.insert("path".into(), json!(path.display().to_string()));
         match result {
-            Ok((cell, decode_ms)) => {
+            Ok((mut cell, decode_ms)) => {
+                if let Some(profile) = &profile {
+                    obj.insert("profile".into(), apply_profile(profile, &mut cell));
+                }
                 obj.extend(prediction_json(&cell.prediction));
                 obj.insert("morphometry".into(), json!(cell.morphometry));
                 obj.insert("front_end".into(), json!(cell.front_end));

@@ -26,7 +26,7 @@ use wbc_core::schema::attribute;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
 use wbc_nets::CellPrediction;
 
-fn named(labels: &[&str], probs: &[f32]) -> Value {
+pub fn named(labels: &[&str], probs: &[f32]) -> Value {
     let map: Map<String, Value> = labels
         .iter()
         .zip(probs)
