@@ -246,6 +246,41 @@ pub fn argmax(v: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
+/// Without labels: the class priors of a batch of cells from one microscope, re-estimated by
+/// EM from the shipped answers (Saerens, Latinne and Decaestecker 2002): the answers were
+/// made for `train_priors` (how often each type was among the training cells); the batch's
+/// own mix may differ (a slide of neutrophils). Returns the batch's priors.
+pub fn batch_priors(answers: &[Vec<f32>], train_priors: &[f32], iterations: usize) -> Vec<f32> {
+    let k = train_priors.len();
+    let mut priors = train_priors.to_vec();
+    for _ in 0..iterations {
+        let mut sum = vec![0.0f32; k];
+        for p in answers {
+            let q = reweighted(p, train_priors, &priors);
+            for (s, q) in sum.iter_mut().zip(q) {
+                *s += q;
+            }
+        }
+        let n = answers.len().max(1) as f32;
+        priors = sum.iter().map(|s| (s / n).max(1e-6)).collect();
+    }
+    priors
+}
+
+/// A shipped answer made for `train_priors`, moved to a batch whose priors are `priors`.
+pub fn reweighted(p: &[f32], train_priors: &[f32], priors: &[f32]) -> Vec<f32> {
+    let mut q: Vec<f32> = p
+        .iter()
+        .zip(train_priors.iter().zip(priors))
+        .map(|(p, (t, b))| p * b / t.max(1e-6))
+        .collect();
+    let s: f32 = q.iter().sum();
+    if s > 0.0 {
+        q.iter_mut().for_each(|v| *v /= s);
+    }
+    q
+}
+
 /// The measurements the interpretable classifier sees beside the 31 attribute probabilities,
 /// each scaled to about 0–1.
 pub const MEASURES: [&str; 4] = [
@@ -496,6 +531,25 @@ mod tests {
         assert!(Profile::read(&newer, &networks)
             .unwrap_err()
             .contains("format 9"));
+    }
+
+    #[test]
+    fn batch_priors_find_a_slide_of_one_type() {
+        // Answers made for equal priors, on a batch that is 90% class 0: each answer leans
+        // only a little towards the truth.
+        let answers: Vec<Vec<f32>> = (0..100)
+            .map(|i| {
+                if i % 10 == 0 {
+                    vec![0.4, 0.6]
+                } else {
+                    vec![0.6, 0.4]
+                }
+            })
+            .collect();
+        let priors = batch_priors(&answers, &[0.5, 0.5], 100);
+        assert!(priors[0] > 0.85, "{priors:?}");
+        let q = reweighted(&[0.45, 0.55], &[0.5, 0.5], &priors);
+        assert!(q[0] > 0.5, "{q:?}");
     }
 
     #[test]
