@@ -6,7 +6,7 @@
 //! Two builds of the same worker (two binaries, `src/bin/`): `worker` with WebGPU and the
 //! CPU, and `worker_cpu` with the CPU only (feature `webgpu` off). CubeCL's GPU code is most
 //! of the first one's size, so the page starts the small one first and the first cells are
-//! answered while the WebGPU worker loads behind it (`src/state/standby.rs` in the page).
+//! answered while the WebGPU worker loads behind it (`src/state/engine/standby.rs` in the page).
 #![forbid(unsafe_code)]
 
 mod engine;
