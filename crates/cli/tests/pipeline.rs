@@ -603,30 +603,21 @@ fn a_profile_is_fitted_applied_and_refused_for_other_networks() {
         line["profile"]["probe"]["probabilities"]["plain"].is_number(),
         "{line}"
     );
-    // Fitted on other networks: refused, saying so.
+    // Fitted on other networks, or not a profile: refused, saying which.
     let other = dir.join("other.json");
+    let refused_with = |text: &str, said: &str| {
+        std::fs::write(&other, text).unwrap();
+        let args = [
+            "analyse",
+            cell.to_str().unwrap(),
+            "--profile",
+            other.to_str().unwrap(),
+        ];
+        let (ok, _, err) = wbc(&args, &root);
+        assert!(!ok && err.contains(said), "{err}");
+    };
     let mut q = p.clone();
     q["networks"]["attribute_net"] = serde_json::json!("0000");
-    std::fs::write(&other, q.to_string()).unwrap();
-    let (ok, _, err) = wbc(
-        &[
-            "analyse",
-            cell.to_str().unwrap(),
-            "--profile",
-            other.to_str().unwrap(),
-        ],
-        &root,
-    );
-    assert!(!ok && err.contains("other network versions"), "{err}");
-    std::fs::write(&other, "{ not json").unwrap();
-    let (ok, _, err) = wbc(
-        &[
-            "analyse",
-            cell.to_str().unwrap(),
-            "--profile",
-            other.to_str().unwrap(),
-        ],
-        &root,
-    );
-    assert!(!ok && err.contains("not a WBC Explorer profile"), "{err}");
+    refused_with(&q.to_string(), "other network versions");
+    refused_with("{ not json", "not a WBC Explorer profile");
 }
