@@ -9,10 +9,8 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 use wbc_core::adapt::{
-    argmax, cross_validate, interpretable_inputs, Accuracy, Correction, Profile, Question,
-    ADAPTATION_L2, PROFILE_FORMAT,
+    class_index, classes_of, interpretable_inputs, Accuracy, Fitting, LabelledCell, FOLDS,
 };
-use wbc_core::CELL_TYPES;
 use wbc_lab::cards;
 use wbc_nets::block_on;
 
@@ -87,30 +85,10 @@ fn labelled(args: &FitArgs) -> Result<Vec<(PathBuf, String)>> {
     Ok(out)
 }
 
-/// What the fit needs of one analysed cell.
-struct Cell {
-    features: Vec<f32>,
-    shipped: Vec<f32>,
-    inputs: Vec<f32>,
-    label: usize,
-}
-
 pub fn run(args: FitArgs) -> Result<()> {
     let pairs = labelled(&args)?;
-    let mut names: Vec<String> = pairs.iter().map(|p| p.1.clone()).collect();
-    names.sort();
-    names.dedup();
-    // The five cell types (in any case): a cell-type adaptation in the types' own order.
-    let type_of = |n: &str| CELL_TYPES.iter().position(|t| t.eq_ignore_ascii_case(n));
-    let types = names.iter().all(|n| type_of(n).is_some());
-    let classes: Vec<String> = if types {
-        CELL_TYPES.iter().map(|t| t.to_string()).collect()
-    } else {
-        names.clone()
-    };
-    if !types && classes.len() < 2 {
-        bail!("a question needs at least two classes, found {classes:?}");
-    }
+    let names: Vec<String> = pairs.iter().map(|p| p.1.clone()).collect();
+    let (classes, types) = classes_of(&names);
     let device = Device::flex();
     let analyzer = args.pipeline.load(&device)?;
     let mut cells = Vec::new();
@@ -120,91 +98,37 @@ pub fn run(args: FitArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let a = block_on(analyzer.analyse(&image, || 0.0))
             .with_context(|| path.display().to_string())?;
-        let label = if types {
-            type_of(class).unwrap_or(0)
-        } else {
-            classes.iter().position(|c| c == class).unwrap_or(0)
-        };
-        cells.push(Cell {
+        cells.push(LabelledCell {
             inputs: interpretable_inputs(&a.prediction.concepts(), &a.morphometry),
             features: a.features,
             shipped: a.prediction.cell_type,
-            label,
+            label: class_index(&classes, class).unwrap_or(0),
         });
     }
-    let labels: Vec<usize> = cells.iter().map(|c| c.label).collect();
-    let counts: Vec<usize> = (0..classes.len())
-        .map(|c| labels.iter().filter(|&&l| l == c).count())
-        .collect();
-    let mut profile = Profile {
-        format: PROFILE_FORMAT,
-        classes: classes.clone(),
-        counts,
-        date: cards::today(),
-        networks: args.pipeline.networks()?,
-        adaptation: None,
-        shipped_accuracy: None,
-        adapted_accuracy: None,
-        question: None,
-    };
-    if types {
-        let as_fit = |idx: &[usize]| -> Vec<(&[f32], &[f32], usize)> {
-            idx.iter()
-                .map(|&i| {
-                    (
-                        cells[i].features.as_slice(),
-                        cells[i].shipped.as_slice(),
-                        cells[i].label,
-                    )
-                })
-                .collect()
-        };
-        let adapted = cross_validate(&labels, 5, |train, test| {
-            let c = Correction::fit(&as_fit(train), CELL_TYPES.len(), ADAPTATION_L2);
-            test.iter()
-                .map(|&i| argmax(&c.probabilities(&cells[i].features, &cells[i].shipped)))
-                .collect()
-        });
-        let shipped_right = cells
-            .iter()
-            .filter(|c| argmax(&c.shipped) == c.label)
-            .count();
-        let all: Vec<usize> = (0..cells.len()).collect();
-        profile.adaptation = Some(Correction::fit(
-            &as_fit(&all),
-            CELL_TYPES.len(),
-            ADAPTATION_L2,
-        ));
-        profile.shipped_accuracy = Some(Accuracy::new(shipped_right, cells.len()));
-        profile.adapted_accuracy = Some(adapted);
+    let n = cells.len();
+    let fitting = Fitting::new(cells, classes.clone(), types).map_err(anyhow::Error::msg)?;
+    let profile = fitting.run(args.pipeline.networks()?, cards::today());
+    let say = |what: &str, acc: &Accuracy| {
         eprintln!(
-            "cell type on these {} cells: shipped {:.1}%, adapted {:.1}% (5-fold cross-validated, 95% interval {:.1}–{:.1})",
-            cells.len(),
-            100.0 * shipped_right as f64 / cells.len() as f64,
-            100.0 * adapted.rate(),
-            100.0 * adapted.low,
-            100.0 * adapted.high
+            "{what}: {:.1}% ({FOLDS}-fold cross-validated, {} of {}), 95% interval {:.1}–{:.1}",
+            100.0 * acc.rate(),
+            acc.right,
+            acc.of,
+            100.0 * acc.low,
+            100.0 * acc.high
+        )
+    };
+    if let (Some(shipped), Some(adapted)) = (&profile.shipped_accuracy, &profile.adapted_accuracy) {
+        eprintln!("cell type on these {n} cells:");
+        say("  shipped answer", shipped);
+        say("  adapted", adapted);
+    }
+    if let Some(q) = &profile.question {
+        say(
+            "interpretable (attributes and measurements)",
+            &q.interpretable_accuracy,
         );
-    } else {
-        let inputs: Vec<Vec<f32>> = cells.iter().map(|c| c.inputs.clone()).collect();
-        let features: Vec<Vec<f32>> = cells.iter().map(|c| c.features.clone()).collect();
-        let q = Question::fit(&inputs, &features, &labels, classes.len());
-        for (what, acc) in [
-            (
-                "interpretable (attributes and measurements)",
-                q.interpretable_accuracy,
-            ),
-            ("probe (encoder features)", q.probe_accuracy),
-        ] {
-            eprintln!(
-                "{what}: {:.1}% cross-validated (5-fold, {} of {}), 95% interval {:.1}–{:.1}",
-                100.0 * acc.rate(),
-                acc.right,
-                acc.of,
-                100.0 * acc.low,
-                100.0 * acc.high
-            );
-        }
+        say("probe (encoder features)", &q.probe_accuracy);
         eprintln!(
             "the interpretable model's largest weights (towards {}):",
             classes.last().unwrap_or(&String::new())
@@ -212,7 +136,6 @@ pub fn run(args: FitArgs) -> Result<()> {
         for (name, w) in q.top_inputs(8) {
             eprintln!("  {w:+.2}  {name}");
         }
-        profile.question = Some(q);
     }
     std::fs::write(&args.out, serde_json::to_string_pretty(&profile)?)?;
     eprintln!(

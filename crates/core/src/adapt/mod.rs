@@ -11,6 +11,12 @@
 //!   the encoder's features (the black-box probe, L2).
 //! - [`cross_validate`]: accuracy on cells the fit did not see, with a 95% interval.
 
+mod descent;
+mod fitting;
+
+pub use descent::Descent;
+pub use fitting::{class_index, classes_of, Fitting, LabelledCell, FOLDS};
+
 use crate::logistic::{logits, softmax};
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +50,7 @@ impl Linear {
     /// Fit on `(x, class)` pairs with `offsets` added to every logit (the shipped answer's
     /// log-probabilities, or none): the mean cross-entropy plus `l2`/2·Σw² (biases too, so a
     /// class seen in few cells cannot run away) and `l1`·Σ|w|, by proximal gradient descent
-    /// with momentum. Deterministic.
+    /// with momentum ([`Descent`], which the page runs a few steps at a time). Deterministic.
     pub fn fit(
         x: &[&[f32]],
         y: &[usize],
@@ -53,58 +59,11 @@ impl Linear {
         penalty: Penalty,
         iterations: usize,
     ) -> Self {
-        let d = x.first().map_or(0, |v| v.len());
-        let n = x.len().max(1) as f32;
-        let norm = x
-            .iter()
-            .map(|v| v.iter().map(|a| a * a).sum::<f32>())
-            .fold(0.0f32, f32::max);
-        // The loss gradient is Lipschitz with L ≤ ½(‖x‖² + 1) + l2: 1/L is a safe step.
-        let step = 1.0 / (0.5 * (norm + 1.0) + penalty.l2);
-        let mut now = Self::zero(classes, d);
-        let mut before = now.clone();
-        let mut t = 1.0f32;
-        for _ in 0..iterations {
-            let t_next = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
-            let momentum = (t - 1.0) / t_next;
-            let ahead = now.towards(&before, momentum);
-            let mut grad = Self::zero(classes, d);
-            for (i, (xi, &yi)) in x.iter().zip(y).enumerate() {
-                let mut p = ahead.logits(xi);
-                if let Some(o) = offsets {
-                    for (p, o) in p.iter_mut().zip(&o[i]) {
-                        *p += o;
-                    }
-                }
-                softmax(&mut p);
-                for c in 0..classes {
-                    let g = (p[c] - if c == yi { 1.0 } else { 0.0 }) / n;
-                    grad.biases[c] += g;
-                    for (gw, v) in grad.weights[c].iter_mut().zip(xi.iter()) {
-                        *gw += g * v;
-                    }
-                }
-            }
-            before = std::mem::replace(&mut now, ahead.clone());
-            for c in 0..classes {
-                for (w, (a, g)) in now.weights[c]
-                    .iter_mut()
-                    .zip(ahead.weights[c].iter().zip(&grad.weights[c]))
-                {
-                    let u = a - step * (g + penalty.l2 * a);
-                    // Soft-thresholding: the L1 proximal step.
-                    *w = u.signum() * (u.abs() - step * penalty.l1).max(0.0);
-                }
-                let a = ahead.biases[c];
-                now.biases[c] = a - step * (grad.biases[c] + penalty.l2 * a);
-            }
-            t = t_next;
-        }
-        now
+        Descent::new(x, y, offsets, classes, penalty, iterations).run()
     }
 
     /// `self + m·(self − other)`, the look-ahead point of the momentum step.
-    fn towards(&self, other: &Self, m: f32) -> Self {
+    pub(crate) fn towards(&self, other: &Self, m: f32) -> Self {
         let mix = |a: &[f32], b: &[f32]| -> Vec<f32> {
             a.iter().zip(b).map(|(a, b)| a + m * (a - b)).collect()
         };
@@ -211,23 +170,14 @@ pub fn cross_validate(
     mut fit_and_answer: impl FnMut(&[usize], &[usize]) -> Vec<usize>,
 ) -> Accuracy {
     let n = labels.len();
-    let folds = folds.clamp(2, n.max(2));
-    let mut fold_of = vec![0usize; n];
-    let mut dealt = 0usize;
-    let classes = labels.iter().copied().max().map_or(0, |m| m + 1);
-    for c in 0..classes {
-        for (i, _) in labels.iter().enumerate().filter(|(_, &l)| l == c) {
-            fold_of[i] = dealt % folds;
-            dealt += 1;
-        }
-    }
+    let (fold, folds) = fold_of(labels, folds);
     let mut right = 0;
     for f in 0..folds {
-        let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
+        let test: Vec<usize> = (0..n).filter(|&i| fold[i] == f).collect();
         if test.is_empty() {
             continue;
         }
-        let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
+        let train: Vec<usize> = (0..n).filter(|&i| fold[i] != f).collect();
         let answers = fit_and_answer(&train, &test);
         right += test
             .iter()
@@ -236,6 +186,22 @@ pub fn cross_validate(
             .count();
     }
     Accuracy::new(right, n)
+}
+
+/// Each cell's fold for [`cross_validate`] (and the page's fit), and how many folds.
+pub(crate) fn fold_of(labels: &[usize], folds: usize) -> (Vec<usize>, usize) {
+    let n = labels.len();
+    let folds = folds.clamp(2, n.max(2));
+    let mut fold = vec![0usize; n];
+    let mut dealt = 0usize;
+    let classes = labels.iter().copied().max().map_or(0, |m| m + 1);
+    for c in 0..classes {
+        for (i, _) in labels.iter().enumerate().filter(|(_, &l)| l == c) {
+            fold[i] = dealt % folds;
+            dealt += 1;
+        }
+    }
+    (fold, folds)
 }
 
 /// The index of the largest value.
@@ -315,8 +281,8 @@ pub fn interpretable_names() -> Vec<String> {
 /// was seen: strong enough that a question is answered by a handful of attribute values.
 pub const INTERPRETABLE_L1: f32 = 0.005;
 
-/// The user's own question fitted two ways, with each one's cross-validated accuracy: what
-/// interpretability costs.
+/// The user's own question fitted two ways ([`Fitting`]), with each one's cross-validated
+/// accuracy: what interpretability costs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Question {
     /// On the attribute probabilities and the measurements ([`interpretable_names`]), L1.
@@ -328,39 +294,6 @@ pub struct Question {
 }
 
 impl Question {
-    /// Fit both on labelled cells (`inputs`: [`interpretable_inputs`]; `features`: the
-    /// encoder's; `labels`: class indices), and score each by 5-fold cross-validation.
-    pub fn fit(
-        inputs: &[Vec<f32>],
-        features: &[Vec<f32>],
-        labels: &[usize],
-        classes: usize,
-    ) -> Self {
-        let interpretable_penalty = Penalty {
-            l2: 0.0,
-            l1: INTERPRETABLE_L1,
-        };
-        let probe_penalty = Penalty { l2: 0.0, l1: 0.0 };
-        let fit = |x: &[Vec<f32>], idx: &[usize], penalty: Penalty| {
-            let xs: Vec<&[f32]> = idx.iter().map(|&i| x[i].as_slice()).collect();
-            let ys: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
-            Linear::fit(&xs, &ys, None, classes, penalty, ITERATIONS)
-        };
-        let score = |x: &[Vec<f32>], penalty: Penalty| {
-            cross_validate(labels, 5, |train, test| {
-                let m = fit(x, train, penalty);
-                test.iter().map(|&i| argmax(&m.logits(&x[i]))).collect()
-            })
-        };
-        let all: Vec<usize> = (0..labels.len()).collect();
-        Self {
-            interpretable: fit(inputs, &all, interpretable_penalty),
-            probe: fit(features, &all, probe_penalty),
-            interpretable_accuracy: score(inputs, interpretable_penalty),
-            probe_accuracy: score(features, probe_penalty),
-        }
-    }
-
     /// The interpretable model's inputs by weight, largest first: (name, weight towards
     /// class 1 over class 0 for two classes, else the largest spread across classes).
     pub fn top_inputs(&self, n: usize) -> Vec<(String, f32)> {
