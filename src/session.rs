@@ -26,6 +26,10 @@ pub const TABLE_FILTER: &str = "table-filter";
 pub const TABLE_SORT: &str = "table-sort";
 pub const QUIZ_SCORE: &str = "quiz-score";
 pub const SELECTED: &str = "selected";
+/// The user's own labels, by cell key.
+pub const USER_LABELS: &str = "user-labels";
+/// The profile fitted or imported, and whether it is applied.
+pub const PROFILE: &str = "profile";
 
 thread_local! {
     /// The open database (opened once per page).

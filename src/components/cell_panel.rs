@@ -3,11 +3,12 @@
 //! value and a selector to change each, why the CBM decided as it did, and real cells like
 //! the edited one.
 
+use crate::components::adapt::{CellLabel, QuestionAnswerView};
 use crate::components::after_next_paint;
 use crate::components::explain::{CbmVerdict, Contributions, Counterfactuals, WeightHeatmap};
 use crate::components::glossary::WhatIsThis;
 use crate::components::overlay::{Measurements, SegmentationOverlay};
-use crate::state::{Cam, CellView, Cells, Edits, Engine, Extras};
+use crate::state::{Adaptation, Cam, CellView, Cells, Edits, Engine, Extras};
 use leptos::prelude::*;
 use wbc_core::cbm::intervene;
 use wbc_core::front_end::ScaleSource;
@@ -307,13 +308,24 @@ fn CellTypeSection(
     n_edits: Signal<usize>,
 ) -> impl IntoView {
     let (cells, extras) = (expect_context::<Cells>(), expect_context::<Extras>());
+    let adaptation = expect_context::<Adaptation>();
     let id = cell.id;
     let p = cell.prediction.clone();
     let type_index = argmax(&p.cell_type);
     let type_label = CELL_TYPES[type_index];
+    let shipped = argmax(&cell.shipped_type);
+    let shipped_note = format!(
+        "Adapted to your microscope by your profile; without it: {} ({}).",
+        CELL_TYPES[shipped],
+        percent(cell.shipped_type[shipped])
+    );
+    let asked = cell.clone();
     view! {
                 <section class="cell-type">
                     <h2>"Cell type"</h2>
+                    <Show when=move || adaptation.type_adapted()>
+                        <p class="adapted" data-testid="type-adapted">{shipped_note.clone()}</p>
+                    </Show>
                     <h3>{if cell.measured_type.as_ref().is_some_and(|m| m.used) { "From the image and its measurements" } else { "From the image (direct classifier)" }}</h3>
                     <p class="verdict">
                         <span data-testid="cell-type" data-probability=format!("{:.4}", p.cell_type[type_index])>{type_label}</span>
@@ -321,6 +333,8 @@ fn CellTypeSection(
                     </p>
                     <ProbabilityBars labels=CELL_TYPES.to_vec() probabilities=p.cell_type.clone()/>
                     {cell.measured_type.clone().map(|m| view! { <TypeOpinions m=m/> })}
+                    <CellLabel cell=cell.clone()/>
+                    {move || adaptation.answer(&asked).map(|a| view! { <QuestionAnswerView answer=a/> })}
                     {
                         let concepts = p.concepts();
                         move || extras.cbm.get().map(|cbm| view! {

@@ -1,6 +1,6 @@
 //! Where cells come in: a file picker (several files at once), drag-and-drop, and Ctrl+V.
 
-use crate::state::{Cells, Notices};
+use crate::state::{Adaptation, Cells, Notices};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -49,10 +49,10 @@ fn reason(e: &JsValue) -> String {
     }
 }
 
-/// Every file under a dropped entry, folders read recursively (`readEntries` answers in
+/// Every file under a dropped entry with its full path, folders read recursively (`readEntries` answers in
 /// chunks: it is called until it returns none), and each file or folder that could not be
 /// read, with the reason (its full path, why). One unreadable part does not stop the rest.
-async fn files_under(root: FileSystemEntry) -> (Vec<File>, Vec<(String, String)>) {
+async fn files_under(root: FileSystemEntry) -> (Vec<(File, String)>, Vec<(String, String)>) {
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
     let mut stack = vec![root];
@@ -69,7 +69,7 @@ async fn files_under(root: FileSystemEntry) -> (Vec<File>, Vec<(String, String)>
                 f.dyn_into::<File>()
                     .map_err(|_| "the browser gave no file".to_string())
             }) {
-                Ok(file) => files.push(file),
+                Ok(file) => files.push((file, path)),
                 Err(why) => unreadable.push((path, why)),
             }
         } else if entry.is_directory() {
@@ -100,7 +100,12 @@ async fn files_under(root: FileSystemEntry) -> (Vec<File>, Vec<(String, String)>
 }
 
 /// What was dropped: plain files as they are, folders read recursively for their images.
-fn take_drop(cells: Cells, notices: Notices, transfer: Option<web_sys::DataTransfer>) {
+fn take_drop(
+    cells: Cells,
+    adaptation: Adaptation,
+    notices: Notices,
+    transfer: Option<web_sys::DataTransfer>,
+) {
     let Some(transfer) = transfer else { return };
     // Entries must be taken during the event; reading them may wait.
     let items = transfer.items();
@@ -112,16 +117,23 @@ fn take_drop(cells: Cells, notices: Notices, transfer: Option<web_sys::DataTrans
         cells.add_files(files_of(transfer.files()));
         return;
     }
+    let several = entries.iter().filter(|e| e.is_directory()).count() > 1;
     wasm_bindgen_futures::spawn_local(async move {
         let mut files = Vec::new();
         let mut unreadable = Vec::new();
         for entry in entries {
             let from_folder = entry.is_directory();
+            let root = entry.full_path();
             let (found, failed) = files_under(entry).await;
             files.extend(
                 found
                     .into_iter()
-                    .filter(|f| !from_folder || looks_like_image(f)),
+                    .filter(|(f, _)| !from_folder || looks_like_image(f))
+                    .map(|(f, path)| {
+                        let below = path.strip_prefix(&root).unwrap_or(&path).to_string();
+                        let label = folder_label(&root, &below, several);
+                        (f, label)
+                    }),
             );
             unreadable.extend(failed);
         }
@@ -134,13 +146,38 @@ fn take_drop(cells: Cells, notices: Notices, transfer: Option<web_sys::DataTrans
         if files.is_empty() && unreadable.is_empty() {
             notices.say("no images were found in the dropped folder");
         }
-        cells.add_files(files);
+        add_labelled(cells, adaptation, files);
     });
+}
+
+/// The label a folder gives a file (your question's classes, or cell types): the name of the
+/// sub-folder of the dropped (or chosen) folder it lies in, like `wbc fit --labels DIR`; a
+/// file right in the folder has none, unless several folders were dropped together (each
+/// then names its files). `below`: the file's path under `root`.
+fn folder_label(root: &str, below: &str, several: bool) -> Option<String> {
+    let parts: Vec<&str> = below.split('/').filter(|p| !p.is_empty()).collect();
+    match parts.len() {
+        0 | 1 if several => root.rsplit('/').find(|p| !p.is_empty()).map(String::from),
+        0 | 1 => None,
+        _ => Some(parts[0].to_string()),
+    }
+}
+
+/// Files with the labels their folders give them: analysed, and each label kept.
+fn add_labelled(cells: Cells, adaptation: Adaptation, files: Vec<(File, Option<String>)>) {
+    let labels: Vec<Option<String>> = files.iter().map(|(_, l)| l.clone()).collect();
+    let ids = cells.add_files(files.into_iter().map(|(f, _)| f).collect());
+    for (id, label) in ids.into_iter().zip(labels) {
+        if let (Some(id), Some(label)) = (id, label) {
+            adaptation.set_label(id, &label);
+        }
+    }
 }
 
 #[component]
 pub fn DropZone() -> impl IntoView {
     let (cells, notices) = (expect_context::<Cells>(), expect_context::<Notices>());
+    let adaptation = expect_context::<Adaptation>();
     let dragging = RwSignal::new(false);
     // Paste anywhere on the page.
     let paste = window_event_listener(ev::paste, move |event: web_sys::ClipboardEvent| {
@@ -166,7 +203,7 @@ pub fn DropZone() -> impl IntoView {
             on:drop=move |e: ev::DragEvent| {
                 e.prevent_default();
                 dragging.set(false);
-                take_drop(cells, notices, e.data_transfer());
+                take_drop(cells, adaptation, notices, e.data_transfer());
             }>
             <label>
                 <span class="drop-title">"Drop white-cell images here, paste one (Ctrl+V), or "</span>
@@ -184,11 +221,19 @@ pub fn DropZone() -> impl IntoView {
                 <input type="file" multiple data-testid="folder-input" node_ref=folder
                     on:change=move |e: ev::Event| {
                         let input: web_sys::HtmlInputElement = event_target(&e);
-                        let files: Vec<File> = files_of(input.files()).into_iter().filter(looks_like_image).collect();
+                        // `webkitRelativePath`: the chosen folder's name, sub-folders, the file.
+                        let files: Vec<(File, Option<String>)> = files_of(input.files()).into_iter().filter(looks_like_image)
+                            .map(|f| {
+                                let path = js_sys::Reflect::get(&f, &JsValue::from_str("webkitRelativePath"))
+                                    .ok().and_then(|p| p.as_string()).unwrap_or_default();
+                                let (root, below) = path.split_once('/').unwrap_or(("", &path));
+                                let label = folder_label(root, below, false);
+                                (f, label)
+                            }).collect();
                         if files.is_empty() {
                             notices.say("no images were found in that folder");
                         }
-                        cells.add_files(files);
+                        add_labelled(cells, adaptation, files);
                         input.set_value("");
                     }/>
             </label>

@@ -1,4 +1,5 @@
 //! One file per panel of the page. Each takes the rooms of [`crate::state`] it needs.
+pub mod adapt;
 pub mod app;
 pub mod cell_panel;
 pub mod dataset;

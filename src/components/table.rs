@@ -4,8 +4,11 @@
 //! export (`wbc_core::table`, the same format as `wbc analyse --out`). A row opens the cell in
 //! the explorer; the filters stay for the way back.
 
+use crate::components::adapt::YourMicroscope;
 use crate::components::after_next_paint;
-use crate::state::{download, open_cell, Analyser, Cells, Engine, Notices, TableEntry, Teaching};
+use crate::state::{
+    download, open_cell, Adaptation, Analyser, Cells, Engine, Notices, TableEntry, Teaching,
+};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -76,7 +79,8 @@ pub fn AnalyserTable() -> impl IntoView {
     let (cells, teaching) = (expect_context::<Cells>(), expect_context::<Teaching>());
     let notices = expect_context::<Notices>();
     let filter = analyser.filter;
-    let rows = Memo::new(move |_| analyser.rows());
+    let adaptation = expect_context::<Adaptation>();
+    let rows = Memo::new(move |_| adaptation.rows());
     let shown = Memo::new(move |_| {
         let (key, descending) = analyser.sort.get();
         rows.with(|rows| table::view(rows, &filter.get(), key, descending))
@@ -144,6 +148,7 @@ pub fn AnalyserTable() -> impl IntoView {
     });
     let pending = move || (shown.with(Vec::len) > limit.get()).then_some("true");
     view! {
+        <YourMicroscope/>
         <section class="analyser" data-testid="analyser">
             <TableFilters filter=filter/>
             <div class="table-summary">

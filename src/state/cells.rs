@@ -37,7 +37,11 @@ pub struct CellView {
     /// How many times this cell has been analysed again (the stain toggle): its panel is
     /// rebuilt when this changes.
     pub revision: u32,
+    /// The networks' probabilities; its cell type is the adapted one while a profile that
+    /// adapts the type is applied (`state/adaptation.rs`).
     pub prediction: CellPrediction,
+    /// The cell type as the page answers it without a profile.
+    pub shipped_type: Vec<f32>,
     /// Pooled encoder features (L2-normalised), for counterfactual retrieval.
     pub features: Arc<Vec<f32>>,
     /// Label map, `SEGMENTATION_SIDE`² bytes.
@@ -82,6 +86,7 @@ impl CellView {
             familiarity: r.familiarity,
             measured_type: r.measured_type,
             revision: 0,
+            shipped_type: r.prediction.cell_type.clone(),
             prediction: r.prediction,
             features: Arc::new(r.features),
             labels: Arc::new(pictures.labels),
@@ -137,9 +142,10 @@ impl Cells {
     }
 
     /// Take files from any source (picker, drop, paste): the first new cell is put on show.
-    pub fn add_files(self, files: Vec<File>) {
+    /// Returns each file's cell id (`None` where it was refused).
+    pub fn add_files(self, files: Vec<File>) -> Vec<Option<u32>> {
         self.follow_new.set(true);
-        self.engine.add_files(files);
+        self.engine.add_files(files)
     }
 
     /// Load the built-in sample cells (`samples/index.json`) through the same path as the

@@ -72,8 +72,8 @@ impl Page {
             normalised_url,
             labels,
         };
-        self.cells
-            .add(CellView::from_report(report, pictures, timing));
+        let view = CellView::from_report(report, pictures, timing);
+        self.cells.add(self.adaptation.adapt(view));
         self.engine.start_background_work(true);
     }
 }

@@ -8,12 +8,15 @@
 //! - [`Cells`]: the analysed cells, their edits and the one on show;
 //! - [`Extras`]: the CBM and the reference index;
 //! - [`Analyser`]: the table's rows, filter and sort, and a labels file;
+//! - [`Adaptation`]: the user's own labels, the profile fitted on them and whether it is
+//!   applied;
 //! - [`Teaching`]: the view on show, the glossary's focus, the quiz score, presentation mode;
 //! - [`StoredSession`]: the session kept in the browser's storage.
 //!
-//! Dependencies run one way: Notices ← Engine ← Cells ← Analyser ← StoredSession (Extras and
-//! Teaching beside). The worker's messages arrive in one place ([`dispatch`]).
+//! Dependencies run one way: Notices ← Engine ← Cells ← Analyser ← Adaptation ←
+//! StoredSession (Extras and Teaching beside). The worker's messages arrive in one place ([`dispatch`]).
 
+mod adaptation;
 mod analyser;
 mod cells;
 mod dispatch;
@@ -24,6 +27,7 @@ mod stored;
 mod teaching;
 mod web;
 
+pub use adaptation::{Adaptation, FitTiming, QuestionAnswer};
 pub use analyser::{Analyser, TableEntry};
 pub use cells::{CellView, Cells, Edits};
 pub use engine::{Batch, Cam, CamView, Engine, EngineInfo, Gpu};
@@ -44,6 +48,7 @@ pub struct Page {
     pub cells: Cells,
     pub extras: Extras,
     pub analyser: Analyser,
+    pub adaptation: Adaptation,
     pub teaching: Teaching,
     pub stored: StoredSession,
 }
@@ -57,14 +62,16 @@ impl Page {
         let cells = Cells::new(engine);
         let extras = Extras::load(notices);
         let analyser = Analyser::new(cells, extras, notices);
+        let adaptation = Adaptation::new(cells, analyser, engine, notices);
         let teaching = Teaching::new();
-        let stored = StoredSession::start(cells, engine, analyser, teaching, notices);
+        let stored = StoredSession::start(cells, engine, analyser, adaptation, teaching, notices);
         let page = Self {
             notices,
             engine,
             cells,
             extras,
             analyser,
+            adaptation,
             teaching,
             stored,
         };
@@ -74,6 +81,7 @@ impl Page {
         provide_context(cells);
         provide_context(extras);
         provide_context(analyser);
+        provide_context(adaptation);
         provide_context(teaching);
         provide_context(stored);
         engine.start(Rc::new(move |message, attachments| {

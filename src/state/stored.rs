@@ -3,13 +3,14 @@
 //! methods and writes nothing but the browser's storage, except when it puts a stored
 //! session back or clears one, which it does through those rooms' own methods.
 
+use super::adaptation::Adaptation;
 use super::analyser::{Analyser, LOADED_ORDER};
 use super::cells::{CellView, Cells, Edits, Pictures};
 use super::engine::Engine;
 use super::notices::Notices;
 use super::teaching::Teaching;
 use super::web::object_url;
-use crate::session::{self, QUIZ_SCORE, SELECTED, TABLE_FILTER, TABLE_SORT};
+use crate::session::{self, PROFILE, QUIZ_SCORE, SELECTED, TABLE_FILTER, TABLE_SORT, USER_LABELS};
 use leptos::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use wbc_core::quiz::Score;
@@ -23,6 +24,13 @@ use web_sys::Blob;
 struct SavedReport {
     report: CellReport,
     round_trip_ms: f64,
+}
+
+/// The profile as kept in storage.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+struct StoredProfile {
+    profile: wbc_core::adapt::Profile,
+    applied: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -41,6 +49,7 @@ pub struct StoredSession {
     cells: Cells,
     engine: Engine,
     analyser: Analyser,
+    adaptation: Adaptation,
     teaching: Teaching,
     notices: Notices,
 }
@@ -51,6 +60,7 @@ impl StoredSession {
         cells: Cells,
         engine: Engine,
         analyser: Analyser,
+        adaptation: Adaptation,
         teaching: Teaching,
         notices: Notices,
     ) -> Self {
@@ -63,6 +73,7 @@ impl StoredSession {
             cells,
             engine,
             analyser,
+            adaptation,
             teaching,
             notices,
         };
@@ -174,6 +185,20 @@ impl StoredSession {
             Some(s.analyser.sort.get()).filter(|v| *v != LOADED_ORDER)
         });
         setting(s, QUIZ_SCORE, move || s.teaching.quiz_score.get());
+        setting(s, USER_LABELS, move || {
+            s.adaptation
+                .labels
+                .get()
+                .into_iter()
+                .map(|(id, label)| (s.key_of(id), label))
+                .collect::<BTreeMap<String, String>>()
+        });
+        setting(s, PROFILE, move || {
+            s.adaptation.profile.get().map(|p| StoredProfile {
+                profile: (*p).clone(),
+                applied: s.adaptation.applied.get(),
+            })
+        });
         setting(s, SELECTED, move || {
             s.cells
                 .selected
@@ -221,6 +246,7 @@ impl StoredSession {
             {
                 self.teaching.quiz_score.set(s);
             }
+            self.put_back_labels(setting(USER_LABELS), setting(PROFILE));
             self.restored.set(true);
             if n > 0 {
                 self.notices.session_note.set(Some(format!(
@@ -238,6 +264,28 @@ impl StoredSession {
                 }
             }
         });
+    }
+
+    /// The user's labels (by the restored cells' new ids) and the profile (checked against
+    /// the networks once they are known: `Adaptation`).
+    fn put_back_labels(self, labels: Option<&String>, profile: Option<&String>) {
+        if let Some(labels) =
+            labels.and_then(|j| serde_json::from_str::<BTreeMap<String, String>>(j).ok())
+        {
+            let by_key: BTreeMap<String, u32> = self
+                .keys
+                .with_value(|k| k.iter().map(|(id, key)| (key.clone(), *id)).collect());
+            self.adaptation.labels.update(|l| {
+                l.extend(
+                    labels
+                        .into_iter()
+                        .filter_map(|(key, label)| by_key.get(&key).map(|id| (*id, label))),
+                )
+            });
+        }
+        if let Some(p) = profile.and_then(|j| serde_json::from_str::<StoredProfile>(j).ok()) {
+            self.adaptation.restore(p.profile, p.applied);
+        }
     }
 
     /// The stored cells as cells of this page (their files handed to the engine under new
@@ -286,12 +334,13 @@ impl StoredSession {
         self.notices.error.set(None);
         self.keys.update_value(BTreeMap::clear);
         self.analyser.reset();
+        self.adaptation.clear();
         self.teaching.quiz_score.set(Score::default());
         let note = self.notices.session_note;
         leptos::task::spawn_local(async move {
             let said = match session::clear().await {
                 Ok(n) => format!(
-                    "Session cleared: {n} stored cell{} (images and results), the edits, the table's filter and the quiz score were removed from this browser.",
+                    "Session cleared: {n} stored cell{} (images and results), the edits, your labels and profile, the table's filter and the quiz score were removed from this browser.",
                     if n == 1 { "" } else { "s" }
                 ),
                 Err(e) => format!("The cells are gone from the page, but the browser's storage could not be emptied: {e}"),

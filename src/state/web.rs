@@ -86,3 +86,14 @@ pub fn object_url(blob: &Blob) -> Option<String> {
 pub fn png_object_url(bytes: &js_sys::Uint8Array) -> Option<String> {
     object_url(&png_blob(bytes)?)
 }
+
+/// Give the page the thread back until a later task (a `setTimeout` of 0): long work done in
+/// slices awaits this between them.
+pub async fn next_task() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback(&resolve);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

@@ -25,6 +25,11 @@ pub struct Row {
     /// Why the cell carries a warning (unlike the training images, or the two opinions on
     /// its type differ); empty when it carries none.
     pub cautions: Vec<crate::confidence::Caution>,
+    /// The user's own label of the cell (a type or a class of their question), if any.
+    pub user_label: Option<String>,
+    /// The answer of the user's own question (the interpretable classifier's class and its
+    /// probability), when a question profile is applied.
+    pub question: Option<(String, f32)>,
 }
 
 impl Row {
@@ -44,6 +49,8 @@ impl Row {
             morphometry,
             cautions: familiarity.map(|f| f.reasons.clone()).unwrap_or_default(),
             prediction,
+            user_label: None,
+            question: None,
         }
     }
 
@@ -153,6 +160,8 @@ pub(crate) fn test_row(name: &str, cell_type: usize, values: &[(usize, usize)]) 
         cbm: None,
         morphometry: None,
         cautions: Vec::new(),
+        user_label: None,
+        question: None,
     }
 }
 
@@ -280,7 +289,8 @@ pub fn counts<'a>(rows: impl IntoIterator<Item = &'a Row>) -> [usize; 5] {
     n
 }
 
-/// The CSV's columns: WBCAtt's 13, then probabilities, the CBM and the measurements.
+/// The CSV's columns: WBCAtt's 13, then probabilities, the CBM, the measurements, the
+/// warnings, and the user's own label and question's answer.
 pub fn csv_header() -> Vec<String> {
     let mut h = vec!["img_name".to_string(), "label".to_string()];
     h.extend(ATTRIBUTES.iter().map(|a| a.name.to_string()));
@@ -298,6 +308,9 @@ pub fn csv_header() -> Vec<String> {
             "in_doubt",
             "opinions_differ",
             "low_confidence",
+            "user_label",
+            "question_answer",
+            "question_probability",
         ]
         .map(String::from),
     );
@@ -334,6 +347,14 @@ pub fn csv_fields(row: &Row) -> Vec<String> {
     f.push(row.in_doubt().to_string());
     f.push(row.opinions_differ().to_string());
     f.push(row.low_confidence().to_string());
+    f.push(row.user_label.clone().unwrap_or_default());
+    f.push(
+        row.question
+            .as_ref()
+            .map(|q| q.0.clone())
+            .unwrap_or_default(),
+    );
+    f.push(num(row.question.as_ref().map(|q| q.1)));
     f
 }
 

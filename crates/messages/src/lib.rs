@@ -102,6 +102,10 @@ pub struct EngineReport {
     /// hands over (`None` from the CPU worker, which is timed on request).
     #[serde(default)]
     pub networks_ms: Option<f64>,
+    /// Which networks these are (their weights' SHA-256): a profile fitted on other ones is
+    /// refused.
+    #[serde(default)]
+    pub networks: Option<wbc_core::adapt::Networks>,
 }
 
 /// What the front end did to one cell.

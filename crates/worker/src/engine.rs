@@ -193,16 +193,23 @@ impl Downloads {
 async fn load_segmenter(
     download: ModelDownload,
     device: &Device,
-) -> (Segmenter, Option<serde_json::Value>, usize) {
+) -> (Segmenter, Option<serde_json::Value>, usize, String) {
     let loaded = async {
         let (card, weights) = download.read::<SegNetConfig>().await?;
         let bytes = weights.len();
+        let sha = card.weights_sha256.clone().unwrap_or_default();
         let segmenter = Segmenter::network(&card, weights, device).map_err(|e| e.to_string())?;
-        Ok::<_, String>((segmenter, card.metrics, bytes))
+        Ok::<_, String>((segmenter, card.metrics, bytes, sha))
     };
     match loaded.await {
-        Ok((segmenter, metrics, bytes)) => (segmenter, Some(metrics), bytes),
-        Err(reason) => (Segmenter::Classical { reason }, None, 0),
+        Ok((segmenter, metrics, bytes, sha)) => (segmenter, Some(metrics), bytes, sha),
+        // The name `wbc fit` gives a profile made without the network.
+        Err(reason) => (
+            Segmenter::Classical { reason },
+            None,
+            0,
+            "the classical labeller".into(),
+        ),
     }
 }
 
@@ -240,8 +247,13 @@ impl Engine {
         let model_bytes = weights.len();
         // The segmentation network is optional: without it the overlay still comes, from the
         // classical labeller, and the page says why.
-        let (segmenter, seg_metrics, seg_model_bytes) =
+        let (segmenter, seg_metrics, seg_model_bytes, seg_sha) =
             load_segmenter(downloads.segmentation, &device).await;
+        // Which networks a profile fitted here belongs to (as `wbc fit` names them).
+        let networks = wbc_core::adapt::Networks {
+            attribute_net: card.weights_sha256.clone().unwrap_or_default(),
+            seg_net: seg_sha,
+        };
         let mut analyzer = Analyzer::new(&card, weights, segmenter, seg_metrics.as_ref(), &device)
             .map_err(|e| format!("{ATTRIBUTE_MODEL}.bpk: {e}"))?;
         if let Some(calibration) = load_calibration(downloads.calibration).await {
@@ -278,6 +290,7 @@ impl Engine {
             rules: analyzer.rules().to_vec(),
             front_end: analyzer.calibration().map(|_| analyzer.settings()),
             networks_ms,
+            networks: Some(networks),
         };
         let engine = Engine {
             analyzer,

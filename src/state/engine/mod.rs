@@ -50,6 +50,8 @@ pub struct EngineInfo {
     /// Both networks once on a cell, warm (ms), on WebGPU and on the CPU, when the page
     /// compared them before choosing its device.
     pub compared: Option<(f64, f64)>,
+    /// Which networks these are: a profile fitted on other ones is refused.
+    pub networks: Option<wbc_core::adapt::Networks>,
 }
 
 /// Where the current worker's messages go (the page's dispatcher).
@@ -247,5 +249,6 @@ fn engine_info(r: EngineReport) -> EngineInfo {
         rules: r.rules,
         front_end: r.front_end.is_some(),
         compared: None,
+        networks: r.networks,
     }
 }

@@ -14,8 +14,10 @@ use web_sys::File;
 impl Engine {
     /// Take files from any source (picker, drop, paste). A refused file shows a message and
     /// nothing else changes: cells already analysed stay.
-    pub fn add_files(self, files: Vec<File>) {
+    /// Returns each file's request id (the id its cell will have), `None` where refused.
+    pub fn add_files(self, files: Vec<File>) -> Vec<Option<u32>> {
         let mut accepted = Vec::new();
+        let mut ids = Vec::new();
         for file in files {
             let name = file.name();
             let size = file.size() as usize;
@@ -28,15 +30,18 @@ impl Engine {
                         MAX_FILE_BYTES / (1024 * 1024)
                     ),
                 );
+                ids.push(None);
                 continue;
             }
             let id = self.requests.new_id();
+            ids.push(Some(id));
             self.requests.files.update_value(|f| {
                 f.insert(id, file.clone());
             });
             accepted.push((id, file));
         }
         self.enqueue(accepted, false);
+        ids
     }
 
     /// A cell put back from storage: its file is kept under a new id, which is returned.

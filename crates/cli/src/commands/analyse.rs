@@ -160,7 +160,16 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
                 );
                 cells += 1;
                 total_ms += ms;
-                rows.push(table::Row::new(
+                // The question's answer, as the page's table gives it.
+                let question = profile.as_ref().and_then(|p| {
+                    let q = p.question.as_ref()?;
+                    let inputs =
+                        interpretable_inputs(&cell.prediction.concepts(), &cell.morphometry);
+                    let probabilities = q.interpretable.probabilities(&inputs);
+                    let i = wbc_core::adapt::argmax(&probabilities);
+                    Some((p.classes[i].clone(), probabilities[i]))
+                });
+                let mut row = table::Row::new(
                     path.file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default(),
@@ -168,7 +177,9 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
                     cbm.as_ref(),
                     Some(cell.morphometry),
                     cell.familiarity.as_ref(),
-                ));
+                );
+                row.question = question;
+                rows.push(row);
             }
             Err(e) => {
                 failures += 1;

@@ -1,0 +1,381 @@
+//! Your microscope, your question: the user's own labels and what is fitted on them.
+//!
+//! - Labels: set in the cell panel, taken from the sub-folder a dropped folder put a cell in,
+//!   or (cell types) from a labels CSV loaded in the dataset view, matched by file name.
+//! - The fit: `wbc_core::adapt::Fitting`, the same plan `wbc fit` runs, here a few steps per
+//!   task (about 20 ms each, then the page gets the thread back), so it never holds the page.
+//! - The profile: when the labels are the five cell types, the shipped answer corrected for
+//!   this microscope (switched on by the user after seeing its cross-validated gain);
+//!   otherwise the user's own question, answered for every cell by an interpretable
+//!   classifier and a black-box probe. Exported and imported as one JSON file; one made for
+//!   other networks is refused with a message, and the profile in use stays.
+
+use super::analyser::{Analyser, TableEntry};
+use super::cells::{CellView, Cells};
+use super::engine::Engine;
+use super::notices::Notices;
+use super::web::{download, next_task, page_ms};
+use leptos::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wbc_core::adapt::{
+    argmax, class_index, classes_of, interpretable_inputs, interpretable_names, Fitting,
+    LabelledCell, Networks, Profile,
+};
+use wbc_core::CELL_TYPES;
+use web_sys::File;
+
+/// How long one slice of a fit may hold the page (ms): well under the 100 ms a page may be
+/// busy before a click feels ignored.
+const SLICE_MS: f64 = 20.0;
+
+/// How the last fit went, for the page and the tests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FitTiming {
+    pub cells: usize,
+    /// From the click to the profile (ms).
+    pub total_ms: f64,
+    /// The longest the page was held at once (ms).
+    pub longest_slice_ms: f64,
+}
+
+/// A question profile's answer for one cell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuestionAnswer {
+    pub classes: Vec<String>,
+    /// The interpretable classifier's probabilities.
+    pub interpretable: Vec<f32>,
+    /// The probe's.
+    pub probe: Vec<f32>,
+    /// The interpretable inputs that pushed this cell's answer most, with how much (towards
+    /// the answer, against the other classes' mean).
+    pub reasons: Vec<(String, f32)>,
+}
+
+#[derive(Clone, Copy)]
+pub struct Adaptation {
+    /// Labels the user gave (the cell panel, a dropped folder), by cell id.
+    pub labels: RwSignal<BTreeMap<u32, String>>,
+    /// The fitted or imported profile.
+    pub profile: RwSignal<Option<Arc<Profile>>>,
+    /// Whether the profile is applied to what the page shows.
+    pub applied: RwSignal<bool>,
+    /// A fit's progress (0–1) while it runs.
+    pub fitting: RwSignal<Option<f32>>,
+    pub last_fit: RwSignal<Option<FitTiming>>,
+    cells: Cells,
+    analyser: Analyser,
+    engine: Engine,
+    notices: Notices,
+}
+
+impl Adaptation {
+    pub fn new(cells: Cells, analyser: Analyser, engine: Engine, notices: Notices) -> Self {
+        let a = Self {
+            labels: RwSignal::new(BTreeMap::new()),
+            profile: RwSignal::new(None),
+            applied: RwSignal::new(false),
+            fitting: RwSignal::new(None),
+            last_fit: RwSignal::new(None),
+            cells,
+            analyser,
+            engine,
+            notices,
+        };
+        a.refuse_a_profile_for_other_networks();
+        a
+    }
+
+    /// The networks the page runs, once the worker has said.
+    fn networks(self) -> Option<Networks> {
+        self.engine
+            .info
+            .with_untracked(|i| i.as_ref().and_then(|i| i.networks.clone()))
+    }
+
+    /// A profile put back from storage is checked once the networks are known.
+    fn refuse_a_profile_for_other_networks(self) {
+        Effect::new(move |_| {
+            let Some(networks) = self
+                .engine
+                .info
+                .with(|i| i.as_ref().and_then(|i| i.networks.clone()))
+            else {
+                return;
+            };
+            let stale = self
+                .profile
+                .with_untracked(|p| p.as_ref().is_some_and(|p| p.networks != networks));
+            if stale {
+                self.set_applied(false);
+                self.profile.set(None);
+                self.notices.say("the stored profile was fitted on other network versions and was put aside: fit it again from your labelled cells");
+            }
+        });
+    }
+
+    /// A cell's label: the user's own, else a loaded labels CSV's type for its file name.
+    pub fn label_of(self, id: u32, name: &str) -> Option<String> {
+        self.labels.with(|l| l.get(&id).cloned()).or_else(|| {
+            self.analyser.labels.with(|l| {
+                l.as_ref()
+                    .and_then(|(_, l)| l.get(name))
+                    .and_then(|l| l.cell_type)
+                    .map(|t| CELL_TYPES[t].to_string())
+            })
+        })
+    }
+
+    /// Set (or with an empty name clear) the user's label of cell `id`.
+    pub fn set_label(self, id: u32, label: &str) {
+        let label = label.trim().to_string();
+        self.labels.update(|l| {
+            if label.is_empty() {
+                l.remove(&id);
+            } else {
+                l.insert(id, label);
+            }
+        });
+    }
+
+    /// The class names in use (for the panel's choices): the five types, then the user's
+    /// own classes.
+    pub fn class_names(self) -> Vec<String> {
+        let mut names: Vec<String> = CELL_TYPES.iter().map(|t| t.to_string()).collect();
+        self.labels.with(|l| {
+            for v in l.values() {
+                if class_index(&names, v).is_none() {
+                    names.push(v.clone());
+                }
+            }
+        });
+        names
+    }
+
+    /// The labelled cells, with their labels.
+    pub fn labelled(self) -> Vec<(CellView, String)> {
+        self.cells.cells.with(|cells| {
+            cells
+                .iter()
+                .filter_map(|c| self.label_of(c.id, &c.name).map(|l| (c.clone(), l)))
+                .collect()
+        })
+    }
+
+    /// Fit a profile on the labelled cells, a slice at a time; it is shown when done (a
+    /// cell-type adaptation waits for the user to switch it on; a question is answered at
+    /// once).
+    pub fn fit(self) {
+        if self.fitting.get_untracked().is_some() {
+            return;
+        }
+        let Some(networks) = self.networks() else {
+            self.notices
+                .say("wait until the networks are loaded, then fit again");
+            return;
+        };
+        let labelled = self.labelled();
+        let names: Vec<String> = labelled.iter().map(|(_, l)| l.clone()).collect();
+        let (classes, types) = classes_of(&names);
+        let cells: Vec<LabelledCell> = labelled
+            .iter()
+            .map(|(c, l)| LabelledCell {
+                features: c.features.to_vec(),
+                shipped: c.shipped_type.clone(),
+                inputs: interpretable_inputs(&c.prediction.concepts(), &c.morphometry),
+                label: class_index(&classes, l).unwrap_or(0),
+            })
+            .collect();
+        let n = cells.len();
+        let mut fitting = match Fitting::new(cells, classes, types) {
+            Ok(f) => f,
+            Err(e) => {
+                self.notices.say(e);
+                return;
+            }
+        };
+        self.fitting.set(Some(0.0));
+        leptos::task::spawn_local(async move {
+            let start = page_ms();
+            let mut longest = 0.0f64;
+            loop {
+                let t0 = page_ms();
+                let mut done = false;
+                while !done && page_ms() - t0 < SLICE_MS {
+                    done = fitting.advance(5);
+                }
+                longest = longest.max(page_ms() - t0);
+                if done {
+                    break;
+                }
+                self.fitting.set(Some(fitting.progress()));
+                next_task().await;
+            }
+            let profile = fitting.profile(networks, today());
+            self.last_fit.set(Some(FitTiming {
+                cells: n,
+                total_ms: page_ms() - start,
+                longest_slice_ms: longest,
+            }));
+            self.fitting.set(None);
+            let question = profile.question.is_some();
+            self.set_applied(false);
+            self.profile.set(Some(Arc::new(profile)));
+            self.set_applied(question);
+        });
+    }
+
+    /// Apply the profile to what the page shows, or go back to the shipped answers.
+    pub fn set_applied(self, on: bool) {
+        self.applied.set(on);
+        self.cells.cells.update(|cells| {
+            for c in cells.iter_mut() {
+                *c = self.adapt(c.clone());
+                c.revision += 1;
+            }
+        });
+    }
+
+    /// A cell as the page shows it under the current profile: its cell type corrected when a
+    /// cell-type adaptation is applied, else the shipped one.
+    pub fn adapt(self, mut cell: CellView) -> CellView {
+        let corrected = self.applied.get_untracked().then(|| {
+            self.profile.with_untracked(|p| {
+                p.as_ref()
+                    .and_then(|p| p.adaptation.as_ref())
+                    .map(|a| a.probabilities(&cell.features, &cell.shipped_type))
+            })
+        });
+        cell.prediction.cell_type = corrected
+            .flatten()
+            .unwrap_or_else(|| cell.shipped_type.clone());
+        cell
+    }
+
+    /// Whether the cell type the page shows is the adapted one.
+    pub fn type_adapted(self) -> bool {
+        self.applied.get()
+            && self
+                .profile
+                .with(|p| p.as_ref().is_some_and(|p| p.adaptation.is_some()))
+    }
+
+    /// The user's question answered for `cell`, when a question profile is applied.
+    pub fn answer(self, cell: &CellView) -> Option<QuestionAnswer> {
+        if !self.applied.get() {
+            return None;
+        }
+        self.profile.with(|p| {
+            let p = p.as_ref()?;
+            let q = p.question.as_ref()?;
+            let x = interpretable_inputs(&cell.prediction.concepts(), &cell.morphometry);
+            let interpretable = q.interpretable.probabilities(&x);
+            let probe = q.probe.probabilities(&cell.features);
+            let answer = argmax(&interpretable);
+            let others = (p.classes.len() - 1).max(1) as f32;
+            let names = interpretable_names();
+            let mut reasons: Vec<(String, f32)> = names
+                .into_iter()
+                .enumerate()
+                .map(|(j, name)| {
+                    let w = |c: usize| q.interpretable.weights[c].get(j).copied().unwrap_or(0.0);
+                    let rest: f32 = (0..p.classes.len())
+                        .filter(|&c| c != answer)
+                        .map(w)
+                        .sum::<f32>()
+                        / others;
+                    (name, (w(answer) - rest) * x[j])
+                })
+                .filter(|(_, v)| *v != 0.0)
+                .collect();
+            reasons.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+            reasons.truncate(5);
+            Some(QuestionAnswer {
+                classes: p.classes.clone(),
+                interpretable,
+                probe,
+                reasons,
+            })
+        })
+    }
+
+    /// The table's rows, each with the user's label and the question's answer.
+    pub fn rows(self) -> Vec<TableEntry> {
+        let mut rows = self.analyser.rows();
+        self.cells.cells.with(|cells| {
+            for (entry, cell) in rows.iter_mut().zip(cells) {
+                entry.row.user_label = self.label_of(cell.id, &cell.name);
+                entry.row.question = self.answer(cell).map(|a| {
+                    let i = argmax(&a.interpretable);
+                    (a.classes[i].clone(), a.interpretable[i])
+                });
+            }
+        });
+        rows
+    }
+
+    /// Offer the profile as a file.
+    pub fn export(self) {
+        let text = self.profile.with_untracked(|p| {
+            p.as_ref()
+                .and_then(|p| serde_json::to_string_pretty(&**p).ok())
+        });
+        match text {
+            Some(t) if download("wbc-profile.json", "application/json", &t).is_some() => {}
+            Some(_) => self
+                .notices
+                .say("the profile could not be offered as a file"),
+            None => self.notices.say("there is no profile to export yet"),
+        }
+    }
+
+    /// Read a profile file and apply it; a broken one, or one for other networks, is refused
+    /// with the reason, and the profile in use stays.
+    pub fn import(self, file: File) {
+        let name = file.name();
+        leptos::task::spawn_local(async move {
+            let text = wasm_bindgen_futures::JsFuture::from(file.text())
+                .await
+                .ok()
+                .and_then(|t| t.as_string());
+            let Some(text) = text else {
+                self.notices
+                    .say(format!("{name}: the file could not be read"));
+                return;
+            };
+            let Some(networks) = self.networks() else {
+                self.notices
+                    .say("wait until the networks are loaded, then import the profile again");
+                return;
+            };
+            match Profile::read(&text, &networks) {
+                Ok(p) => {
+                    self.set_applied(false);
+                    self.profile.set(Some(Arc::new(p)));
+                    self.set_applied(true);
+                }
+                Err(e) => self.notices.say(format!("{name}: {e}")),
+            }
+        });
+    }
+
+    /// Put a stored profile back (checked against the networks once they are known).
+    pub fn restore(self, profile: Profile, applied: bool) {
+        self.profile.set(Some(Arc::new(profile)));
+        self.set_applied(applied);
+    }
+
+    /// Forget every label and the profile (clear session).
+    pub fn clear(self) {
+        self.labels.set(BTreeMap::new());
+        self.applied.set(false);
+        self.profile.set(None);
+        self.last_fit.set(None);
+    }
+}
+
+/// Today's date (UTC), as a profile records it.
+fn today() -> String {
+    let iso: String = js_sys::Date::new_0().to_iso_string().into();
+    iso.chars().take(10).collect()
+}
