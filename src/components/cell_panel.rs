@@ -241,8 +241,15 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
     let stage = RwSignal::new(0u8);
     fn next(stage: RwSignal<u8>) {
         after_next_paint(move || {
-            stage.update(|s| *s += 1);
-            if stage.get_untracked() < LAST_STAGE {
+            // `None`: the user opened another cell meanwhile and this panel is gone (reading
+            // its disposed stage panicked the page when cells were clicked in quick turn).
+            let Some(now) = stage.try_update(|s| {
+                *s += 1;
+                *s
+            }) else {
+                return;
+            };
+            if now < LAST_STAGE {
                 next(stage);
             }
         });

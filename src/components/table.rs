@@ -140,9 +140,10 @@ pub fn AnalyserTable() -> impl IntoView {
     Effect::new(move |_| {
         if shown.with(Vec::len) > limit.get() && !growing.get_value() {
             growing.set_value(true);
+            // A table left before the next paint is gone: nothing to grow.
             after_next_paint(move || {
-                growing.set_value(false);
-                limit.update(|l| *l += ROWS_PER_FRAME);
+                let _ = growing.try_set_value(false);
+                let _ = limit.try_update(|l| *l += ROWS_PER_FRAME);
             });
         }
     });
@@ -298,6 +299,8 @@ fn TableRow(entry: TableEntry, selected: Signal<bool>, open: Callback<u32>) -> i
             <td>{measured(r.lobes())}</td>
             <td>{measured(r.vacuoles())}</td>
             <td class="flags" title=r.warning()>{flags}</td>
+            <td class="user-label">{r.user_label.clone().unwrap_or_default()}</td>
+            <td class="question">{r.question.as_ref().map(|(c, p)| view! { {c.clone()}" "<small>{percent(*p)}</small> })}</td>
         </tr>
     }
 }
@@ -320,6 +323,8 @@ fn TableHead() -> impl IntoView {
             <SortHeader key=SortKey::Lobes label="lobes".into()/>
             <SortHeader key=SortKey::Vacuoles label="vacuoles".into()/>
             <SortHeader key=SortKey::Flag label="flags".into()/>
+            <th>"your label"</th>
+            <th>"your question"</th>
         </tr>
     </thead>
         }

@@ -156,7 +156,7 @@ fn label_in_panel(s: &Session, name: &str, label: &str) -> Result<()> {
     s.click("view-explorer")?;
     s.js(&format!("[...document.querySelectorAll('[data-testid=cell-list] button')].find(b => b.title == '{name}').click()"))?;
     s.wait_for("the cell's panel", LOAD, |s| {
-        Ok(s.panel_ready()? && s.text("cell-name").is_ok_and(|t| t.contains(name)))
+        Ok(s.panel_ready()? && s.attr("cell-panel", "data-name")?.as_deref() == Some(name))
     })?;
     s.js(&format!("const e = document.querySelector('[data-testid=cell-label]'); e.value = '{label}'; e.dispatchEvent(new Event('change', {{bubbles: true}}));"))?;
     Ok(())
@@ -167,7 +167,13 @@ fn tecom300_cells_labelled_in_the_page_lift_the_others_as_the_cli_predicts() -> 
     let cells = tecom300()?;
     // Five of each type, the first by image number (all of a type with fewer).
     let mut labelled: Vec<(PathBuf, String)> = Vec::new();
-    for t in ["Neutrophil", "Lymphocyte", "Monocyte", "Eosinophil", "Basophil"] {
+    for t in [
+        "Neutrophil",
+        "Lymphocyte",
+        "Monocyte",
+        "Eosinophil",
+        "Basophil",
+    ] {
         labelled.extend(cells.iter().filter(|c| c.1 == t).take(5).cloned());
     }
     let others: Vec<(PathBuf, String)> = cells
@@ -248,7 +254,10 @@ fn tecom300_cells_labelled_in_the_page_lift_the_others_as_the_cli_predicts() -> 
 
     // The panel says the type is adapted.
     label_in_panel(&s, &name_of(&others[0].0), "")?;
-    ensure!(s.find("type-adapted")?.is_some(), "no note on the adapted type");
+    ensure!(
+        s.find("type-adapted")?.is_some(),
+        "no note on the adapted type"
+    );
 
     // 200 labelled cells from a labels CSV: a fit under a second, never holding the page.
     let csv = artefacts().join("adapt-tecom300-200.csv");
@@ -268,7 +277,9 @@ fn tecom300_cells_labelled_in_the_page_lift_the_others_as_the_cli_predicts() -> 
         .len();
     fit(&s, n)?;
     let (total, longest) = fit_was_quick(&s, n, 1000.0)?;
-    eprintln!("fitted {n} labelled cells in the page in {total:.0} ms, longest slice {longest:.0} ms");
+    eprintln!(
+        "fitted {n} labelled cells in the page in {total:.0} ms, longest slice {longest:.0} ms"
+    );
     Ok(())
 }
 
@@ -278,7 +289,8 @@ fn band_and_segmented(n: usize) -> Result<BTreeMap<&'static str, Vec<PathBuf>>> 
     let data = root().join("../shared/data");
     let text = std::fs::read_to_string(data.join("wbcatt/pbc_attr_v1_test.csv"))
         .context("the WBCAtt labels are needed")?;
-    let cells = wbc_core::dataset::parse_csv(&text).map_err(|(l, e)| anyhow::anyhow!("{l}: {e}"))?;
+    let cells =
+        wbc_core::dataset::parse_csv(&text).map_err(|(l, e)| anyhow::anyhow!("{l}: {e}"))?;
     let mut out = BTreeMap::new();
     for (class, prefix) in [("band", "BNE_"), ("segmented", "SNE_")] {
         let files: Vec<PathBuf> = cells
@@ -353,17 +365,24 @@ fn a_question_from_a_dropped_folder_is_fitted_kept_exported_and_imported() -> Re
         100.0 * probe
     );
     ensure!(
-        weights.iter().any(|w| w.to_lowercase().starts_with("nucleus shape")),
+        weights
+            .iter()
+            .any(|w| w.to_lowercase().starts_with("nucleus shape")),
         "nucleus shape is not among the largest weights: {weights:?}"
     );
-    ensure!(interpretable > 0.6 && probe > 0.6, "the question was not learnt");
+    ensure!(
+        interpretable > 0.6 && probe > 0.6,
+        "the question was not learnt"
+    );
     s.screenshot("adapt-question-profile")?;
     let first = exported_csv(&s)?;
     let answers = by_name(&first, "question_answer")?;
     let labels = by_name(&first, "user_label")?;
     ensure!(answers.len() == 100 && answers.values().all(|a| a == "band" || a == "segmented"));
     for (class, files) in &tree {
-        ensure!(files.iter().all(|f| labels.get(&name_of(f)).map(String::as_str) == Some(*class)));
+        ensure!(files
+            .iter()
+            .all(|f| labels.get(&name_of(f)).map(String::as_str) == Some(*class)));
     }
     // The panel answers it too.
     s.click("view-explorer")?;
@@ -374,7 +393,10 @@ fn a_question_from_a_dropped_folder_is_fitted_kept_exported_and_imported() -> Re
         s.click("view-table")?;
         offered(&s, "export-profile")
     })?;
-    ensure!(profile.contains("\"question\""), "the exported profile: {profile:.200}");
+    ensure!(
+        profile.contains("\"question\""),
+        "the exported profile: {profile:.200}"
+    );
     let profile_path = artefacts().join("adapt-question-profile.json");
     std::fs::write(&profile_path, &profile)?;
 
@@ -383,10 +405,15 @@ fn a_question_from_a_dropped_folder_is_fitted_kept_exported_and_imported() -> Re
     s.settled(LOAD)?;
     s.click("view-table")?;
     s.wait_for("the session back", LOAD, |s| {
-        Ok(s.attr("label-counts", "data-total")?.as_deref() == Some("100")
-            && s.find("profile-summary")?.is_some())
+        Ok(
+            s.attr("label-counts", "data-total")?.as_deref() == Some("100")
+                && s.find("profile-summary")?.is_some(),
+        )
     })?;
-    ensure!(by_name(&exported_csv(&s)?, "question_answer")? == answers, "answers changed on reload");
+    ensure!(
+        by_name(&exported_csv(&s)?, "question_answer")? == answers,
+        "answers changed on reload"
+    );
 
     // A colleague's fresh browser: the same cells, not labelled, and the imported profile.
     let c = opened(&driver, &server)?;
@@ -398,15 +425,21 @@ fn a_question_from_a_dropped_folder_is_fitted_kept_exported_and_imported() -> Re
         Ok(s.find("profile-summary")?.is_some())
     })?;
     let imported = exported_csv(&c)?;
-    ensure!(by_name(&imported, "question_answer")? == answers, "the imported profile answers otherwise");
-    ensure!(by_name(&imported, "user_label")?.values().all(String::is_empty));
+    ensure!(
+        by_name(&imported, "question_answer")? == answers,
+        "the imported profile answers otherwise"
+    );
+    ensure!(by_name(&imported, "user_label")?
+        .values()
+        .all(String::is_empty));
 
     // Refused with a reason; the profile in use stays.
     let broken = artefacts().join("adapt-broken-profile.json");
     std::fs::write(&broken, "{\"format\": 1, \"classes\": [")?;
     c.upload("profile-input", &broken)?;
     c.wait_for("the refusal", Duration::from_secs(30), |s| {
-        Ok(s.text("error").is_ok_and(|t| t.contains("not a WBC Explorer profile")))
+        Ok(s.text("error")
+            .is_ok_and(|t| t.contains("not a WBC Explorer profile")))
     })?;
     let mut other: serde_json::Value = serde_json::from_str(&profile)?;
     other["networks"]["attribute_net"] = serde_json::json!("0".repeat(64));
@@ -414,7 +447,8 @@ fn a_question_from_a_dropped_folder_is_fitted_kept_exported_and_imported() -> Re
     std::fs::write(&other_path, other.to_string())?;
     c.upload("profile-input", &other_path)?;
     c.wait_for("the refusal", Duration::from_secs(30), |s| {
-        Ok(s.text("error").is_ok_and(|t| t.contains("other network versions")))
+        Ok(s.text("error")
+            .is_ok_and(|t| t.contains("other network versions")))
     })?;
     ensure!(c.find("profile-summary")?.is_some());
     ensure!(by_name(&exported_csv(&c)?, "question_answer")? == answers);

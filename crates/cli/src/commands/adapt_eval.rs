@@ -45,6 +45,10 @@ pub struct AdaptEvalArgs {
     /// Where the report goes.
     #[arg(long, default_value = "models/adaptation.json")]
     pub out: PathBuf,
+    /// Also write every analysed cell (set, truth, shipped answer, features) as JSON lines,
+    /// for trying other methods without analysing the cells again.
+    #[arg(long)]
+    pub cells_out: Option<PathBuf>,
 }
 
 /// One analysed cell: what the page would hold of it.
@@ -207,6 +211,18 @@ pub fn run(args: AdaptEvalArgs) -> Result<()> {
             .collect();
         sets.push((set.to_string(), analyse_all(&analyzer, cells)?));
         eprintln!("{set}: analysed");
+    }
+    if let Some(path) = &args.cells_out {
+        let mut text = String::new();
+        for (set, cells) in &sets {
+            for c in cells {
+                text.push_str(&serde_json::to_string(&serde_json::json!({
+                    "set": set, "truth": c.truth, "shipped": c.shipped, "features": c.features,
+                }))?);
+                text.push('\n');
+            }
+        }
+        std::fs::write(path, text)?;
     }
     // The strength: the best mean accuracy at k = 5 on Chula's held-back series.
     let choice: Vec<(f32, f64)> = args
