@@ -162,7 +162,7 @@ pub fn CellLabel(cell: CellView) -> impl IntoView {
 
 /// The user's question answered for this cell, with the attributes that decided it.
 #[component]
-pub fn QuestionAnswerView(answer: QuestionAnswer) -> impl IntoView {
+pub fn QuestionAnswerView(answer: QuestionAnswer, edited: bool) -> impl IntoView {
     let i = argmax(&answer.interpretable);
     let p = argmax(&answer.probe);
     view! {
@@ -170,7 +170,7 @@ pub fn QuestionAnswerView(answer: QuestionAnswer) -> impl IntoView {
             data-probe-class=answer.classes[p].clone()>
             <h3>"Your question"</h3>
             <p class="verdict">{answer.classes[i].clone()}
-                <span class="conf">{format!(" ({:.0}%, from the attributes and measurements)", 100.0 * answer.interpretable[i])}</span></p>
+                <span class="conf">{format!(" ({:.0}%, from the {}attributes and measurements)", 100.0 * answer.interpretable[i], if edited { "edited " } else { "" })}</span></p>
             <p class="hint">{format!("The black-box probe on the image features says {} ({:.0}%).", answer.classes[p], 100.0 * answer.probe[p])}</p>
             <ul class="reasons">
                 {answer.reasons.into_iter().map(|(name, v)| view! {

@@ -320,11 +320,11 @@ fn CellTypeSection(
     let p = cell.prediction.clone();
     let type_index = argmax(&p.cell_type);
     let type_label = CELL_TYPES[type_index];
-    let shipped = argmax(&cell.shipped_type);
+    let shipped = argmax(&cell.shipped.cell_type);
     let shipped_note = format!(
         "Adapted to your microscope by your profile; without it: {} ({}).",
         CELL_TYPES[shipped],
-        percent(cell.shipped_type[shipped])
+        percent(cell.shipped.cell_type[shipped])
     );
     let asked = cell.clone();
     view! {
@@ -341,7 +341,11 @@ fn CellTypeSection(
                     <ProbabilityBars labels=CELL_TYPES.to_vec() probabilities=p.cell_type.clone()/>
                     {cell.measured_type.clone().map(|m| view! { <TypeOpinions m=m/> })}
                     <CellLabel cell=cell.clone()/>
-                    {move || adaptation.answer(&asked).map(|a| view! { <QuestionAnswerView answer=a/> })}
+                    // The question follows the what-if edits: its interpretable classifier reads
+                    // the edited attribute probabilities, as the CBM does.
+                    {move || adaptation.answer(&asked, Some(&edited_concepts.get())).map(|a| view! {
+                        <QuestionAnswerView answer=a edited={n_edits.get() > 0}/>
+                    })}
                     {
                         let concepts = p.concepts();
                         move || extras.cbm.get().map(|cbm| view! {

@@ -1,11 +1,12 @@
 //! The dataset view (bias discovery): for the loaded cells, each attribute's values per
 //! predicted type as small multiples; with a labels file (WBCAtt's CSV format), both
 //! classifiers' accuracy and confusion, the error rate per attribute value with its 95%
-//! interval (worst first) and the agreement with attribute labels (`wbc_core::audit`).
+//! interval (worst first) and the agreement with attribute labels (`wbc_core::audit`); with
+//! the user's own question applied, its error rate per attribute value on their labelled cells.
 
-use crate::state::Analyser;
+use crate::state::{Adaptation, Analyser};
 use leptos::prelude::*;
-use wbc_core::audit::{self, Audit};
+use wbc_core::audit::{self, Audit, ValueErrors};
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
 
 /// Okabe–Ito, colour-blind safe (as the overlay).
@@ -63,6 +64,32 @@ fn confusion(title: &'static str, m: [[usize; 5]; 5]) -> impl IntoView {
     }
 }
 
+/// Error rates per predicted attribute value with their intervals, worst first.
+fn errors_table(testid: &'static str, errors: Vec<ValueErrors>) -> impl IntoView {
+    view! {
+    <table class="errors" data-testid=testid>
+                    <tr><th>"attribute"</th><th>"value"</th><th>"cells"</th><th>"wrong"</th><th>"error rate"</th><th>"95% interval"</th><th></th></tr>
+                    {errors.iter().map(|e| view! {
+                        <tr>
+                            <td>{ATTRIBUTES[e.attribute].name.replace('_', " ")}</td>
+                            <td>{ATTRIBUTES[e.attribute].values[e.value]}</td>
+                            <td>{e.cells}</td>
+                            <td>{e.errors}</td>
+                            <td>{format!("{:.1}%", e.rate * 100.0)}</td>
+                            <td>{format!("{:.1}–{:.1}%", e.low * 100.0, e.high * 100.0)}</td>
+                            <td>
+                                <svg width="120" height="10" role="img" aria-label="error rate and interval">
+                                    <rect width="120" height="10" fill="#eef0f4"/>
+                                    <rect x=120.0 * e.low width=120.0 * (e.high - e.low) y="3" height="4" fill="#f0c39b"/>
+                                    <rect x=120.0 * e.rate - 1.0 width="2" height="10" fill="#b34700"/>
+                                </svg>
+                            </td>
+                        </tr>
+                    }).collect_view()}
+                </table>
+        }
+}
+
 fn audit_view(a: Audit) -> impl IntoView {
     let t = &a.types;
     let summary = format!(
@@ -86,26 +113,7 @@ fn audit_view(a: Audit) -> impl IntoView {
                 {confusion("Concept bottleneck (from attributes only)", t.cbm_confusion)}
             </div>
             <h3>"Where the direct type fails: error rate per predicted attribute value"</h3>
-            <table class="errors" data-testid="errors-by-value">
-                <tr><th>"attribute"</th><th>"value"</th><th>"cells"</th><th>"wrong"</th><th>"error rate"</th><th>"95% interval"</th><th></th></tr>
-                {a.errors_by_value.iter().map(|e| view! {
-                    <tr>
-                        <td>{ATTRIBUTES[e.attribute].name.replace('_', " ")}</td>
-                        <td>{ATTRIBUTES[e.attribute].values[e.value]}</td>
-                        <td>{e.cells}</td>
-                        <td>{e.errors}</td>
-                        <td>{format!("{:.1}%", e.rate * 100.0)}</td>
-                        <td>{format!("{:.1}–{:.1}%", e.low * 100.0, e.high * 100.0)}</td>
-                        <td>
-                            <svg width="120" height="10" role="img" aria-label="error rate and interval">
-                                <rect width="120" height="10" fill="#eef0f4"/>
-                                <rect x=120.0 * e.low width=120.0 * (e.high - e.low) y="3" height="4" fill="#f0c39b"/>
-                                <rect x=120.0 * e.rate - 1.0 width="2" height="10" fill="#b34700"/>
-                            </svg>
-                        </td>
-                    </tr>
-                }).collect_view()}
-            </table>
+            {errors_table("errors-by-value", a.errors_by_value.clone())}
             <Show when={let n = a.agreement.len(); move || n > 0}>
                 <h3>"Agreement with the attribute labels"</h3>
                 <table class="errors" data-testid="attribute-agreement">
@@ -122,8 +130,10 @@ fn audit_view(a: Audit) -> impl IntoView {
 #[component]
 pub fn DatasetView() -> impl IntoView {
     let analyser = expect_context::<Analyser>();
+    let adaptation = expect_context::<Adaptation>();
+    // With the user's labels and the question's answers, so bias discovery works on it too.
     let rows = Memo::new(move |_| {
-        analyser
+        adaptation
             .rows()
             .into_iter()
             .map(|e| e.row)
@@ -180,6 +190,13 @@ pub fn DatasetView() -> impl IntoView {
                 }}
             </table>
             {move || crossed().map(audit_view)}
+            {move || {
+                let errors = rows.with(|r| audit::question_errors(r));
+                (!errors.is_empty()).then(|| view! {
+                    <h3>"Where your question's interpretable classifier fails: error rate per predicted attribute value, on your labelled cells"</h3>
+                    {errors_table("question-errors", errors)}
+                })
+            }}
         </section>
     }
 }

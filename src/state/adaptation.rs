@@ -181,7 +181,7 @@ impl Adaptation {
             .iter()
             .map(|(c, l)| LabelledCell {
                 features: c.features.to_vec(),
-                shipped: c.shipped_type.clone(),
+                shipped: c.shipped.cell_type.clone(),
                 inputs: interpretable_inputs(&c.prediction.concepts(), &c.morphometry),
                 label: class_index(&classes, l).unwrap_or(0),
             })
@@ -236,19 +236,31 @@ impl Adaptation {
         });
     }
 
-    /// A cell as the page shows it under the current profile: its cell type corrected when a
-    /// cell-type adaptation is applied, else the shipped one.
+    /// A cell as the page shows it under the current profile: while a cell-type profile is
+    /// applied, its type corrected and, when it is like the labelled cells of that type, no
+    /// longer "unlike the training images"; else as shipped.
     pub fn adapt(self, mut cell: CellView) -> CellView {
-        let corrected = self.applied.get_untracked().then(|| {
-            self.profile.with_untracked(|p| {
-                p.as_ref()
-                    .and_then(|p| p.adaptation.as_ref())
-                    .map(|a| a.probabilities(&cell.features, &cell.shipped_type))
+        let adapted = self
+            .applied
+            .get_untracked()
+            .then(|| {
+                self.profile.with_untracked(|p| {
+                    p.as_ref().and_then(|p| {
+                        p.adapt_type(
+                            &cell.features,
+                            &cell.shipped.cell_type,
+                            cell.shipped.familiarity.as_ref(),
+                        )
+                    })
+                })
             })
+            .flatten();
+        (cell.prediction.cell_type, cell.familiarity) = adapted.unwrap_or_else(|| {
+            (
+                cell.shipped.cell_type.clone(),
+                cell.shipped.familiarity.clone(),
+            )
         });
-        cell.prediction.cell_type = corrected
-            .flatten()
-            .unwrap_or_else(|| cell.shipped_type.clone());
         cell
     }
 
@@ -260,15 +272,17 @@ impl Adaptation {
                 .with(|p| p.as_ref().is_some_and(|p| p.adaptation.is_some()))
     }
 
-    /// The user's question answered for `cell`, when a question profile is applied.
-    pub fn answer(self, cell: &CellView) -> Option<QuestionAnswer> {
+    /// The user's question answered for `cell`, when a question profile is applied; with
+    /// `concepts`, for its attribute probabilities as the user edited them ("what if").
+    pub fn answer(self, cell: &CellView, concepts: Option<&[f32]>) -> Option<QuestionAnswer> {
         if !self.applied.get() {
             return None;
         }
         self.profile.with(|p| {
             let p = p.as_ref()?;
             let q = p.question.as_ref()?;
-            let x = interpretable_inputs(&cell.prediction.concepts(), &cell.morphometry);
+            let own = cell.prediction.concepts();
+            let x = interpretable_inputs(concepts.unwrap_or(&own), &cell.morphometry);
             let interpretable = q.interpretable.probabilities(&x);
             let probe = q.probe.probabilities(&cell.features);
             let answer = argmax(&interpretable);
@@ -305,7 +319,7 @@ impl Adaptation {
         self.cells.cells.with(|cells| {
             for (entry, cell) in rows.iter_mut().zip(cells) {
                 entry.row.user_label = self.label_of(cell.id, &cell.name);
-                entry.row.question = self.answer(cell).map(|a| {
+                entry.row.question = self.answer(cell, None).map(|a| {
                     let i = argmax(&a.interpretable);
                     (a.classes[i].clone(), a.interpretable[i])
                 });

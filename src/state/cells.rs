@@ -29,7 +29,7 @@ pub struct CellView {
     pub normalised_url: Option<String>,
     /// What the front end did; `None` without a calibration card.
     pub front_end: Option<FrontEndSummary>,
-    /// The familiarity check; `None` without a calibration card.
+    /// The familiarity check (as the profile leaves it); `None` without a calibration card.
     pub familiarity: Option<Familiarity>,
     /// The network's and the measured type's opinions on the type (the prediction's type is
     /// their joining); `None` without the measured-type card.
@@ -40,14 +40,22 @@ pub struct CellView {
     /// The networks' probabilities; its cell type is the adapted one while a profile that
     /// adapts the type is applied (`state/adaptation.rs`).
     pub prediction: CellPrediction,
-    /// The cell type as the page answers it without a profile.
-    pub shipped_type: Vec<f32>,
+    /// The type and familiarity as the page answers them without a profile.
+    pub shipped: Shipped,
     /// Pooled encoder features (L2-normalised), for counterfactual retrieval.
     pub features: Arc<Vec<f32>>,
     /// Label map, `SEGMENTATION_SIDE`² bytes.
     pub labels: Arc<Vec<u8>>,
     pub morphometry: Morphometry,
     pub timings: CellTimings,
+}
+
+/// A cell's type and familiarity as the page answers them without a profile (a cell-type
+/// profile, while applied, changes both on the cell: `state/adaptation.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shipped {
+    pub cell_type: Vec<f32>,
+    pub familiarity: Option<Familiarity>,
 }
 
 /// How long a cell took (ms).
@@ -83,10 +91,13 @@ impl CellView {
             thumb_url: pictures.thumb_url,
             normalised_url: pictures.normalised_url,
             front_end: r.front_end,
-            familiarity: r.familiarity,
+            familiarity: r.familiarity.clone(),
             measured_type: r.measured_type,
             revision: 0,
-            shipped_type: r.prediction.cell_type.clone(),
+            shipped: Shipped {
+                cell_type: r.prediction.cell_type.clone(),
+                familiarity: r.familiarity,
+            },
             prediction: r.prediction,
             features: Arc::new(r.features),
             labels: Arc::new(pictures.labels),

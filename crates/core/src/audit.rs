@@ -141,7 +141,6 @@ pub fn audit(rows: &[Row], labels: &BTreeMap<String, Labels>) -> Audit {
         direct_confusion: [[0; 5]; 5],
         cbm_confusion: [[0; 5]; 5],
     };
-    let mut by_value: BTreeMap<(usize, usize), (usize, usize)> = BTreeMap::new();
     let mut agreement: Vec<AttributeAgreement> = (0..ATTRIBUTES.len())
         .map(|k| AttributeAgreement {
             attribute: k,
@@ -163,11 +162,6 @@ pub fn audit(rows: &[Row], labels: &BTreeMap<String, Labels>) -> Audit {
             let cbm = r.cbm.map_or(direct, |c| c.0);
             types.cbm_confusion[truth][cbm] += 1;
             types.cbm_correct += usize::from(cbm == truth);
-            for k in 0..ATTRIBUTES.len() {
-                let e = by_value.entry((k, r.attribute(k).0)).or_default();
-                e.0 += 1;
-                e.1 += usize::from(direct != truth);
-            }
         }
         for (k, a) in agreement.iter_mut().enumerate() {
             if let Some(v) = l.attributes[k] {
@@ -176,7 +170,34 @@ pub fn audit(rows: &[Row], labels: &BTreeMap<String, Labels>) -> Audit {
             }
         }
     }
-    let mut errors_by_value: Vec<ValueErrors> = by_value
+    let errors_by_value = errors_by_value(rows, |r| {
+        let truth = labels.get(&r.name)?.cell_type?;
+        Some(r.cell_type().0 != truth)
+    });
+    agreement.retain(|a| a.labelled > 0);
+    Audit {
+        types,
+        errors_by_value,
+        agreement,
+        unmatched,
+    }
+}
+
+/// The error rate among cells with each predicted attribute value, worst first (by rate, then
+/// by the interval's lower end, then by count): `wrong` says whether a row's answer is wrong,
+/// `None` for a row without a label. The paper's bias discovery (§5.4), for the cell type or
+/// for the user's own question.
+pub fn errors_by_value(rows: &[Row], wrong: impl Fn(&Row) -> Option<bool>) -> Vec<ValueErrors> {
+    let mut by_value: BTreeMap<(usize, usize), (usize, usize)> = BTreeMap::new();
+    for r in rows {
+        let Some(w) = wrong(r) else { continue };
+        for k in 0..ATTRIBUTES.len() {
+            let e = by_value.entry((k, r.attribute(k).0)).or_default();
+            e.0 += 1;
+            e.1 += usize::from(w);
+        }
+    }
+    let mut errors: Vec<ValueErrors> = by_value
         .into_iter()
         .map(|((attribute, value), (cells, errors))| {
             let (low, high) = wilson(errors, cells);
@@ -191,19 +212,23 @@ pub fn audit(rows: &[Row], labels: &BTreeMap<String, Labels>) -> Audit {
             }
         })
         .collect();
-    errors_by_value.sort_by(|a, b| {
+    errors.sort_by(|a, b| {
         b.rate
             .total_cmp(&a.rate)
             .then(b.low.total_cmp(&a.low))
             .then(b.cells.cmp(&a.cells))
     });
-    agreement.retain(|a| a.labelled > 0);
-    Audit {
-        types,
-        errors_by_value,
-        agreement,
-        unmatched,
-    }
+    errors
+}
+
+/// The user's own question's errors per predicted attribute value: rows with the user's
+/// label and the question's answer (a class name, compared without case).
+pub fn question_errors(rows: &[Row]) -> Vec<ValueErrors> {
+    errors_by_value(rows, |r| {
+        let label = r.user_label.as_ref()?;
+        let (answer, _) = r.question.as_ref()?;
+        Some(!answer.eq_ignore_ascii_case(label.trim()))
+    })
 }
 
 #[cfg(test)]
@@ -314,6 +339,29 @@ mod tests {
         assert_eq!((a.agreement[0].labelled, a.agreement[0].agree), (8, 4));
         let d = value_distribution(&rows);
         assert_eq!(d[3][7], vec![0, 3, 0]);
+    }
+
+    /// The user's question: rows carry their label and the question's answer; the value
+    /// where the answers go wrong comes first, and unlabelled rows are left out.
+    #[test]
+    fn the_questions_errors_are_counted_per_value() {
+        let mut rows = Vec::new();
+        for i in 0..8 {
+            let colour = i % 2;
+            let mut r = row(&format!("{i}.jpg"), 0, colour, 0);
+            r.user_label = Some("Band".into());
+            let answer = if colour == 1 { "segmented" } else { "band" };
+            r.question = Some((answer.into(), 0.8));
+            rows.push(r);
+        }
+        rows.push(row("unlabelled.jpg", 0, 1, 0));
+        let e = question_errors(&rows);
+        let first = &e[0];
+        assert_eq!(
+            (first.attribute, first.value, first.cells, first.errors),
+            (7, 1, 4, 4)
+        );
+        assert!(e.iter().all(|v| v.cells <= 8));
     }
 
     #[test]

@@ -190,14 +190,23 @@ fn tecom300_cells_labelled_in_the_page_lift_the_others_as_the_cli_predicts() -> 
         label_in_panel(&s, &name_of(path), &label.to_lowercase())?;
     }
     s.click("view-table")?;
-    let shipped = accuracy(&by_name(&exported_csv(&s)?, "label")?, &others);
+    let before = exported_csv(&s)?;
+    let shipped = accuracy(&by_name(&before, "label")?, &others);
+    let unlike = |csv: &str| -> Result<usize> {
+        let flags = by_name(csv, "unfamiliar")?;
+        Ok(others
+            .iter()
+            .filter(|c| flags.get(&name_of(&c.0)).map(String::as_str) == Some("true"))
+            .count())
+    };
     fit(&s, labelled.len())?;
     ensure!(s.attr("profile-summary", "data-kind")?.as_deref() == Some("adaptation"));
     fit_was_quick(&s, labelled.len(), 1000.0)?;
     // Not applied until the user switches it on.
     ensure!(accuracy(&by_name(&exported_csv(&s)?, "label")?, &others) == shipped);
     s.click("apply-profile")?;
-    let page = by_name(&exported_csv(&s)?, "label")?;
+    let after = exported_csv(&s)?;
+    let page = by_name(&after, "label")?;
     let adapted = accuracy(&page, &others);
     s.screenshot("adapt-tecom300-profile")?;
 
@@ -232,7 +241,8 @@ fn tecom300_cells_labelled_in_the_page_lift_the_others_as_the_cli_predicts() -> 
         .stdout(Stdio::null())
         .status()?;
     ensure!(status.success(), "wbc analyse --profile failed");
-    let cli = by_name(&std::fs::read_to_string(&cli_csv)?, "label")?;
+    let cli_text = std::fs::read_to_string(&cli_csv)?;
+    let cli = by_name(&cli_text, "label")?;
     let cli_adapted = accuracy(&cli, &others);
     let differ = others
         .iter()
@@ -250,6 +260,15 @@ fn tecom300_cells_labelled_in_the_page_lift_the_others_as_the_cli_predicts() -> 
         differ <= 3,
         "{differ} of {} adapted answers differ from the CLI's",
         others.len()
+    );
+    // The familiarity check learnt the labelled cells: most cells like them are no longer
+    // "unlike the training images", in the page as in the CLI.
+    let (unlike_before, unlike_after, unlike_cli) =
+        (unlike(&before)?, unlike(&after)?, unlike(&cli_text)?);
+    eprintln!("unlike the training images: {unlike_before} cells before, {unlike_after} after (CLI {unlike_cli})");
+    ensure!(
+        unlike_after * 2 < unlike_before && unlike_after.abs_diff(unlike_cli) <= 3,
+        "unlike the training images: {unlike_before} before, {unlike_after} after, CLI {unlike_cli}"
     );
 
     // The panel says the type is adapted.
@@ -384,11 +403,45 @@ fn a_question_from_a_dropped_folder_is_fitted_kept_exported_and_imported() -> Re
             .iter()
             .all(|f| labels.get(&name_of(f)).map(String::as_str) == Some(*class)));
     }
+    // Bias discovery on the question: its error rate per attribute value.
+    s.click("view-dataset")?;
+    s.wait_for("the question's errors per value", Duration::from_secs(30), |s| {
+        Ok(s.find("question-errors")?.is_some())
+    })?;
+    let worst: Vec<String> = serde_json::from_value(s.js(
+        "return [...document.querySelectorAll('[data-testid=question-errors] tr')].slice(1, 4).map(r => r.innerText.replace(/\\s+/g, ' '))",
+    )?)?;
+    eprintln!("where the question's interpretable classifier fails most: {worst:?}");
+    ensure!(worst.len() == 3, "the question's errors per value: {worst:?}");
     // The panel answers it too.
     s.click("view-explorer")?;
     s.wait_for("the question in the panel", Duration::from_secs(60), |s| {
-        Ok(s.find("question-answer")?.is_some())
+        Ok(s.find("question-answer")?.is_some() && s.panel_ready()?)
     })?;
+    // "What if" works on the question: the nucleus shape edited one way, then the other.
+    let shape = &wbc_core::ATTRIBUTES[wbc_core::ATTRIBUTES
+        .iter()
+        .position(|a| a.name == "nucleus_shape")
+        .context("nucleus_shape")?];
+    let answer_with = |value: &str| -> Result<String> {
+        let v = shape
+            .values
+            .iter()
+            .position(|x| *x == value)
+            .context("value")?;
+        s.js(&format!("const e = document.querySelector('[data-testid=attribute-nucleus_shape] select'); e.value = '{v}'; e.dispatchEvent(new Event('change', {{bubbles: true}}));"))?;
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(s.attr("question-answer", "data-class")?.unwrap_or_default())
+    };
+    let (as_band, as_segmented) = (
+        answer_with("unsegmented-band")?,
+        answer_with("segmented-multilobed")?,
+    );
+    ensure!(
+        as_band == "band" && as_segmented == "segmented",
+        "edited to a band nucleus: {as_band}; to a segmented one: {as_segmented}"
+    );
+    s.click("reset-edits")?;
     let profile = offered(&s, "export-profile").or_else(|_| {
         s.click("view-table")?;
         offered(&s, "export-profile")

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use serde::Serialize;
 use std::path::PathBuf;
-use wbc_core::adapt::{argmax, batch_priors, reweighted, Correction};
+use wbc_core::adapt::{argmax, batch_priors, reweighted, Correction, Familiar};
 use wbc_core::CELL_TYPES;
 use wbc_lab::cards;
 use wbc_lab::data::{chula_cells, external_set};
@@ -56,6 +56,8 @@ struct Seen {
     features: Vec<f32>,
     shipped: Vec<f32>,
     truth: usize,
+    /// Whether the page says "unlike the training images" of it.
+    unlike: bool,
 }
 
 /// The mean, spread and range of one k on one set.
@@ -83,10 +85,15 @@ fn analyse_all(
         .map(|(name, image, truth)| {
             let a = block_on(analyzer.analyse_with(&image, analyzer.settings(), || 0.0))
                 .with_context(|| name.clone())?;
+            let unlike = a
+                .familiarity
+                .as_ref()
+                .is_some_and(|f| f.reasons.iter().any(|r| r.is_unlike_training()));
             Ok(Seen {
                 features: a.features,
                 shipped: a.prediction.cell_type,
                 truth,
+                unlike,
             })
         })
         .collect()
@@ -95,6 +102,82 @@ fn analyse_all(
 /// One draw: `k` labelled cells of each type (all of a type when it has no more), the rest
 /// scored. Returns (shipped right, corrected right, scored).
 fn draw(cells: &[Seen], k: usize, l2: f32, rng: &mut Rng) -> (usize, usize, usize) {
+    let (labelled, correction) = fit_draw(cells, k, l2, rng);
+    let (mut shipped, mut adapted, mut scored) = (0, 0, 0);
+    for c in cells
+        .iter()
+        .zip(&labelled)
+        .filter(|(_, &l)| !l)
+        .map(|(c, _)| c)
+    {
+        scored += 1;
+        shipped += usize::from(argmax(&c.shipped) == c.truth);
+        adapted +=
+            usize::from(argmax(&correction.probabilities(&c.features, &c.shipped)) == c.truth);
+    }
+    (shipped, adapted, scored)
+}
+
+/// Where "unlike the training images" falls among the adapted answers of the cells not
+/// labelled (% of the right ones, % of the wrong ones), before and after the familiarity
+/// check learns the labelled cells (`Familiar` with `reach`); means over the draws.
+#[derive(Debug, Clone, Serialize)]
+pub struct Warned {
+    pub set: String,
+    pub k: usize,
+    pub reach: f32,
+    pub right_before: f64,
+    pub right_after: f64,
+    pub wrong_before: f64,
+    pub wrong_after: f64,
+}
+
+fn warned(set: &str, cells: &[Seen], k: usize, draws: usize, l2: f32, reach: f32) -> Warned {
+    let mut rng = Rng::new(7_000 + k as u64);
+    let mut sums = [0.0f64; 4];
+    for _ in 0..draws {
+        let (labelled, correction) = fit_draw(cells, k, l2, &mut rng);
+        let (features, labels): (Vec<&[f32]>, Vec<usize>) = cells
+            .iter()
+            .zip(&labelled)
+            .filter(|(_, &l)| l)
+            .map(|(c, _)| (c.features.as_slice(), c.truth))
+            .unzip();
+        let familiar = Familiar::fit(&features, &labels, CELL_TYPES.len());
+        // [right, wrong] × [flagged before, flagged after, count]
+        let mut n = [[0usize; 3]; 2];
+        for c in cells
+            .iter()
+            .zip(&labelled)
+            .filter(|(_, &l)| !l)
+            .map(|(c, _)| c)
+        {
+            let answer = argmax(&correction.probabilities(&c.features, &c.shipped));
+            let w = usize::from(answer != c.truth);
+            n[w][0] += usize::from(c.unlike);
+            n[w][1] += usize::from(c.unlike && !familiar.knows(&c.features, answer, reach));
+            n[w][2] += 1;
+        }
+        let pct = |a: usize, of: usize| 100.0 * a as f64 / of.max(1) as f64;
+        sums[0] += pct(n[0][0], n[0][2]);
+        sums[1] += pct(n[0][1], n[0][2]);
+        sums[2] += pct(n[1][0], n[1][2]);
+        sums[3] += pct(n[1][1], n[1][2]);
+    }
+    let d = draws.max(1) as f64;
+    Warned {
+        set: set.into(),
+        k,
+        reach,
+        right_before: sums[0] / d,
+        right_after: sums[1] / d,
+        wrong_before: sums[2] / d,
+        wrong_after: sums[3] / d,
+    }
+}
+
+/// One draw's labelled cells (`k` of each type) and the correction fitted on them.
+fn fit_draw(cells: &[Seen], k: usize, l2: f32, rng: &mut Rng) -> (Vec<bool>, Correction) {
     let mut labelled = vec![false; cells.len()];
     for t in 0..CELL_TYPES.len() {
         let mut of_type: Vec<usize> = (0..cells.len()).filter(|&i| cells[i].truth == t).collect();
@@ -110,19 +193,7 @@ fn draw(cells: &[Seen], k: usize, l2: f32, rng: &mut Rng) -> (usize, usize, usiz
         .map(|(c, _)| (c.features.as_slice(), c.shipped.as_slice(), c.truth))
         .collect();
     let correction = Correction::fit(&train, CELL_TYPES.len(), l2);
-    let (mut shipped, mut adapted, mut scored) = (0, 0, 0);
-    for c in cells
-        .iter()
-        .zip(&labelled)
-        .filter(|(_, &l)| !l)
-        .map(|(c, _)| c)
-    {
-        scored += 1;
-        shipped += usize::from(argmax(&c.shipped) == c.truth);
-        adapted +=
-            usize::from(argmax(&correction.probabilities(&c.features, &c.shipped)) == c.truth);
-    }
-    (shipped, adapted, scored)
+    (labelled, correction)
 }
 
 fn row(set: &str, cells: &[Seen], k: usize, draws: usize, l2: f32) -> Row {
@@ -235,6 +306,29 @@ pub fn run(args: AdaptEvalArgs) -> Result<()> {
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map_or(0.01, |c| c.0);
     eprintln!("strength chosen on Chula's held-back series (k = 5): {l2} from {choice:?}");
+    // The familiarity check's reach: on Chula's held-back series at k = 5, the one that
+    // leaves the widest gap between wrong and right answers still called unlike the training
+    // images.
+    let reaches: Vec<Warned> = [0.5f32, 1.0, 1.5, 2.0]
+        .iter()
+        .map(|&r| warned("chula", &sets[0].1, 5, args.draws, l2, r))
+        .collect();
+    let reach = reaches
+        .iter()
+        .max_by(|a, b| (a.wrong_after - a.right_after).total_cmp(&(b.wrong_after - b.right_after)))
+        .map_or(1.0, |w| w.reach);
+    eprintln!("the familiarity check's reach chosen on Chula (k = 5): {reach} from {reaches:?}");
+    let mut warnings = Vec::new();
+    for (set, cells) in &sets {
+        for &k in &args.k {
+            let w = warned(set, cells, k, args.draws, l2, reach);
+            eprintln!(
+                "{set}, k = {k}: unlike the training images on {:.1}% → {:.1}% of right answers, {:.1}% → {:.1}% of wrong ones",
+                w.right_before, w.right_after, w.wrong_before, w.wrong_after
+            );
+            warnings.push(w);
+        }
+    }
     let mut rows = Vec::new();
     for (set, cells) in &sets {
         for &k in &args.k {
@@ -291,6 +385,12 @@ pub fn run(args: AdaptEvalArgs) -> Result<()> {
             "rows": unlabelled_rows,
         },
         "rows": rows,
+        "familiarity": {
+            "what": "\"unlike the training images\" on the adapted answers of the cells not labelled, % of right and of wrong answers, before and after the check learns the labelled cells (wbc_core::adapt::Familiar)",
+            "reach": reach,
+            "reach_choice_on_chula_k5": reaches,
+            "rows": warnings,
+        },
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
     eprintln!("report: {}", args.out.display());

@@ -52,9 +52,12 @@ fn read_profile(path: &std::path::Path, args: &AnalyseArgs) -> Result<Profile> {
 
 /// What a profile adds to a cell's line (and, for a cell-type adaptation, its new answer).
 fn apply_profile(profile: &Profile, cell: &mut wbc_nets::CellAnalysis) -> Value {
-    if let Some(correction) = &profile.adaptation {
-        let shipped = cell.prediction.cell_type.clone();
-        cell.prediction.cell_type = correction.probabilities(&cell.features, &shipped);
+    let shipped = cell.prediction.cell_type.clone();
+    if let Some((p, familiarity)) =
+        profile.adapt_type(&cell.features, &shipped, cell.familiarity.as_ref())
+    {
+        cell.prediction.cell_type = p;
+        cell.familiarity = familiarity;
         return json!({"adapted_cell_type": true, "shipped_cell_type": super::labelled(&shipped)});
     }
     let Some(q) = &profile.question else {

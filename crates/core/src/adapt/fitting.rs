@@ -3,8 +3,8 @@
 //! the end; the page runs a few steps per task, so fitting never holds the page.
 
 use super::{
-    argmax, fold_of, offsets, Accuracy, Correction, Descent, Linear, Networks, Penalty, Profile,
-    Question, ADAPTATION_L2, INTERPRETABLE_L1, ITERATIONS, PROFILE_FORMAT,
+    argmax, fold_of, offsets, Accuracy, Correction, Descent, Familiar, Linear, Networks, Penalty,
+    Profile, Question, ADAPTATION_L2, INTERPRETABLE_L1, ITERATIONS, PROFILE_FORMAT,
 };
 use crate::CELL_TYPES;
 use std::collections::VecDeque;
@@ -266,6 +266,7 @@ impl Fitting {
             adaptation: None,
             shipped_accuracy: None,
             adapted_accuracy: None,
+            familiar: None,
             question: None,
         };
         if self.types {
@@ -280,6 +281,9 @@ impl Fitting {
             });
             profile.shipped_accuracy = Some(Accuracy::new(shipped, n));
             profile.adapted_accuracy = Some(Accuracy::new(self.right[0], n));
+            let features: Vec<&[f32]> = self.cells.iter().map(|c| c.features.as_slice()).collect();
+            let labels: Vec<usize> = self.cells.iter().map(|c| c.label).collect();
+            profile.familiar = Some(Familiar::fit(&features, &labels, profile.classes.len()));
         } else {
             profile.question = Some(Question {
                 interpretable: linear(interpretable),

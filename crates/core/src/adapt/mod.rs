@@ -12,9 +12,11 @@
 //! - [`cross_validate`]: accuracy on cells the fit did not see, with a 95% interval.
 
 mod descent;
+mod familiar;
 mod fitting;
 
 pub use descent::Descent;
+pub use familiar::{Familiar, REACH};
 pub use fitting::{class_index, classes_of, Fitting, LabelledCell, FOLDS};
 
 use crate::logistic::{logits, softmax};
@@ -349,11 +351,39 @@ pub struct Profile {
     pub adaptation: Option<Correction>,
     pub shipped_accuracy: Option<Accuracy>,
     pub adapted_accuracy: Option<Accuracy>,
+    /// With it: the labelled cells of each type, so cells like them are no longer "unlike
+    /// the training images" (absent from profiles made before it).
+    #[serde(default)]
+    pub familiar: Option<Familiar>,
     /// Otherwise: the user's own question.
     pub question: Option<Question>,
 }
 
 impl Profile {
+    /// A cell under a cell-type profile: its corrected type probabilities and its
+    /// familiarity, without "unlike the training images" when the cell is like the labelled
+    /// cells of the type it is now given. `None` for a question profile.
+    pub fn adapt_type(
+        &self,
+        features: &[f32],
+        shipped: &[f32],
+        familiarity: Option<&crate::confidence::Familiarity>,
+    ) -> Option<(Vec<f32>, Option<crate::confidence::Familiarity>)> {
+        let correction = self.adaptation.as_ref()?;
+        let p = correction.probabilities(features, shipped);
+        let known = self
+            .familiar
+            .as_ref()
+            .is_some_and(|f| f.knows(features, argmax(&p), REACH));
+        let familiarity = familiarity.cloned().map(|mut f| {
+            if known {
+                f.reasons.retain(|r| !r.is_unlike_training());
+            }
+            f
+        });
+        Some((p, familiarity))
+    }
+
     /// Read a profile for these networks; a broken file, another format or other networks
     /// are refused with a message that says which.
     pub fn read(text: &str, networks: &Networks) -> Result<Self, String> {
@@ -431,6 +461,47 @@ mod tests {
         assert!(acc.low > 0.6 && acc.high > 0.99, "{acc:?}");
     }
 
+    /// A cell like the labelled cells of the type it is given loses "unlike the training
+    /// images" (and keeps its other warnings); one unlike them keeps it.
+    #[test]
+    fn a_type_profile_knows_cells_like_the_labelled_ones() {
+        use crate::confidence::{Caution, Familiarity};
+        let data = cells(20);
+        let labelled: Vec<LabelledCell> = data
+            .iter()
+            .map(|(f, s, c)| LabelledCell {
+                features: f.clone(),
+                shipped: s.clone(),
+                inputs: Vec::new(),
+                label: *c,
+            })
+            .collect();
+        let networks = Networks {
+            attribute_net: "a".into(),
+            seg_net: "s".into(),
+        };
+        let profile = Fitting::new(labelled, vec!["a".into(), "b".into()], true)
+            .unwrap()
+            .run(networks, "d".into());
+        let warned = Familiarity {
+            feature_distance: 9.0,
+            look_strength: 0.0,
+            scale_offset: 0.0,
+            doubt: None,
+            reasons: vec![Caution::Features, Caution::Doubt],
+        };
+        let (p, f) = profile
+            .adapt_type(&data[1].0, &data[1].1, Some(&warned))
+            .unwrap();
+        assert_eq!(argmax(&p), 1);
+        assert_eq!(f.unwrap().reasons, vec![Caution::Doubt]);
+        let stranger = [1.0f32, 0.0, 0.0];
+        let (_, f) = profile
+            .adapt_type(&stranger, &data[1].1, Some(&warned))
+            .unwrap();
+        assert_eq!(f.unwrap().reasons, warned.reasons);
+    }
+
     #[test]
     fn a_profile_for_other_networks_or_broken_is_refused() {
         let networks = Networks {
@@ -446,6 +517,7 @@ mod tests {
             adaptation: Some(Correction::fit(&[], 2, 0.0)),
             shipped_accuracy: None,
             adapted_accuracy: None,
+            familiar: None,
             question: None,
         };
         let text = serde_json::to_string(&profile).unwrap();
