@@ -468,7 +468,8 @@ mod tests {
             line.starts_with("\"odd, \"\"name\"\".jpg\",Monocyte,small,round,"),
             "{line}"
         );
-        assert!(line.ends_with(",false,true"), "{line}");
+        // …the warnings, then no label of the user's and no question answered.
+        assert!(line.ends_with(",false,true,,,"), "{line}");
         assert!(r.disagree());
         // The parser that reads WBCAtt's own files reads the export's first columns.
         let fields = csv_fields(&r);
