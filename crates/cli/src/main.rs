@@ -71,6 +71,10 @@ enum Command {
     /// How often the top counterfactual is of another type when the requested change moves
     /// the CBM across a class boundary (every single-attribute change of every query).
     CounterfactualReport(counterfactual::ReportArgs),
+    /// The page's "show me" edits (size, N:C, cytoplasm and granule colour, vacuoles) on PBC
+    /// test cells, each analysed again: how often the attribute moves as asked, off-target
+    /// movement, familiarity, where lymphocytes and monocytes flip; and a contact sheet.
+    CounterfactualImages(counterfactual_images::CounterfactualImagesArgs),
     /// Bootstrap segmentation labels for every PBC cell of the official split (outside git).
     Masks(segment::MasksArgs),
     /// Predict cell type and attributes for image files or folders (attribute network only):
@@ -124,6 +128,7 @@ fn main() -> Result<()> {
         Command::Index(args) => counterfactual::index(args)?,
         Command::Counterfactual(args) => counterfactual::counterfactual(args)?,
         Command::CounterfactualReport(args) => counterfactual::report(args)?,
+        Command::CounterfactualImages(args) => counterfactual_images::run(args)?,
         Command::Evaluate(args) => evaluate::evaluate(args)?,
         Command::Export(args) => evaluate::export(args)?,
         Command::ImportEncoder(args) => import_encoder::run(args)?,

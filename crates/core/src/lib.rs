@@ -11,6 +11,7 @@ pub mod counterfactual;
 pub mod cross_check;
 pub mod csv_text;
 pub mod dataset;
+pub mod edit;
 pub mod front_end;
 pub mod glossary;
 pub mod logistic;

@@ -405,14 +405,19 @@ fn a_question_from_a_dropped_folder_is_fitted_kept_exported_and_imported() -> Re
     }
     // Bias discovery on the question: its error rate per attribute value.
     s.click("view-dataset")?;
-    s.wait_for("the question's errors per value", Duration::from_secs(30), |s| {
-        Ok(s.find("question-errors")?.is_some())
-    })?;
+    s.wait_for(
+        "the question's errors per value",
+        Duration::from_secs(30),
+        |s| Ok(s.find("question-errors")?.is_some()),
+    )?;
     let worst: Vec<String> = serde_json::from_value(s.js(
         "return [...document.querySelectorAll('[data-testid=question-errors] tr')].slice(1, 4).map(r => r.innerText.replace(/\\s+/g, ' '))",
     )?)?;
     eprintln!("where the question's interpretable classifier fails most: {worst:?}");
-    ensure!(worst.len() == 3, "the question's errors per value: {worst:?}");
+    ensure!(
+        worst.len() == 3,
+        "the question's errors per value: {worst:?}"
+    );
     // The panel answers it too.
     s.click("view-explorer")?;
     s.wait_for("the question in the panel", Duration::from_secs(60), |s| {

@@ -6,6 +6,7 @@ pub mod analyse;
 pub mod calibrate;
 pub mod cbm;
 pub mod counterfactual;
+pub mod counterfactual_images;
 pub mod evaluate;
 pub mod external;
 pub mod fit;

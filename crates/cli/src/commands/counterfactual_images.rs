@@ -1,0 +1,372 @@
+//! `wbc counterfactual-images`: the "show me" edits (`wbc_core::edit`) on PBC test cells, each
+//! edited square analysed again by the page's whole pipeline. The report says, per kind of
+//! edit, how often the attribute network's answer for the edited attribute moves to the value
+//! asked, how often the segmentation's measurement moves the right way, how far the other
+//! attributes' probabilities move, and how many edited cells stay familiar; and, for cells
+//! the network calls lymphocytes or monocytes, where the type flips as the cell or its nucleus
+//! is scaled step by step. A contact sheet of before/after pairs goes to `docs/`.
+//!
+//! The cytoplasm's target stains are measured here on PBC train: the mean optical density of
+//! the cytoplasm of cells labelled with each cytoplasm colour and each granule colour.
+
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use image::{imageops, RgbImage};
+use serde::Serialize;
+use std::path::PathBuf;
+use wbc_core::dataset::{read_csv, split_csv, LabelledCell};
+use wbc_core::edit::{apply, mean_density, Edit};
+use wbc_core::metrics::argmax;
+use wbc_core::segmentation::CYTOPLASM;
+use wbc_core::{ATTRIBUTES, CELL_TYPES};
+use wbc_lab::cards;
+use wbc_nets::{block_on, Analyzer, CellAnalysis};
+
+#[derive(clap::Args, Debug)]
+pub struct CounterfactualImagesArgs {
+    /// Folder holding pbc/ and wbcatt/.
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub pipeline: cards::PipelineArgs,
+    /// PBC test cells edited (spread over the split).
+    #[arg(long, default_value_t = 100)]
+    pub cells: usize,
+    /// PBC train cells per attribute value for the target stains.
+    #[arg(long, default_value_t = 40)]
+    pub stain_cells: usize,
+    #[arg(long, default_value = "models/counterfactual_images.json")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "docs/counterfactual_images.jpg")]
+    pub sheet: PathBuf,
+}
+
+const CELL_SIZE: usize = 0;
+const NC_RATIO: usize = 3;
+const VACUOLE: usize = 5;
+const CYTOPLASM_COLOUR: usize = 7;
+const GRANULE_COLOUR: usize = 9;
+
+/// The linear scale that turns a "big" cell small and back (and the nucleus for N:C).
+const SHRINK: f32 = 0.75;
+const GROW: f32 = 1.33;
+
+/// One edit of one cell and what the pipeline then said.
+#[derive(Debug, Clone, Serialize)]
+struct Outcome {
+    kind: &'static str,
+    cell: String,
+    attribute: &'static str,
+    from: &'static str,
+    to: &'static str,
+    /// The attribute network's answer for the edited attribute is the value asked.
+    moved: bool,
+    /// The segmentation's measurement moved the way asked (size and N:C only).
+    measured: Option<bool>,
+    /// Mean over the other attributes of how far their probabilities moved (total
+    /// variation, points).
+    off_target: f32,
+    /// The edited cell carries no "unlike the training images".
+    familiar: bool,
+    type_before: &'static str,
+    type_after: &'static str,
+}
+
+/// Per kind of edit.
+#[derive(Debug, Clone, Serialize)]
+struct Summary {
+    kind: &'static str,
+    edits: usize,
+    moved_percent: f64,
+    measured_percent: Option<f64>,
+    off_target_points: f64,
+    familiar_percent: f64,
+    type_changed_percent: f64,
+}
+
+fn analyse(analyzer: &Analyzer, image: &RgbImage) -> Result<CellAnalysis> {
+    Ok(block_on(analyzer.analyse(image, || 0.0))?)
+}
+
+fn unlike(a: &CellAnalysis) -> bool {
+    a.familiarity
+        .as_ref()
+        .is_some_and(|f| f.reasons.iter().any(|r| r.is_unlike_training()))
+}
+
+/// Mean total-variation distance (points) of every attribute but `k`.
+fn off_target(before: &CellAnalysis, after: &CellAnalysis, k: usize) -> f32 {
+    let moved: Vec<f32> = (0..ATTRIBUTES.len())
+        .filter(|&j| j != k)
+        .map(|j| {
+            let (a, b) = (
+                &before.prediction.attributes[j],
+                &after.prediction.attributes[j],
+            );
+            50.0 * a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>()
+        })
+        .collect();
+    moved.iter().sum::<f32>() / moved.len() as f32
+}
+
+fn value(a: &CellAnalysis, k: usize) -> usize {
+    argmax(&a.prediction.attributes[k])
+}
+
+fn load(data: &std::path::Path, cell: &LabelledCell) -> Result<RgbImage> {
+    let path = data.join("pbc").join(&cell.path);
+    let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
+    Ok(wbc_core::preprocess::decode(&bytes)?)
+}
+
+/// The cytoplasm's mean optical density over train cells labelled with each value of
+/// attribute `k` (`None` for a value without cells).
+fn target_stains(
+    analyzer: &Analyzer,
+    data: &std::path::Path,
+    train: &[LabelledCell],
+    k: usize,
+    per_value: usize,
+) -> Result<Vec<Option<[f32; 3]>>> {
+    let mut out = Vec::new();
+    for v in 0..ATTRIBUTES[k].values.len() {
+        let of: Vec<&LabelledCell> = train.iter().filter(|c| c.attributes[k] == v).collect();
+        let picked: Vec<&LabelledCell> = (0..per_value.min(of.len()))
+            .map(|i| of[i * of.len() / per_value.min(of.len()).max(1)])
+            .collect();
+        let mut sum = [0.0f32; 3];
+        let mut n = 0;
+        for cell in picked {
+            let a = analyse(analyzer, &load(data, cell)?)?;
+            if let Some(d) = mean_density(&a.shown, &a.labels, CYTOPLASM) {
+                for c in 0..3 {
+                    sum[c] += d[c];
+                }
+                n += 1;
+            }
+        }
+        out.push((n > 0).then(|| sum.map(|s| s / n as f32)));
+    }
+    Ok(out)
+}
+
+/// The first scale (stepping away from 1) at which the network's type is no longer what it
+/// was, for the cell scaled (`nucleus`: false) or its nucleus (true).
+fn flip(analyzer: &Analyzer, a: &CellAnalysis, nucleus: bool) -> Result<Option<f32>> {
+    let before = argmax(&a.prediction.cell_type);
+    for step in 1..=5 {
+        for factor in [1.0 + 0.1 * step as f32, 1.0 - 0.08 * step as f32] {
+            let edit = if nucleus {
+                Edit::Nucleus { factor }
+            } else {
+                Edit::Size { factor }
+            };
+            let b = analyse(analyzer, &apply(&a.shown, &a.labels, &edit))?;
+            if argmax(&b.prediction.cell_type) != before {
+                return Ok(Some(factor));
+            }
+        }
+    }
+    Ok(None)
+}
+
+pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
+    let device = Device::flex();
+    let analyzer = args.pipeline.load(&device)?;
+    let train = read_csv(&split_csv(&args.data, "train"))?;
+    let stains = [CYTOPLASM_COLOUR, GRANULE_COLOUR]
+        .map(|k| target_stains(&analyzer, &args.data, &train, k, args.stain_cells));
+    let [cytoplasm_stains, granule_stains] = stains;
+    let (cytoplasm_stains, granule_stains) = (cytoplasm_stains?, granule_stains?);
+    eprintln!("target stains measured on PBC train: cytoplasm {cytoplasm_stains:?}, granules {granule_stains:?}");
+    let test = read_csv(&split_csv(&args.data, "test"))?;
+    let n = args.cells.min(test.len());
+    let cells: Vec<&LabelledCell> = (0..n).map(|i| &test[i * test.len() / n]).collect();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut pairs: Vec<(&'static str, RgbImage, RgbImage)> = Vec::new();
+    let mut flips: Vec<serde_json::Value> = Vec::new();
+    for cell in &cells {
+        let a = analyse(&analyzer, &load(&args.data, cell)?)?;
+        let mut edits: Vec<(&'static str, usize, usize, Edit)> = Vec::new();
+        let size = value(&a, CELL_SIZE);
+        // "big" is value 0: a big cell shrinks to small, a small one grows to big.
+        let factor = if size == 0 { SHRINK } else { GROW };
+        edits.push(("cell size", CELL_SIZE, 1 - size, Edit::Size { factor }));
+        let nc = value(&a, NC_RATIO);
+        // "low" is value 0: the nucleus grows to make it high.
+        let factor = if nc == 0 { GROW } else { SHRINK };
+        edits.push(("N:C ratio", NC_RATIO, 1 - nc, Edit::Nucleus { factor }));
+        for (kind, k, stains) in [
+            ("cytoplasm colour", CYTOPLASM_COLOUR, &cytoplasm_stains),
+            ("granule colour", GRANULE_COLOUR, &granule_stains),
+        ] {
+            let now = value(&a, k);
+            if ATTRIBUTES[k].values[now] == "nil" {
+                continue;
+            }
+            for (v, target) in stains.iter().enumerate() {
+                if let (true, Some(target)) = (v != now, target) {
+                    if ATTRIBUTES[k].values[v] != "nil" {
+                        let edit = Edit::Cytoplasm {
+                            target: *target,
+                            strength: 1.0,
+                        };
+                        edits.push((kind, k, v, edit));
+                    }
+                }
+            }
+        }
+        let vac = value(&a, VACUOLE);
+        edits.push((
+            "vacuoles",
+            VACUOLE,
+            1 - vac,
+            Edit::Vacuoles { add: vac == 0 },
+        ));
+        for (kind, k, to, edit) in edits {
+            let edited = apply(&a.shown, &a.labels, &edit);
+            let b = analyse(&analyzer, &edited)?;
+            let measured = match k {
+                CELL_SIZE => a
+                    .morphometry
+                    .cell_to_red_cell
+                    .zip(b.morphometry.cell_to_red_cell)
+                    .map(|(x, y)| if to == 1 { y < x } else { y > x }),
+                NC_RATIO => a
+                    .morphometry
+                    .nc_ratio
+                    .zip(b.morphometry.nc_ratio)
+                    .map(|(x, y)| if to == 1 { y > x } else { y < x }),
+                _ => None,
+            };
+            let moved = value(&b, k) == to;
+            if moved && pairs.iter().filter(|p| p.0 == kind).count() < 3 {
+                pairs.push((kind, a.shown.clone(), edited));
+            }
+            outcomes.push(Outcome {
+                kind,
+                cell: cell.img_name.clone(),
+                attribute: ATTRIBUTES[k].name,
+                from: ATTRIBUTES[k].values[value(&a, k)],
+                to: ATTRIBUTES[k].values[to],
+                moved,
+                measured,
+                off_target: off_target(&a, &b, k),
+                familiar: !unlike(&b),
+                type_before: CELL_TYPES[argmax(&a.prediction.cell_type)],
+                type_after: CELL_TYPES[argmax(&b.prediction.cell_type)],
+            });
+        }
+        let t = CELL_TYPES[argmax(&a.prediction.cell_type)];
+        if t == "Lymphocyte" || t == "Monocyte" {
+            flips.push(serde_json::json!({
+                "cell": cell.img_name, "type": t,
+                "size_flips_at": flip(&analyzer, &a, false)?,
+                "nucleus_flips_at": flip(&analyzer, &a, true)?,
+            }));
+        }
+    }
+    let kinds = [
+        "cell size",
+        "N:C ratio",
+        "cytoplasm colour",
+        "granule colour",
+        "vacuoles",
+    ];
+    let pct = |k: usize, n: usize| 100.0 * k as f64 / n.max(1) as f64;
+    let summaries: Vec<Summary> = kinds
+        .iter()
+        .map(|&kind| {
+            let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.kind == kind).collect();
+            let measured: Vec<bool> = of.iter().filter_map(|o| o.measured).collect();
+            Summary {
+                kind,
+                edits: of.len(),
+                moved_percent: pct(of.iter().filter(|o| o.moved).count(), of.len()),
+                measured_percent: (!measured.is_empty())
+                    .then(|| pct(measured.iter().filter(|&&m| m).count(), measured.len())),
+                off_target_points: of.iter().map(|o| o.off_target as f64).sum::<f64>()
+                    / of.len().max(1) as f64,
+                familiar_percent: pct(of.iter().filter(|o| o.familiar).count(), of.len()),
+                type_changed_percent: pct(
+                    of.iter().filter(|o| o.type_before != o.type_after).count(),
+                    of.len(),
+                ),
+            }
+        })
+        .collect();
+    println!("| edit | edits | attribute moved to the value asked | measurement moved as asked | other attributes moved (points) | still familiar | type changed |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for s in &summaries {
+        println!(
+            "| {} | {} | {:.1}% | {} | {:.1} | {:.1}% | {:.1}% |",
+            s.kind,
+            s.edits,
+            s.moved_percent,
+            s.measured_percent
+                .map_or("–".into(), |m| format!("{m:.1}%")),
+            s.off_target_points,
+            s.familiar_percent,
+            s.type_changed_percent
+        );
+    }
+    let flipped = |key: &str| flips.iter().filter(|f| !f[key].is_null()).count();
+    eprintln!(
+        "lymphocytes and monocytes: {} cells; the type flips within ×0.6–1.5 of the cell's size for {}, of the nucleus for {}",
+        flips.len(),
+        flipped("size_flips_at"),
+        flipped("nucleus_flips_at")
+    );
+    write_sheet(&pairs, &kinds, &args.sheet)?;
+    let report = serde_json::json!({
+        "what": "segmentation-guided edits of PBC test cells (wbc_core::edit), each edited square analysed again by the whole pipeline",
+        "command": format!("cargo run --release -p wbc -- counterfactual-images --cells {} --stain-cells {}", args.cells, args.stain_cells),
+        "commit": cards::git_commit(),
+        "date": cards::today(),
+        "scales": {"shrink": SHRINK, "grow": GROW},
+        "target_stains": {"cytoplasm_colour": cytoplasm_stains, "granule_colour": granule_stains},
+        "summary": summaries,
+        "boundary": {
+            "cells": flips.len(),
+            "size_flipped": flipped("size_flips_at"),
+            "nucleus_flipped": flipped("nucleus_flips_at"),
+            "per_cell": flips,
+        },
+        "edits": outcomes,
+    });
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
+    eprintln!(
+        "report: {}; contact sheet: {}",
+        args.out.display(),
+        args.sheet.display()
+    );
+    Ok(())
+}
+
+/// Rows of before/after pairs, one row per kind of edit, 150 px per cell.
+fn write_sheet(
+    pairs: &[(&'static str, RgbImage, RgbImage)],
+    kinds: &[&str],
+    path: &std::path::Path,
+) -> Result<()> {
+    const SIDE: u32 = 150;
+    let mut sheet = RgbImage::from_pixel(
+        SIDE * 6 + 5 * 4,
+        SIDE * kinds.len() as u32,
+        image::Rgb([255, 255, 255]),
+    );
+    for (row, kind) in kinds.iter().enumerate() {
+        for (i, (_, before, after)) in pairs.iter().filter(|p| p.0 == *kind).enumerate() {
+            for (j, img) in [before, after].into_iter().enumerate() {
+                let small = imageops::resize(img, SIDE, SIDE, imageops::FilterType::Triangle);
+                let x = (i as u32 * 2 + j as u32) * SIDE + i as u32 * 10;
+                imageops::overlay(&mut sheet, &small, x as i64, (row as u32 * SIDE) as i64);
+            }
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    sheet.save(path)?;
+    Ok(())
+}

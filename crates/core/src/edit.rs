@@ -1,0 +1,302 @@
+//! Counterfactual images (the paper's §5.3, without a generative model): a cell's square
+//! edited so one attribute takes another value, each edit guided by the cell's label map and
+//! deterministic, so the page can say exactly what was changed.
+//!
+//! - [`Edit::Size`]: the white cell scaled about its centre; red cells and plasma kept, the
+//!   place it left filled with the plasma's colour.
+//! - [`Edit::Nucleus`]: the nucleus scaled about its centre inside the cell (the N:C ratio);
+//!   the place it left filled with the cytoplasm's mean colour.
+//! - [`Edit::Cytoplasm`]: the cytoplasm's stain moved towards a target (mean optical density
+//!   of cells with the wanted colour, measured on PBC train), texture kept.
+//! - [`Edit::Vacuoles`]: pale round holes added in the cytoplasm, or the vacuoles filled.
+//!
+//! Nucleus shape and chromatin are not edited: no such local rule makes a convincing lobe.
+
+use crate::segmentation::{is_white_cell, CYTOPLASM, NUCLEUS, OTHER, VACUOLE};
+use image::{GrayImage, Rgb, RgbImage};
+use serde::{Deserialize, Serialize};
+
+/// One edit of a cell's square.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Edit {
+    /// The white cell scaled by `factor` (in length) about its centre.
+    Size { factor: f32 },
+    /// The nucleus scaled by `factor` (in length) about its centre, within the cell.
+    Nucleus { factor: f32 },
+    /// The cytoplasm's mean optical density moved `strength` (0–1) of the way to `target`.
+    Cytoplasm { target: [f32; 3], strength: f32 },
+    /// `add` pale round vacuoles in the cytoplasm, or fill the ones there.
+    Vacuoles { add: bool },
+}
+
+/// Optical density of one 8-bit channel (Beer–Lambert: stain adds).
+pub fn density(v: u8) -> f32 {
+    -((v as f32 + 1.0) / 256.0).ln()
+}
+
+fn from_density(d: f32) -> u8 {
+    (256.0 * (-d).exp() - 1.0).round().clamp(0.0, 255.0) as u8
+}
+
+/// The mean optical density of the pixels labelled `label` (`None` when there are none).
+pub fn mean_density(image: &RgbImage, labels: &GrayImage, label: u8) -> Option<[f32; 3]> {
+    let mut sum = [0.0f64; 3];
+    let mut n = 0usize;
+    for (p, l) in image.pixels().zip(labels.pixels()) {
+        if l.0[0] == label {
+            for c in 0..3 {
+                sum[c] += density(p.0[c]) as f64;
+            }
+            n += 1;
+        }
+    }
+    (n > 0).then(|| sum.map(|s| (s / n as f64) as f32))
+}
+
+/// The mean colour of the pixels labelled `label`, or `fallback`.
+fn mean_colour(image: &RgbImage, labels: &GrayImage, label: u8, fallback: [u8; 3]) -> [u8; 3] {
+    mean_density(image, labels, label).map_or(fallback, |d| d.map(from_density))
+}
+
+/// The centre of the pixels `inside` marks.
+fn centroid(labels: &GrayImage, inside: impl Fn(u8) -> bool) -> Option<(f32, f32)> {
+    let (mut x, mut y, mut n) = (0.0f64, 0.0f64, 0usize);
+    for (px, py, l) in labels.enumerate_pixels() {
+        if inside(l.0[0]) {
+            x += px as f64;
+            y += py as f64;
+            n += 1;
+        }
+    }
+    (n > 0).then(|| ((x / n as f64) as f32, (y / n as f64) as f32))
+}
+
+/// Bilinear sample of `image` at (x, y), clamped to the edges.
+fn sample(image: &RgbImage, x: f32, y: f32) -> [u8; 3] {
+    let (w, h) = image.dimensions();
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let p = |x, y| image.get_pixel(x, y).0.map(|v| v as f32);
+    let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
+    [0, 1, 2].map(|i| {
+        let top = a[i] * (1.0 - fx) + b[i] * fx;
+        let bottom = c[i] * (1.0 - fx) + d[i] * fx;
+        (top * (1.0 - fy) + bottom * fy).round() as u8
+    })
+}
+
+/// The label at (x, y) (nearest pixel), `OTHER` outside the square.
+fn label_at(labels: &GrayImage, x: f32, y: f32) -> u8 {
+    let (w, h) = labels.dimensions();
+    let (xi, yi) = (x.round(), y.round());
+    if xi < 0.0 || yi < 0.0 || xi >= w as f32 || yi >= h as f32 {
+        return OTHER;
+    }
+    labels.get_pixel(xi as u32, yi as u32).0[0]
+}
+
+/// Apply `edit` to a cell's square (`labels`: its label map, the same size). A map without
+/// a white cell (or without the region an edit needs) leaves the image as it is.
+pub fn apply(image: &RgbImage, labels: &GrayImage, edit: &Edit) -> RgbImage {
+    let mut out = image.clone();
+    match *edit {
+        Edit::Size { factor } => {
+            let Some((cx, cy)) = centroid(labels, is_white_cell) else {
+                return out;
+            };
+            let plasma = mean_colour(image, labels, OTHER, [230, 220, 220]);
+            for (x, y, l) in labels.enumerate_pixels() {
+                if is_white_cell(l.0[0]) {
+                    out.put_pixel(x, y, Rgb(plasma));
+                }
+            }
+            for (x, y, p) in out.enumerate_pixels_mut() {
+                let sx = cx + (x as f32 - cx) / factor;
+                let sy = cy + (y as f32 - cy) / factor;
+                if is_white_cell(label_at(labels, sx, sy)) {
+                    *p = Rgb(sample(image, sx, sy));
+                }
+            }
+        }
+        Edit::Nucleus { factor } => {
+            let Some((cx, cy)) = centroid(labels, |l| l == NUCLEUS) else {
+                return out;
+            };
+            let cytoplasm = mean_colour(image, labels, CYTOPLASM, [200, 170, 200]);
+            for (x, y, l) in labels.enumerate_pixels() {
+                if l.0[0] == NUCLEUS {
+                    out.put_pixel(x, y, Rgb(cytoplasm));
+                }
+            }
+            for (x, y, l) in labels.enumerate_pixels() {
+                if !is_white_cell(l.0[0]) {
+                    continue;
+                }
+                let sx = cx + (x as f32 - cx) / factor;
+                let sy = cy + (y as f32 - cy) / factor;
+                if label_at(labels, sx, sy) == NUCLEUS {
+                    out.put_pixel(x, y, Rgb(sample(image, sx, sy)));
+                }
+            }
+        }
+        Edit::Cytoplasm { target, strength } => {
+            let Some(now) = mean_density(image, labels, CYTOPLASM) else {
+                return out;
+            };
+            let shift = [0, 1, 2].map(|c| strength * (target[c] - now[c]));
+            for (p, l) in out.pixels_mut().zip(labels.pixels()) {
+                if l.0[0] == CYTOPLASM {
+                    for c in 0..3 {
+                        p.0[c] = from_density((density(p.0[c]) + shift[c]).max(0.0));
+                    }
+                }
+            }
+        }
+        Edit::Vacuoles { add: false } => {
+            let cytoplasm = mean_colour(image, labels, CYTOPLASM, [200, 170, 200]);
+            for (x, y, l) in labels.enumerate_pixels() {
+                if l.0[0] == VACUOLE {
+                    out.put_pixel(x, y, Rgb(cytoplasm));
+                }
+            }
+        }
+        Edit::Vacuoles { add: true } => add_vacuoles(image, labels, &mut out),
+    }
+    out
+}
+
+/// Up to five pale round holes (radius 5 px at PBC's scale) where the cytoplasm surrounds
+/// them entirely, spread round the cell on a fixed pattern (deterministic).
+fn add_vacuoles(image: &RgbImage, labels: &GrayImage, out: &mut RgbImage) {
+    const RADIUS: f32 = 5.0;
+    let Some((cx, cy)) = centroid(labels, is_white_cell) else {
+        return;
+    };
+    let plasma = mean_colour(image, labels, OTHER, [230, 220, 220]);
+    let fits = |x: f32, y: f32| {
+        let r = RADIUS + 1.0;
+        (0..16).all(|i| {
+            let a = i as f32 * std::f32::consts::TAU / 16.0;
+            label_at(labels, x + r * a.cos(), y + r * a.sin()) == CYTOPLASM
+        }) && label_at(labels, x, y) == CYTOPLASM
+    };
+    let mut placed: Vec<(f32, f32)> = Vec::new();
+    // Rings of candidate centres around the cell's centre, every 20°.
+    'rings: for ring in 1..40 {
+        let d = ring as f32 * 3.0;
+        for step in 0..18 {
+            let a = step as f32 * std::f32::consts::TAU / 18.0 + ring as f32 * 0.37;
+            let (x, y) = (cx + d * a.cos(), cy + d * a.sin());
+            let apart = placed
+                .iter()
+                .all(|(px, py)| (px - x).hypot(py - y) > 4.0 * RADIUS);
+            if apart && fits(x, y) {
+                placed.push((x, y));
+                if placed.len() == 5 {
+                    break 'rings;
+                }
+            }
+        }
+    }
+    for (vx, vy) in placed {
+        let (x0, y0) = (
+            (vx - RADIUS - 1.0).max(0.0) as u32,
+            (vy - RADIUS - 1.0).max(0.0) as u32,
+        );
+        for y in y0..(vy + RADIUS + 2.0) as u32 {
+            for x in x0..(vx + RADIUS + 2.0) as u32 {
+                if x >= out.width() || y >= out.height() {
+                    continue;
+                }
+                let d = (x as f32 - vx).hypot(y as f32 - vy);
+                // Pale inside, a soft rim.
+                let a = ((RADIUS + 0.5 - d) / 1.5).clamp(0.0, 1.0) * 0.85;
+                if a > 0.0 {
+                    let p = out.get_pixel_mut(x, y);
+                    for c in 0..3 {
+                        p.0[c] = (p.0[c] as f32 * (1.0 - a) + plasma[c] as f32 * a).round() as u8;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 60² square: plasma, a cell of radius 20 with a nucleus of radius 10 at its centre.
+    fn cell() -> (RgbImage, GrayImage) {
+        let mut img = RgbImage::from_pixel(60, 60, Rgb([235, 225, 225]));
+        let mut lab = GrayImage::new(60, 60);
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            let d = (x as f32 - 30.0).hypot(y as f32 - 30.0);
+            if d < 10.0 {
+                *p = Rgb([90, 50, 120]);
+                lab.put_pixel(x, y, image::Luma([NUCLEUS]));
+            } else if d < 20.0 {
+                *p = Rgb([200, 170, 210]);
+                lab.put_pixel(x, y, image::Luma([CYTOPLASM]));
+            }
+        }
+        (img, lab)
+    }
+
+    fn count(img: &RgbImage, colour: [u8; 3]) -> usize {
+        img.pixels().filter(|p| p.0 == colour).count()
+    }
+
+    #[test]
+    fn the_cell_and_the_nucleus_grow_and_shrink_as_asked() {
+        let (img, lab) = cell();
+        let nucleus = count(&img, [90, 50, 120]);
+        let big = apply(&img, &lab, &Edit::Nucleus { factor: 1.3 });
+        let small = apply(&img, &lab, &Edit::Nucleus { factor: 0.7 });
+        assert!(count(&big, [90, 50, 120]) as f32 > 1.5 * nucleus as f32);
+        assert!((count(&small, [90, 50, 120]) as f32) < 0.6 * nucleus as f32);
+        let plasma = count(&img, [235, 225, 225]);
+        let shrunk = apply(&img, &lab, &Edit::Size { factor: 0.7 });
+        assert!(count(&shrunk, [235, 225, 225]) > plasma + 300);
+    }
+
+    #[test]
+    fn the_cytoplasm_takes_the_target_stain_and_nothing_else_changes() {
+        let (img, lab) = cell();
+        let target = [0.9, 0.5, 0.2];
+        let out = apply(
+            &img,
+            &lab,
+            &Edit::Cytoplasm {
+                target,
+                strength: 1.0,
+            },
+        );
+        let got = mean_density(&out, &lab, CYTOPLASM).unwrap();
+        for c in 0..3 {
+            assert!((got[c] - target[c]).abs() < 0.02, "{got:?}");
+        }
+        assert_eq!(
+            mean_density(&out, &lab, NUCLEUS),
+            mean_density(&img, &lab, NUCLEUS)
+        );
+    }
+
+    #[test]
+    fn vacuoles_are_added_inside_the_cytoplasm_only() {
+        let (img, lab) = cell();
+        let out = apply(&img, &lab, &Edit::Vacuoles { add: true });
+        let changed: Vec<u8> = out
+            .pixels()
+            .zip(img.pixels())
+            .zip(lab.pixels())
+            .filter(|((a, b), _)| a != b)
+            .map(|(_, l)| l.0[0])
+            .collect();
+        assert!(changed.len() > 50);
+        assert!(changed.iter().all(|&l| l == CYTOPLASM));
+    }
+}
