@@ -8,6 +8,7 @@ use crate::components::after_next_paint;
 use crate::components::explain::{CbmVerdict, Contributions, Counterfactuals, WeightHeatmap};
 use crate::components::glossary::WhatIsThis;
 use crate::components::overlay::{Measurements, SegmentationOverlay};
+use crate::components::show_me::ShowMeSection;
 use crate::state::{Adaptation, Cam, CellView, Cells, Edits, Engine, Extras};
 use leptos::prelude::*;
 use wbc_core::cbm::intervene;
@@ -301,6 +302,7 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
                     <Counterfactuals current=id edits=edits/>
                 </Show>
             </section>
+            <ShowMeSection cell=cell.clone()/>
             <Timings cell=cell.clone()/>
         </article>
     }

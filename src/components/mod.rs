@@ -11,6 +11,7 @@ pub mod overlay;
 pub mod present;
 pub mod quiz;
 pub mod session;
+pub mod show_me;
 pub mod table;
 
 /// Runs `f` once the browser has painted what is on the page now: in a task after the next

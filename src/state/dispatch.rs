@@ -2,7 +2,7 @@
 //! what it changes.
 
 use super::cells::{CellView, Pictures};
-use super::engine::CamView;
+use super::engine::{CamView, EditedView};
 use super::web::{object_url, png_blob, png_object_url};
 use super::Page;
 use std::sync::Arc;
@@ -31,6 +31,24 @@ impl Page {
                 ms,
             }),
             FromWorker::ExplainFailed { reason, .. } => self.engine.explain_failed(reason),
+            FromWorker::Edited {
+                id,
+                edit,
+                report,
+                ms,
+            } => self.engine.show_me.arrived(EditedView {
+                cell: id,
+                edit,
+                image_url: attachments
+                    .first()
+                    .and_then(png_object_url)
+                    .unwrap_or_default(),
+                prediction: report.prediction,
+                morphometry: report.morphometry,
+                familiarity: report.familiarity,
+                ms,
+            }),
+            FromWorker::EditFailed { reason, .. } => self.engine.edit_failed(reason),
             FromWorker::Refused { id, .. } if self.stored.forget(id) => {}
             FromWorker::Refused { id, name, reason } => {
                 self.engine.refused(id);

@@ -30,7 +30,7 @@ mod web;
 pub use adaptation::{Adaptation, FitTiming, QuestionAnswer};
 pub use analyser::{Analyser, TableEntry};
 pub use cells::{CellView, Cells, Edits};
-pub use engine::{Batch, Cam, CamView, Engine, EngineInfo, Gpu};
+pub use engine::{Batch, Cam, CamView, EditedView, Engine, EngineInfo, Gpu, ShowMe};
 pub use extras::Extras;
 pub use notices::{Notices, Refusal};
 pub use stored::StoredSession;
@@ -78,6 +78,7 @@ impl Page {
         provide_context(notices);
         provide_context(engine);
         provide_context(engine.cam);
+        provide_context(engine.show_me);
         provide_context(cells);
         provide_context(extras);
         provide_context(analyser);

@@ -29,6 +29,19 @@ pub enum Edit {
     Vacuoles { add: bool },
 }
 
+/// The cytoplasm's mean optical density of PBC train cells labelled with each cytoplasm
+/// colour and each granule colour (`None` for a value without cells): the targets of
+/// [`Edit::Cytoplasm`]. `wbc counterfactual-images` measures them into
+/// `models/edit_stains.json`, which the page reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetStains {
+    pub cytoplasm_colour: Vec<Option<[f32; 3]>>,
+    pub granule_colour: Vec<Option<[f32; 3]>>,
+    /// How they were measured (command, commit, date).
+    #[serde(default)]
+    pub measured: String,
+}
+
 /// Optical density of one 8-bit channel (Beer–Lambert: stain adds).
 pub fn density(v: u8) -> f32 {
     -((v as f32 + 1.0) / 256.0).ln()

@@ -69,6 +69,17 @@ pub enum ToWorker {
         #[serde(default)]
         stain: Option<bool>,
     },
+    /// "Show me": the cell's square edited so one attribute takes another value
+    /// (`wbc_core::edit`, guided by its label map), and analysed again by the whole pipeline.
+    /// The cell's file bytes come attached (the worker makes the square and map again).
+    Edit {
+        /// The cell (as in `Analyse`).
+        id: u32,
+        edit: wbc_core::edit::Edit,
+        /// The stain setting the cell was analysed with (as in `Analyse`).
+        #[serde(default)]
+        stain: Option<bool>,
+    },
     /// Benchmarks only (`bench/peer/peer.js`): one forward pass of each network alone on a
     /// fixed input of `batch` cells, output read back, timed in the worker.
     TimeNetworks { batch: usize },
@@ -185,6 +196,16 @@ pub enum FromWorker {
     /// by the worker's loader script (`public/worker_loader.js`), which watches the device;
     /// the page goes on with a worker on the CPU.
     DeviceLost { reason: String },
+    /// A cell edited and analysed again ("show me"): the edited square as PNG and its label
+    /// map follow. `ms`: the whole request in the worker.
+    Edited {
+        id: u32,
+        edit: wbc_core::edit::Edit,
+        report: CellReport,
+        ms: f64,
+    },
+    /// An edit could not be made (the page keeps everything else).
+    EditFailed { id: u32, reason: String },
     /// The answer to `TimeNetworks` (ms, readback included).
     NetworkTimes {
         attribute_ms: f64,

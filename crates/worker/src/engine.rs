@@ -391,6 +391,21 @@ impl Engine {
                 return (FromWorker::Refused { id, name, reason }, vec![]);
             }
         };
+        self.keep_input(id, cell.attribute_input.clone());
+        let (report, attachments) = self.report(id, name, (width, height), decode_ms, cell);
+        (FromWorker::Analysed(report), attachments)
+    }
+
+    /// What the page gets of an analysed cell: its report, and the attachments `Analysed`
+    /// names (the crop, the label map, a thumbnail, the recoloured square when there is one).
+    fn report(
+        &self,
+        id: u32,
+        name: String,
+        (width, height): (u32, u32),
+        decode_ms: f64,
+        cell: wbc_nets::CellAnalysis,
+    ) -> (CellReport, Vec<Vec<u8>>) {
         let png = display_png(&cell.shown, DISPLAY_MAX_SIDE).unwrap_or_default();
         let thumbnail = display_png(&cell.shown, THUMBNAIL_SIDE).unwrap_or_default();
         let normalised = cell
@@ -400,7 +415,6 @@ impl Engine {
             .then(|| display_png(&cell.square, DISPLAY_MAX_SIDE))
             .flatten();
         let calibrated = self.analyzer.calibration().is_some();
-        self.keep_input(id, cell.attribute_input);
         let report = CellReport {
             id,
             name,
@@ -423,7 +437,39 @@ impl Engine {
         };
         let mut attachments = vec![png, cell.labels.into_raw(), thumbnail];
         attachments.extend(normalised);
-        (FromWorker::Analysed(report), attachments)
+        (report, attachments)
+    }
+
+    /// "Show me": the cell analysed from its file, its square edited as its label map guides
+    /// (`wbc_core::edit`), and the edited square analysed again with the same settings.
+    /// Returns the edited cell's report, its square as PNG and its label map.
+    pub async fn edit(
+        &self,
+        id: u32,
+        edit: &wbc_core::edit::Edit,
+        stain: Option<bool>,
+        file: &[u8],
+    ) -> Result<(CellReport, Vec<Vec<u8>>), String> {
+        if file.is_empty() {
+            return Err("this cell's file is no longer held by the page; load it again".into());
+        }
+        let t0 = now_ms();
+        let image = preprocess::decode(file).map_err(|e| e.to_string())?;
+        let settings = self.settings(stain);
+        let cell = self
+            .analyzer
+            .analyse_with(&image, settings, now_ms)
+            .await
+            .map_err(|e| e.to_string())?;
+        let edited = wbc_core::edit::apply(&cell.shown, &cell.labels, edit);
+        let again = self
+            .analyzer
+            .analyse_with(&edited, settings, now_ms)
+            .await
+            .map_err(|e| e.to_string())?;
+        let size = edited.dimensions();
+        let (report, attachments) = self.report(id, String::new(), size, now_ms() - t0, again);
+        Ok((report, attachments.into_iter().take(2).collect()))
     }
 }
 

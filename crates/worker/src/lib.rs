@@ -36,6 +36,7 @@ fn refuse(request: ToWorker, reason: String) {
     let message = match request {
         ToWorker::Analyse { id, name, .. } => FromWorker::Refused { id, name, reason },
         ToWorker::Explain { id, .. } => FromWorker::ExplainFailed { id, reason },
+        ToWorker::Edit { id, .. } => FromWorker::EditFailed { id, reason },
         ToWorker::TimeNetworks { .. } => FromWorker::Fatal { message: reason },
     };
     post(&message, vec![]);
@@ -104,6 +105,24 @@ async fn answer(engine: &Engine, request: ToWorker, bytes: Vec<u8>, panic_on: Op
                     vec![map],
                 ),
                 Err(reason) => post(&FromWorker::ExplainFailed { id, reason }, vec![]),
+            }
+        }
+        ToWorker::Edit { id, edit, stain } => {
+            let t0 = now_ms();
+            CURRENT.with(|c| c.set(Some(id)));
+            let result = engine.edit(id, &edit, stain, &bytes).await;
+            CURRENT.with(|c| c.set(None));
+            match result {
+                Ok((report, attachments)) => post(
+                    &FromWorker::Edited {
+                        id,
+                        edit,
+                        report,
+                        ms: now_ms() - t0,
+                    },
+                    attachments,
+                ),
+                Err(reason) => post(&FromWorker::EditFailed { id, reason }, vec![]),
             }
         }
         ToWorker::TimeNetworks { batch } => match engine.time_networks(batch, now_ms).await {

@@ -12,8 +12,25 @@ impl Engine {
     /// the network input again from the file.
     pub fn explain(self, id: u32, attribute: usize, value: usize) {
         self.cam.pending.set(Some((id, attribute, value)));
-        let file = self.file_of(id);
         let stain = self.requests.stain.get_untracked();
+        let request = ToWorker::Explain {
+            id,
+            attribute,
+            value,
+            stain,
+        };
+        self.send_with_file(id, request, move |engine| engine.cam.pending.set(None));
+    }
+
+    /// Send `request` about cell `id` with the cell's file attached (when the page still
+    /// has it); `failed` runs when no worker is there to take it.
+    pub(super) fn send_with_file(
+        self,
+        id: u32,
+        request: ToWorker,
+        failed: impl FnOnce(Engine) + 'static,
+    ) {
+        let file = self.file_of(id);
         wasm_bindgen_futures::spawn_local(async move {
             let mut attachments = Vec::new();
             if let Some(file) = file {
@@ -22,14 +39,8 @@ impl Engine {
                     attachments.push(js_sys::Uint8Array::new(&buffer));
                 }
             }
-            let request = ToWorker::Explain {
-                id,
-                attribute,
-                value,
-                stain,
-            };
             if !self.send(request, attachments) {
-                self.cam.pending.set(None);
+                failed(self);
                 self.notices.say("the analysis worker is not running");
             }
         });

@@ -7,13 +7,16 @@
 
 mod cam;
 mod device;
+mod edited;
 mod faults;
 mod maps;
 mod queue;
 mod requests;
+mod show_me;
 mod standby;
 
 pub use device::Gpu;
+pub use edited::{EditedView, ShowMe};
 pub use maps::{Cam, CamView};
 pub use queue::{Batch, Requests};
 
@@ -66,6 +69,8 @@ pub struct Engine {
     pub offline: RwSignal<Offline>,
     /// The activation map on show and the one being computed.
     pub cam: Cam,
+    /// "Show me": the edited cell on show and the one being made.
+    pub show_me: ShowMe,
     /// The requests: queue, in flight, their files, the batch, the stain setting.
     pub requests: Requests,
     /// Where the page is with WebGPU.
@@ -92,6 +97,7 @@ impl Engine {
             info: RwSignal::new(None),
             offline: RwSignal::new(Offline::Preparing),
             cam: Cam::new(),
+            show_me: ShowMe::new(),
             requests: Requests::new(),
             device: Device::new(),
             notices,

@@ -15,7 +15,7 @@ use image::{imageops, RgbImage};
 use serde::Serialize;
 use std::path::PathBuf;
 use wbc_core::dataset::{read_csv, split_csv, LabelledCell};
-use wbc_core::edit::{apply, mean_density, Edit};
+use wbc_core::edit::{apply, mean_density, Edit, TargetStains};
 use wbc_core::metrics::argmax;
 use wbc_core::segmentation::CYTOPLASM;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
@@ -39,6 +39,12 @@ pub struct CounterfactualImagesArgs {
     pub out: PathBuf,
     #[arg(long, default_value = "docs/counterfactual_images.jpg")]
     pub sheet: PathBuf,
+    /// The target stains for the page.
+    #[arg(long, default_value = "models/edit_stains.json")]
+    pub stains: PathBuf,
+    /// Every edit's outcome, one JSON object per line.
+    #[arg(long, default_value = "target/counterfactual_images_edits.jsonl")]
+    pub edits: PathBuf,
 }
 
 const CELL_SIZE: usize = 0;
@@ -179,6 +185,21 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
     let [cytoplasm_stains, granule_stains] = stains;
     let (cytoplasm_stains, granule_stains) = (cytoplasm_stains?, granule_stains?);
     eprintln!("target stains measured on PBC train: cytoplasm {cytoplasm_stains:?}, granules {granule_stains:?}");
+    let command = format!(
+        "cargo run --release -p wbc -- counterfactual-images --cells {} --stain-cells {}",
+        args.cells, args.stain_cells
+    );
+    let card = TargetStains {
+        cytoplasm_colour: cytoplasm_stains.clone(),
+        granule_colour: granule_stains.clone(),
+        measured: format!(
+            "{command}; {} PBC train cells per value; commit {}, {}",
+            args.stain_cells,
+            cards::git_commit(),
+            cards::today()
+        ),
+    };
+    std::fs::write(&args.stains, serde_json::to_string_pretty(&card)?)?;
     let test = read_csv(&split_csv(&args.data, "test"))?;
     let n = args.cells.min(test.len());
     let cells: Vec<&LabelledCell> = (0..n).map(|i| &test[i * test.len() / n]).collect();
@@ -320,7 +341,7 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
     write_sheet(&pairs, &kinds, &args.sheet)?;
     let report = serde_json::json!({
         "what": "segmentation-guided edits of PBC test cells (wbc_core::edit), each edited square analysed again by the whole pipeline",
-        "command": format!("cargo run --release -p wbc -- counterfactual-images --cells {} --stain-cells {}", args.cells, args.stain_cells),
+        "command": command,
         "commit": cards::git_commit(),
         "date": cards::today(),
         "scales": {"shrink": SHRINK, "grow": GROW},
@@ -332,8 +353,14 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
             "nucleus_flipped": flipped("nucleus_flips_at"),
             "per_cell": flips,
         },
-        "edits": outcomes,
+        "edits": args.edits.display().to_string(),
     });
+    let mut lines = String::new();
+    for o in &outcomes {
+        lines.push_str(&serde_json::to_string(o)?);
+        lines.push('\n');
+    }
+    std::fs::write(&args.edits, lines)?;
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
     eprintln!(
         "report: {}; contact sheet: {}",

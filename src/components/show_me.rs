@@ -1,0 +1,205 @@
+//! "Show me": the cell on show edited so one attribute takes another value (its size, its
+//! nucleus for the N:C ratio, the cytoplasm's or the granules' colour, vacuoles), analysed
+//! again in the worker by the whole pipeline, and shown beside the original with what moved
+//! (`wbc_core::edit`; the asking and answering in `state/engine/show_me.rs`). The sliders
+//! walk the cell across a boundary: each step is analysed again.
+
+use crate::state::{CellView, EditedView, Engine, Extras, ShowMe};
+use leptos::prelude::*;
+use wbc_core::edit::{Edit, TargetStains};
+use wbc_core::metrics::argmax;
+use wbc_core::{ATTRIBUTES, CELL_TYPES};
+
+const CYTOPLASM_COLOUR: usize = 7;
+const GRANULE_COLOUR: usize = 9;
+
+fn describe(edit: &Edit) -> String {
+    match edit {
+        Edit::Size { factor } => format!("the cell scaled ×{factor:.2}"),
+        Edit::Nucleus { factor } => format!("the nucleus scaled ×{factor:.2} (N:C)"),
+        Edit::Cytoplasm { .. } => "the cytoplasm restained".into(),
+        Edit::Vacuoles { add: true } => "vacuoles added".into(),
+        Edit::Vacuoles { add: false } => "the vacuoles filled".into(),
+    }
+}
+
+fn kind(edit: &Edit) -> &'static str {
+    match edit {
+        Edit::Size { .. } => "size",
+        Edit::Nucleus { .. } => "nucleus",
+        Edit::Cytoplasm { .. } => "colour",
+        Edit::Vacuoles { .. } => "vacuoles",
+    }
+}
+
+/// A slider that asks for an edit of `make(factor)` when let go.
+#[component]
+fn ScaleSlider(
+    testid: &'static str,
+    label: &'static str,
+    make: fn(f32) -> Edit,
+    id: u32,
+) -> impl IntoView {
+    let engine = expect_context::<Engine>();
+    let factor = RwSignal::new(1.0f32);
+    view! {
+        <label class="scale">
+            {label}
+            <input type="range" min="0.6" max="1.5" step="0.05" data-testid=testid
+                prop:value=move || factor.get().to_string()
+                on:input=move |e| factor.set(event_target_value(&e).parse().unwrap_or(1.0))
+                on:change=move |_| engine.show_me(id, make(factor.get_untracked()))/>
+            <output>{move || format!("×{:.2}", factor.get())}</output>
+        </label>
+    }
+}
+
+/// Buttons restaining the cytoplasm to each value of attribute `k` that has a target stain.
+fn colour_buttons(
+    engine: Engine,
+    id: u32,
+    k: usize,
+    stains: &TargetStains,
+    testid: &'static str,
+) -> impl IntoView {
+    let targets = if k == CYTOPLASM_COLOUR {
+        &stains.cytoplasm_colour
+    } else {
+        &stains.granule_colour
+    };
+    let buttons: Vec<_> = targets
+        .iter()
+        .enumerate()
+        .filter_map(|(v, t)| t.map(|t| (v, t)))
+        .map(|(v, target)| {
+            let name = ATTRIBUTES[k].values[v];
+            view! {
+                <button data-testid=format!("{testid}-{}", name.replace(' ', "-"))
+                    on:click=move |_| engine.show_me(id, Edit::Cytoplasm { target, strength: 1.0 })>{name}</button>
+            }
+        })
+        .collect();
+    view! {
+        <span class="colours">{format!("{}: ", ATTRIBUTES[k].title)}{buttons}</span>
+    }
+}
+
+/// What moved between the cell and its edited twin.
+fn what_moved(
+    cell: &CellView,
+    edited: &EditedView,
+    cbm: Option<&wbc_core::cbm::Cbm>,
+) -> impl IntoView {
+    let before = &cell.prediction;
+    let after = &edited.prediction;
+    let (t0, t1) = (argmax(&before.cell_type), argmax(&after.cell_type));
+    let mut rows = vec![(
+        "cell type (image network)".to_string(),
+        format!("{} {:.0}%", CELL_TYPES[t0], 100.0 * before.cell_type[t0]),
+        format!("{} {:.0}%", CELL_TYPES[t1], 100.0 * after.cell_type[t1]),
+        t0 != t1,
+    )];
+    if let Some(cbm) = cbm {
+        let (a, b) = (
+            cbm.probabilities(&before.concepts()),
+            cbm.probabilities(&after.concepts()),
+        );
+        let (c0, c1) = (argmax(&a), argmax(&b));
+        rows.push((
+            "cell type (from the attributes, CBM)".into(),
+            format!("{} {:.0}%", CELL_TYPES[c0], 100.0 * a[c0]),
+            format!("{} {:.0}%", CELL_TYPES[c1], 100.0 * b[c1]),
+            c0 != c1,
+        ));
+    }
+    for (k, a) in ATTRIBUTES.iter().enumerate() {
+        let (v0, v1) = (argmax(&before.attributes[k]), argmax(&after.attributes[k]));
+        let moved = 100.0 * (after.attributes[k][v0] - before.attributes[k][v0]);
+        if v0 != v1 || moved.abs() >= 10.0 {
+            rows.push((
+                a.title.to_string(),
+                format!("{} {:.0}%", a.values[v0], 100.0 * before.attributes[k][v0]),
+                format!("{} {:.0}%", a.values[v1], 100.0 * after.attributes[k][v1]),
+                v0 != v1,
+            ));
+        }
+    }
+    let m = |v: Option<f32>| v.map_or("–".to_string(), |v| format!("{v:.2}"));
+    rows.push((
+        "N:C, measured".into(),
+        m(cell.morphometry.nc_ratio),
+        m(edited.morphometry.nc_ratio),
+        false,
+    ));
+    rows.push((
+        "size in red cells, measured".into(),
+        m(cell.morphometry.cell_to_red_cell),
+        m(edited.morphometry.cell_to_red_cell),
+        false,
+    ));
+    let unlike = edited
+        .familiarity
+        .as_ref()
+        .is_some_and(|f| f.reasons.iter().any(|r| r.is_unlike_training()));
+    view! {
+        <table class="what-moved" data-testid="what-moved">
+            <tr><th></th><th>"as it is"</th><th>"edited"</th></tr>
+            {rows.into_iter().map(|(name, a, b, changed)| view! {
+                <tr class:changed=changed data-changed=changed.to_string()><td>{name}</td><td>{a}</td><td>{b}</td></tr>
+            }).collect_view()}
+        </table>
+        {unlike.then(|| view! { <p class="hint" data-testid="edited-unfamiliar">"The edited cell is unlike the training images: read its answers with care."</p> })}
+    }
+}
+
+#[component]
+pub fn ShowMeSection(cell: CellView) -> impl IntoView {
+    let (engine, show_me, extras) = (
+        expect_context::<Engine>(),
+        expect_context::<ShowMe>(),
+        expect_context::<Extras>(),
+    );
+    let id = cell.id;
+    let original = cell.image_url.clone();
+    // A cell opened anew shows itself, not another cell's edit.
+    if show_me
+        .shown
+        .with_untracked(|s| s.as_ref().is_some_and(|s| s.cell != id))
+    {
+        show_me.clear();
+    }
+    view! {
+        <section class="show-me" data-testid="show-me">
+            <h3>"Show me: this cell changed, and what the networks then say"</h3>
+            <p class="hint">"Each edit follows the segmentation and is analysed again by both networks. Nucleus shape, chromatin, cell shape, cytoplasm texture and granule type cannot be changed convincingly by such a rule, so the page does not try."</p>
+            <div class="show-me-controls">
+                <ScaleSlider testid="show-size" label="Cell size " make=|factor| Edit::Size { factor } id=id/>
+                <ScaleSlider testid="show-nucleus" label="Nucleus size (N:C) " make=|factor| Edit::Nucleus { factor } id=id/>
+                {move || extras.stains.get().map(|s| view! {
+                    {colour_buttons(engine, id, CYTOPLASM_COLOUR, &s, "show-cytoplasm")}
+                    {colour_buttons(engine, id, GRANULE_COLOUR, &s, "show-granules")}
+                })}
+                <span class="colours">"Vacuoles: "
+                    <button data-testid="show-vacuoles-add" on:click=move |_| engine.show_me(id, Edit::Vacuoles { add: true })>"add"</button>
+                    <button data-testid="show-vacuoles-fill" on:click=move |_| engine.show_me(id, Edit::Vacuoles { add: false })>"fill"</button>
+                </span>
+            </div>
+            {move || show_me.pending.get().filter(|p| p.0 == id).map(|(_, e)| view! {
+                <p class="hint" data-testid="show-me-pending">{format!("Making {}…", describe(&e))}</p>
+            })}
+            {move || show_me.shown.get().filter(|s| s.cell == id).map(|edited| {
+                let cbm = extras.cbm.get();
+                view! {
+                    <div class="edited" data-testid="edited" data-kind=kind(&edited.edit)
+                        data-ms=format!("{:.0}", edited.ms)>
+                        <figure><img src=original.clone() alt="the cell as it is"/><figcaption>"as it is"</figcaption></figure>
+                        <figure><img src=edited.image_url.clone() data-testid="edited-image" alt="the edited cell"/>
+                            <figcaption>{format!("{} ({:.0} ms)", describe(&edited.edit), edited.ms)}</figcaption></figure>
+                        {what_moved(&cell, &edited, cbm.as_ref())}
+                        <button data-testid="show-me-clear" on:click=move |_| show_me.clear()>"back to the cell as it is"</button>
+                    </div>
+                }
+            })}
+        </section>
+    }
+}
