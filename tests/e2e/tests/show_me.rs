@@ -38,7 +38,10 @@ fn edited(s: &Session, act: &str, kind: &str, timeout: Duration) -> Result<()> {
         Ok(s.attr("edited", "data-kind")?.as_deref() == Some(kind))
     })?;
     let loaded = s.js("const i = document.querySelector('[data-testid=edited-image]'); return !!i && i.complete && i.naturalWidth > 0")?;
-    ensure!(loaded == serde_json::json!(true), "the edited image did not load");
+    ensure!(
+        loaded == serde_json::json!(true),
+        "the edited image did not load"
+    );
     Ok(())
 }
 
@@ -65,10 +68,7 @@ fn show_me(s: &Session, device: &str, timeout: Duration) -> Result<()> {
     let (nc0, nc1): (f32, f32) = (nc0.parse()?, nc1.parse()?);
     eprintln!("{device}: nucleus ×1.3: measured N:C {nc0} → {nc1}");
     ensure!(nc1 > nc0 * 1.2, "the measured N:C went from {nc0} to {nc1}");
-    let ms: f64 = s
-        .attr("edited", "data-ms")?
-        .context("no time")?
-        .parse()?;
+    let ms: f64 = s.attr("edited", "data-ms")?.context("no time")?.parse()?;
     eprintln!("{device}: an edit and both analyses took {ms:.0} ms in the worker");
     let _ = s.screenshot(&format!("show-me-nucleus-{device}"));
     Ok(())

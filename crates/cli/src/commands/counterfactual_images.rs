@@ -61,6 +61,8 @@ const GROW: f32 = 1.33;
 #[derive(Debug, Clone, Serialize)]
 struct Outcome {
     kind: &'static str,
+    /// How strong the edit that got there was (the scale, or the colour's strength).
+    strength: f32,
     cell: String,
     attribute: &'static str,
     from: &'static str,
@@ -84,6 +86,8 @@ struct Summary {
     kind: &'static str,
     edits: usize,
     moved_percent: f64,
+    /// The median strength at which the moved ones got there.
+    strength_median: Option<f32>,
     measured_percent: Option<f64>,
     off_target_points: f64,
     familiar_percent: f64,
@@ -156,6 +160,43 @@ fn target_stains(
     Ok(out)
 }
 
+/// The steps of a walk in the direction of `edit`: scales 0.9 down to 0.5 or 1.1 up to 1.6;
+/// a colour moved 1 to 4 times the way to its target; vacuoles at once.
+fn steps(edit: &Edit) -> Vec<Edit> {
+    let scales = |factor: f32| -> Vec<f32> {
+        if factor < 1.0 {
+            (1..=5).map(|i| 1.0 - 0.1 * i as f32).collect()
+        } else {
+            (1..=6).map(|i| 1.0 + 0.1 * i as f32).collect()
+        }
+    };
+    match *edit {
+        Edit::Size { factor } => scales(factor)
+            .into_iter()
+            .map(|factor| Edit::Size { factor })
+            .collect(),
+        Edit::Nucleus { factor } => scales(factor)
+            .into_iter()
+            .map(|factor| Edit::Nucleus { factor })
+            .collect(),
+        Edit::Cytoplasm { target, .. } => (1..=4)
+            .map(|s| Edit::Cytoplasm {
+                target,
+                strength: s as f32,
+            })
+            .collect(),
+        Edit::Vacuoles { add } => vec![Edit::Vacuoles { add }],
+    }
+}
+
+fn strength(edit: &Edit) -> f32 {
+    match *edit {
+        Edit::Size { factor } | Edit::Nucleus { factor } => factor,
+        Edit::Cytoplasm { strength, .. } => strength,
+        Edit::Vacuoles { .. } => 1.0,
+    }
+}
+
 /// The first scale (stepping away from 1) at which the network's type is no longer what it
 /// was, for the cell scaled (`nucleus`: false) or its nucleus (true).
 fn flip(analyzer: &Analyzer, a: &CellAnalysis, nucleus: bool) -> Result<Option<f32>> {
@@ -189,17 +230,6 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         "cargo run --release -p wbc -- counterfactual-images --cells {} --stain-cells {}",
         args.cells, args.stain_cells
     );
-    let card = TargetStains {
-        cytoplasm_colour: cytoplasm_stains.clone(),
-        granule_colour: granule_stains.clone(),
-        measured: format!(
-            "{command}; {} PBC train cells per value; commit {}, {}",
-            args.stain_cells,
-            cards::git_commit(),
-            cards::today()
-        ),
-    };
-    std::fs::write(&args.stains, serde_json::to_string_pretty(&card)?)?;
     let test = read_csv(&split_csv(&args.data, "test"))?;
     let n = args.cells.min(test.len());
     let cells: Vec<&LabelledCell> = (0..n).map(|i| &test[i * test.len() / n]).collect();
@@ -245,8 +275,21 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
             Edit::Vacuoles { add: vac == 0 },
         ));
         for (kind, k, to, edit) in edits {
-            let edited = apply(&a.shown, &a.labels, &edit);
-            let b = analyse(&analyzer, &edited)?;
+            // The walk: the edit made stronger step by step until the attribute network
+            // gives the value asked, or the range ends (as the page's sliders let a user do).
+            let mut walked = None;
+            for step in steps(&edit) {
+                let edited = apply(&a.shown, &a.labels, &step);
+                let b = analyse(&analyzer, &edited)?;
+                let moved = value(&b, k) == to;
+                walked = Some((step, edited, b));
+                if moved {
+                    break;
+                }
+            }
+            let Some((edit, edited, b)) = walked else {
+                continue;
+            };
             let measured = match k {
                 CELL_SIZE => a
                     .morphometry
@@ -266,6 +309,7 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
             }
             outcomes.push(Outcome {
                 kind,
+                strength: strength(&edit),
                 cell: cell.img_name.clone(),
                 attribute: ATTRIBUTES[k].name,
                 from: ATTRIBUTES[k].values[value(&a, k)],
@@ -304,6 +348,12 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
                 kind,
                 edits: of.len(),
                 moved_percent: pct(of.iter().filter(|o| o.moved).count(), of.len()),
+                strength_median: {
+                    let mut s: Vec<f32> =
+                        of.iter().filter(|o| o.moved).map(|o| o.strength).collect();
+                    s.sort_by(f32::total_cmp);
+                    s.get(s.len() / 2).copied()
+                },
                 measured_percent: (!measured.is_empty())
                     .then(|| pct(measured.iter().filter(|&&m| m).count(), measured.len())),
                 off_target_points: of.iter().map(|o| o.off_target as f64).sum::<f64>()
@@ -316,14 +366,15 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
             }
         })
         .collect();
-    println!("| edit | edits | attribute moved to the value asked | measurement moved as asked | other attributes moved (points) | still familiar | type changed |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| edit | edits | attribute moved to the value asked (within the walk) | median strength needed | measurement moved as asked | other attributes moved (points) | still familiar | type changed |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for s in &summaries {
         println!(
-            "| {} | {} | {:.1}% | {} | {:.1} | {:.1}% | {:.1}% |",
+            "| {} | {} | {:.1}% | {} | {} | {:.1} | {:.1}% | {:.1}% |",
             s.kind,
             s.edits,
             s.moved_percent,
+            s.strength_median.map_or("–".into(), |m| format!("{m:.2}")),
             s.measured_percent
                 .map_or("–".into(), |m| format!("{m:.1}%")),
             s.off_target_points,
@@ -338,6 +389,21 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         flipped("size_flips_at"),
         flipped("nucleus_flips_at")
     );
+    let card = TargetStains {
+        cytoplasm_colour: cytoplasm_stains.clone(),
+        granule_colour: granule_stains.clone(),
+        measured: format!(
+            "{command}; {} PBC train cells per value; commit {}, {}",
+            args.stain_cells,
+            cards::git_commit(),
+            cards::today()
+        ),
+        followed: summaries
+            .iter()
+            .map(|s| (s.kind.to_string(), s.moved_percent))
+            .collect(),
+    };
+    std::fs::write(&args.stains, serde_json::to_string_pretty(&card)?)?;
     write_sheet(&pairs, &kinds, &args.sheet)?;
     let report = serde_json::json!({
         "what": "segmentation-guided edits of PBC test cells (wbc_core::edit), each edited square analysed again by the whole pipeline",
