@@ -17,6 +17,7 @@ fn describe(edit: &Edit) -> String {
     match edit {
         Edit::Size { factor } => format!("the cell scaled ×{factor:.2}"),
         Edit::Nucleus { factor } => format!("the nucleus scaled ×{factor:.2} (N:C)"),
+        Edit::Ring { factor } => format!("the cytoplasm's ring scaled ×{factor:.2} (N:C)"),
         Edit::Cytoplasm { .. } => "the cytoplasm restained".into(),
         Edit::Vacuoles { add: true } => "vacuoles added".into(),
         Edit::Vacuoles { add: false } => "the vacuoles filled".into(),
@@ -27,6 +28,7 @@ fn kind(edit: &Edit) -> &'static str {
     match edit {
         Edit::Size { .. } => "size",
         Edit::Nucleus { .. } => "nucleus",
+        Edit::Ring { .. } => "ring",
         Edit::Cytoplasm { .. } => "colour",
         Edit::Vacuoles { .. } => "vacuoles",
     }
@@ -181,6 +183,7 @@ pub fn ShowMeSection(cell: CellView) -> impl IntoView {
             <div class="show-me-controls">
                 <ScaleSlider testid="show-size" label="Cell size " make=|factor| Edit::Size { factor } id=id/>
                 <ScaleSlider testid="show-nucleus" label="Nucleus size (N:C) " make=|factor| Edit::Nucleus { factor } id=id/>
+                <ScaleSlider testid="show-ring" label="Cytoplasm ring (N:C) " make=|factor| Edit::Ring { factor } id=id/>
                 {move || extras.stains.get().map(|s| view! {
                     {colour_buttons(engine, id, CYTOPLASM_COLOUR, &s, "show-cytoplasm")}
                     {colour_buttons(engine, id, GRANULE_COLOUR, &s, "show-granules")}

@@ -6,6 +6,8 @@
 //!   place it left filled with the plasma's colour.
 //! - [`Edit::Nucleus`]: the nucleus scaled about its centre inside the cell (the N:C ratio);
 //!   the place it left filled with the cytoplasm's mean colour.
+//! - [`Edit::Ring`]: the N:C ratio the other way: the cytoplasm's ring widened or narrowed
+//!   (the cell's outline scaled about the nucleus), the nucleus kept.
 //! - [`Edit::Cytoplasm`]: the cytoplasm's stain scaled channel by channel so its mean optical
 //!   density moves towards a target (cells with the wanted colour, measured on PBC train),
 //!   texture kept.
@@ -24,6 +26,9 @@ pub enum Edit {
     Size { factor: f32 },
     /// The nucleus scaled by `factor` (in length) about its centre, within the cell.
     Nucleus { factor: f32 },
+    /// The cytoplasm's ring scaled: the cell's outline scaled by `factor` about the nucleus's
+    /// centre, the nucleus kept (the N:C ratio the other way round).
+    Ring { factor: f32 },
     /// The cytoplasm's mean optical density moved `strength` times the way to `target` (1:
     /// there; more: beyond, along the same line).
     Cytoplasm { target: [f32; 3], strength: f32 },
@@ -161,6 +166,36 @@ pub fn apply(image: &RgbImage, labels: &GrayImage, edit: &Edit) -> RgbImage {
                 }
             }
         }
+        Edit::Ring { factor } => {
+            let Some((cx, cy)) = centroid(labels, |l| l == NUCLEUS) else {
+                return out;
+            };
+            let plasma = mean_colour(image, labels, OTHER, [230, 220, 220]);
+            for (x, y, l) in labels.enumerate_pixels() {
+                if matches!(l.0[0], CYTOPLASM | VACUOLE) {
+                    out.put_pixel(x, y, Rgb(plasma));
+                }
+            }
+            for (x, y, p) in out.enumerate_pixels_mut() {
+                if labels.get_pixel(x, y).0[0] == NUCLEUS {
+                    continue;
+                }
+                let sx = cx + (x as f32 - cx) / factor;
+                let sy = cy + (y as f32 - cy) / factor;
+                if matches!(label_at(labels, sx, sy), CYTOPLASM | VACUOLE | NUCLEUS) {
+                    // Inside the scaled outline: cytoplasm, sampled where it was (from the
+                    // nearest cytoplasm when the scaled point falls on the nucleus).
+                    let (qx, qy) = if label_at(labels, sx, sy) == NUCLEUS {
+                        (x as f32, y as f32)
+                    } else {
+                        (sx, sy)
+                    };
+                    if matches!(label_at(labels, qx, qy), CYTOPLASM | VACUOLE) {
+                        *p = Rgb(sample(image, qx, qy));
+                    }
+                }
+            }
+        }
         Edit::Cytoplasm { target, strength } => {
             let Some(now) = mean_density(image, labels, CYTOPLASM) else {
                 return out;
@@ -286,6 +321,18 @@ mod tests {
         let plasma = count(&img, [235, 225, 225]);
         let shrunk = apply(&img, &lab, &Edit::Size { factor: 0.7 });
         assert!(count(&shrunk, [235, 225, 225]) > plasma + 300);
+    }
+
+    #[test]
+    fn a_narrower_ring_keeps_the_nucleus_and_loses_cytoplasm() {
+        let (img, lab) = cell();
+        let (nucleus, cytoplasm) = (count(&img, [90, 50, 120]), count(&img, [200, 170, 210]));
+        let narrow = apply(&img, &lab, &Edit::Ring { factor: 0.7 });
+        assert_eq!(count(&narrow, [90, 50, 120]), nucleus);
+        let left = count(&narrow, [200, 170, 210]);
+        assert!((left as f32) < 0.75 * cytoplasm as f32, "{cytoplasm} → {left}");
+        let wide = apply(&img, &lab, &Edit::Ring { factor: 1.1 });
+        assert!(count(&wide, [200, 170, 210]) > cytoplasm);
     }
 
     #[test]

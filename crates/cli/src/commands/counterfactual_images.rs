@@ -29,7 +29,10 @@ pub struct CounterfactualImagesArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub pipeline: cards::PipelineArgs,
-    /// PBC test cells edited (spread over the split).
+    /// The split whose cells are edited (the report is on test; val for trying edits).
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Cells edited (spread over the split).
     #[arg(long, default_value_t = 100)]
     pub cells: usize,
     /// PBC train cells per attribute value for the target stains.
@@ -179,6 +182,10 @@ fn steps(edit: &Edit) -> Vec<Edit> {
             .into_iter()
             .map(|factor| Edit::Nucleus { factor })
             .collect(),
+        Edit::Ring { factor } => scales(factor)
+            .into_iter()
+            .map(|factor| Edit::Ring { factor })
+            .collect(),
         Edit::Cytoplasm { target, .. } => (1..=4)
             .map(|s| Edit::Cytoplasm {
                 target,
@@ -191,7 +198,7 @@ fn steps(edit: &Edit) -> Vec<Edit> {
 
 fn strength(edit: &Edit) -> f32 {
     match *edit {
-        Edit::Size { factor } | Edit::Nucleus { factor } => factor,
+        Edit::Size { factor } | Edit::Nucleus { factor } | Edit::Ring { factor } => factor,
         Edit::Cytoplasm { strength, .. } => strength,
         Edit::Vacuoles { .. } => 1.0,
     }
@@ -227,10 +234,10 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
     let (cytoplasm_stains, granule_stains) = (cytoplasm_stains?, granule_stains?);
     eprintln!("target stains measured on PBC train: cytoplasm {cytoplasm_stains:?}, granules {granule_stains:?}");
     let command = format!(
-        "cargo run --release -p wbc -- counterfactual-images --cells {} --stain-cells {}",
-        args.cells, args.stain_cells
+        "cargo run --release -p wbc -- counterfactual-images --split {} --cells {} --stain-cells {}",
+        args.split, args.cells, args.stain_cells
     );
-    let test = read_csv(&split_csv(&args.data, "test"))?;
+    let test = read_csv(&split_csv(&args.data, &args.split))?;
     let n = args.cells.min(test.len());
     let cells: Vec<&LabelledCell> = (0..n).map(|i| &test[i * test.len() / n]).collect();
     let mut outcomes: Vec<Outcome> = Vec::new();
@@ -246,7 +253,15 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         let nc = value(&a, NC_RATIO);
         // "low" is value 0: the nucleus grows to make it high.
         let factor = if nc == 0 { GROW } else { SHRINK };
-        edits.push(("N:C ratio", NC_RATIO, 1 - nc, Edit::Nucleus { factor }));
+        edits.push((
+            "N:C ratio (nucleus)",
+            NC_RATIO,
+            1 - nc,
+            Edit::Nucleus { factor },
+        ));
+        // The other way to the same N:C: a narrower cytoplasm ring for "high", wider for "low".
+        let factor = if nc == 0 { SHRINK } else { GROW };
+        edits.push(("N:C ratio (ring)", NC_RATIO, 1 - nc, Edit::Ring { factor }));
         for (kind, k, stains) in [
             ("cytoplasm colour", CYTOPLASM_COLOUR, &cytoplasm_stains),
             ("granule colour", GRANULE_COLOUR, &granule_stains),
@@ -333,7 +348,8 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
     }
     let kinds = [
         "cell size",
-        "N:C ratio",
+        "N:C ratio (nucleus)",
+        "N:C ratio (ring)",
         "cytoplasm colour",
         "granule colour",
         "vacuoles",
