@@ -122,9 +122,19 @@ fn label_at(labels: &GrayImage, x: f32, y: f32) -> u8 {
     labels.get_pixel(xi as u32, yi as u32).0[0]
 }
 
-/// Apply `edit` to a cell's square (`labels`: its label map, the same size). A map without
+/// Apply `edit` to a cell's square (`labels`: its label map, resized to the square when its
+/// size differs). A map without
 /// a white cell (or without the region an edit needs) leaves the image as it is.
 pub fn apply(image: &RgbImage, labels: &GrayImage, edit: &Edit) -> RgbImage {
+    // The map at the image's own size (a square shown larger than the map is drawn at).
+    let resized;
+    let labels = if labels.dimensions() == image.dimensions() {
+        labels
+    } else {
+        let (w, h) = image.dimensions();
+        resized = image::imageops::resize(labels, w, h, image::imageops::FilterType::Nearest);
+        &resized
+    };
     let mut out = image.clone();
     match *edit {
         Edit::Size { factor } => {
@@ -330,7 +340,10 @@ mod tests {
         let narrow = apply(&img, &lab, &Edit::Ring { factor: 0.7 });
         assert_eq!(count(&narrow, [90, 50, 120]), nucleus);
         let left = count(&narrow, [200, 170, 210]);
-        assert!((left as f32) < 0.75 * cytoplasm as f32, "{cytoplasm} → {left}");
+        assert!(
+            (left as f32) < 0.75 * cytoplasm as f32,
+            "{cytoplasm} → {left}"
+        );
         let wide = apply(&img, &lab, &Edit::Ring { factor: 1.1 });
         assert!(count(&wide, [200, 170, 210]) > cytoplasm);
     }
