@@ -18,10 +18,8 @@ use super::web::{download, file_text, next_task, page_ms};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use wbc_core::adapt::{
-    argmax, class_index, classes_of, interpretable_inputs, interpretable_names, Fitting,
-    LabelledCell, Networks, Profile,
-};
+use wbc_core::adapt::fitting::{class_index, classes_of, Fitting, LabelledCell};
+use wbc_core::adapt::{argmax, interpretable_inputs, interpretable_names, Networks, Profile};
 use wbc_core::CELL_TYPES;
 use web_sys::File;
 

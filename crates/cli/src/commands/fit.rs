@@ -8,9 +8,8 @@
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
-use wbc_core::adapt::{
-    class_index, classes_of, interpretable_inputs, Accuracy, Fitting, LabelledCell, FOLDS,
-};
+use wbc_core::adapt::fitting::{class_index, classes_of, Fitting, LabelledCell, FOLDS};
+use wbc_core::adapt::{interpretable_inputs, Accuracy};
 use wbc_lab::cards;
 use wbc_nets::block_on;
 

@@ -11,82 +11,15 @@
 //!   the encoder's features (the black-box probe, L2).
 //! - [`cross_validate`]: accuracy on cells the fit did not see, with a 95% interval.
 
-mod descent;
 mod familiar;
-mod fitting;
+pub mod fitting;
+mod linear;
 
-pub use descent::Descent;
 pub use familiar::{Familiar, REACH};
-pub use fitting::{class_index, classes_of, Fitting, LabelledCell, FOLDS};
+pub use linear::{Descent, Linear, Penalty};
 
-use crate::logistic::{logits, softmax};
+use crate::logistic::softmax;
 use serde::{Deserialize, Serialize};
-
-/// A linear map to class logits: `weights[class]·x + biases[class]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Linear {
-    pub weights: Vec<Vec<f32>>,
-    pub biases: Vec<f32>,
-}
-
-impl Linear {
-    /// Zero weights and biases: `classes` rows over `inputs` inputs.
-    pub fn zero(classes: usize, inputs: usize) -> Self {
-        Self {
-            weights: vec![vec![0.0; inputs]; classes],
-            biases: vec![0.0; classes],
-        }
-    }
-
-    pub fn logits(&self, x: &[f32]) -> Vec<f32> {
-        logits(&self.weights, &self.biases, x)
-    }
-
-    /// Class probabilities for `x`.
-    pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
-        let mut z = self.logits(x);
-        softmax(&mut z);
-        z
-    }
-
-    /// Fit on `(x, class)` pairs with `offsets` added to every logit (the shipped answer's
-    /// log-probabilities, or none): the mean cross-entropy plus `l2`/2·Σw² (biases too, so a
-    /// class seen in few cells cannot run away) and `l1`·Σ|w|, by proximal gradient descent
-    /// with momentum ([`Descent`], which the page runs a few steps at a time). Deterministic.
-    pub fn fit(
-        x: &[&[f32]],
-        y: &[usize],
-        offsets: Option<&[Vec<f32>]>,
-        classes: usize,
-        penalty: Penalty,
-        iterations: usize,
-    ) -> Self {
-        Descent::new(x, y, offsets, classes, penalty, iterations).run()
-    }
-
-    /// `self + m·(self − other)`, the look-ahead point of the momentum step.
-    pub(crate) fn towards(&self, other: &Self, m: f32) -> Self {
-        let mix = |a: &[f32], b: &[f32]| -> Vec<f32> {
-            a.iter().zip(b).map(|(a, b)| a + m * (a - b)).collect()
-        };
-        Self {
-            weights: self
-                .weights
-                .iter()
-                .zip(&other.weights)
-                .map(|(a, b)| mix(a, b))
-                .collect(),
-            biases: mix(&self.biases, &other.biases),
-        }
-    }
-}
-
-/// How hard a fit is held back: `l2`/2·Σw² and `l1`·Σ|w|.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Penalty {
-    pub l2: f32,
-    pub l1: f32,
-}
 
 /// Iterations of every fit here: enough to converge on normalised features (checked by the
 /// tests), few enough to fit 200 cells in the page in well under a second.
@@ -283,7 +216,7 @@ pub fn interpretable_names() -> Vec<String> {
 /// was seen: strong enough that a question is answered by a handful of attribute values.
 pub const INTERPRETABLE_L1: f32 = 0.005;
 
-/// The user's own question fitted two ways ([`Fitting`]), with each one's cross-validated
+/// The user's own question fitted two ways ([`fitting::Fitting`]), with each one's cross-validated
 /// accuracy: what interpretability costs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Question {
@@ -407,6 +340,7 @@ impl Profile {
 
 #[cfg(test)]
 mod tests {
+    use super::fitting::{Fitting, LabelledCell};
     use super::*;
 
     /// Unit-length features of two classes along two directions, with the shipped answer

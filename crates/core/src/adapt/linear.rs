@@ -1,5 +1,6 @@
-//! Proximal gradient descent with momentum (FISTA) for a [`Linear`] map, one step at a time,
-//! so the page can spread a fit over short tasks and never hold the main thread.
+//! A linear map to class logits ([`Linear`]) and its fit: proximal gradient descent with
+//! momentum (FISTA, [`Descent`]), one step at a time, so the page can spread a fit over short
+//! tasks and never hold the main thread.
 //!
 //! With an L2 penalty alone and fewer cells than inputs (the encoder's 1,280 features, a
 //! few hundred labelled cells) it runs in the cells' own space: every gradient is a
@@ -7,8 +8,74 @@
 //! `W = A·X` and one step costs `n²` instead of `n·d` per class. The same fit, up to
 //! rounding (tested against the plain one).
 
-use super::{Linear, Penalty};
-use crate::logistic::softmax;
+use crate::logistic::{logits, softmax};
+use serde::{Deserialize, Serialize};
+
+/// A linear map to class logits: `weights[class]·x + biases[class]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Linear {
+    pub weights: Vec<Vec<f32>>,
+    pub biases: Vec<f32>,
+}
+
+impl Linear {
+    /// Zero weights and biases: `classes` rows over `inputs` inputs.
+    pub fn zero(classes: usize, inputs: usize) -> Self {
+        Self {
+            weights: vec![vec![0.0; inputs]; classes],
+            biases: vec![0.0; classes],
+        }
+    }
+
+    pub fn logits(&self, x: &[f32]) -> Vec<f32> {
+        logits(&self.weights, &self.biases, x)
+    }
+
+    /// Class probabilities for `x`.
+    pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
+        let mut z = self.logits(x);
+        softmax(&mut z);
+        z
+    }
+
+    /// Fit on `(x, class)` pairs with `offsets` added to every logit (the shipped answer's
+    /// log-probabilities, or none): the mean cross-entropy plus `l2`/2·Σw² (biases too, so a
+    /// class seen in few cells cannot run away) and `l1`·Σ|w|, by proximal gradient descent
+    /// with momentum ([`Descent`], which the page runs a few steps at a time). Deterministic.
+    pub fn fit(
+        x: &[&[f32]],
+        y: &[usize],
+        offsets: Option<&[Vec<f32>]>,
+        classes: usize,
+        penalty: Penalty,
+        iterations: usize,
+    ) -> Self {
+        Descent::new(x, y, offsets, classes, penalty, iterations).run()
+    }
+
+    /// `self + m·(self − other)`, the look-ahead point of the momentum step.
+    pub(crate) fn towards(&self, other: &Self, m: f32) -> Self {
+        let mix = |a: &[f32], b: &[f32]| -> Vec<f32> {
+            a.iter().zip(b).map(|(a, b)| a + m * (a - b)).collect()
+        };
+        Self {
+            weights: self
+                .weights
+                .iter()
+                .zip(&other.weights)
+                .map(|(a, b)| mix(a, b))
+                .collect(),
+            biases: mix(&self.biases, &other.biases),
+        }
+    }
+}
+
+/// How hard a fit is held back: `l2`/2·Σw² and `l1`·Σ|w|.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Penalty {
+    pub l2: f32,
+    pub l1: f32,
+}
 
 /// One fit in progress.
 pub struct Descent {
