@@ -124,9 +124,14 @@ impl Adaptation {
         })
     }
 
-    /// Set (or with an empty name clear) the user's label of cell `id`.
+    /// Set (or with an empty name clear) the user's label of cell `id`; a cell type is kept
+    /// in its own spelling.
     pub fn set_label(self, id: u32, label: &str) {
-        let label = label.trim().to_string();
+        // A type however it is typed ("monocyte") is the type, spelt once.
+        let label = CELL_TYPES
+            .iter()
+            .find(|t| t.eq_ignore_ascii_case(label.trim()))
+            .map_or_else(|| label.trim().to_string(), |t| t.to_string());
         self.labels.update(|l| {
             if label.is_empty() {
                 l.remove(&id);
