@@ -192,7 +192,10 @@ fn tecom300_cells_labelled_in_the_page_lift_the_others_as_the_cli_predicts() -> 
     s.click("view-table")?;
     // Typed in lower case, the labels are the types, spelt once.
     let counts = s.text("label-counts")?;
-    ensure!(counts.contains("Monocyte 5") && !counts.contains("monocyte"), "{counts}");
+    ensure!(
+        counts.contains("Monocyte 5") && !counts.contains("monocyte"),
+        "{counts}"
+    );
     let before = exported_csv(&s)?;
     let shipped = accuracy(&by_name(&before, "label")?, &others);
     let unlike = |csv: &str| -> Result<usize> {
