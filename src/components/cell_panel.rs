@@ -345,7 +345,7 @@ fn CellTypeSection(
                     <CellLabel cell=cell.clone()/>
                     // The question follows the what-if edits: its interpretable classifier reads
                     // the edited attribute probabilities, as the CBM does.
-                    {move || adaptation.answer(&asked, Some(&edited_concepts.get())).map(|a| view! {
+                    {move || adaptation.answer(&asked, &edited_concepts.get()).map(|a| view! {
                         <QuestionAnswerView answer=a edited={n_edits.get() > 0}/>
                     })}
                     {

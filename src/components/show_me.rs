@@ -10,8 +10,10 @@ use wbc_core::edit::{Edit, TargetStains};
 use wbc_core::metrics::argmax;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
 
-const CYTOPLASM_COLOUR: usize = 7;
-const GRANULE_COLOUR: usize = 9;
+/// The attribute's index (the schema names every attribute the edits touch).
+fn index_of(name: &str) -> usize {
+    wbc_core::schema::attribute(name).map_or(0, |(k, _)| k)
+}
 
 fn describe(edit: &Edit) -> String {
     match edit {
@@ -64,7 +66,7 @@ fn colour_buttons(
     stains: &TargetStains,
     testid: &'static str,
 ) -> impl IntoView {
-    let targets = if k == CYTOPLASM_COLOUR {
+    let targets = if k == index_of("cytoplasm_colour") {
         &stains.cytoplasm_colour
     } else {
         &stains.granule_colour
@@ -185,8 +187,8 @@ pub fn ShowMeSection(cell: CellView) -> impl IntoView {
                 <ScaleSlider testid="show-nucleus" label="Nucleus size (N:C) " make=|factor| Edit::Nucleus { factor } id=id/>
                 <ScaleSlider testid="show-ring" label="Cytoplasm ring (N:C) " make=|factor| Edit::Ring { factor } id=id/>
                 {move || extras.stains.get().map(|s| view! {
-                    {colour_buttons(engine, id, CYTOPLASM_COLOUR, &s, "show-cytoplasm")}
-                    {colour_buttons(engine, id, GRANULE_COLOUR, &s, "show-granules")}
+                    {colour_buttons(engine, id, index_of("cytoplasm_colour"), &s, "show-cytoplasm")}
+                    {colour_buttons(engine, id, index_of("granule_colour"), &s, "show-granules")}
                 })}
                 <span class="colours">"Vacuoles: "
                     <button data-testid="show-vacuoles-add" on:click=move |_| engine.show_me(id, Edit::Vacuoles { add: true })>"add"</button>

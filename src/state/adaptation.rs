@@ -221,8 +221,9 @@ impl Adaptation {
                 longest_slice_ms: longest,
             }));
             self.fitting.set(None);
+            // `set_applied` puts every cell as the new profile makes it (a question changes
+            // no cell's type, so it is answered at once).
             let question = profile.question.is_some();
-            self.set_applied(false);
             self.profile.set(Some(Arc::new(profile)));
             self.set_applied(question);
         });
@@ -275,17 +276,17 @@ impl Adaptation {
                 .with(|p| p.as_ref().is_some_and(|p| p.adaptation.is_some()))
     }
 
-    /// The user's question answered for `cell`, when a question profile is applied; with
-    /// `concepts`, for its attribute probabilities as the user edited them ("what if").
-    pub fn answer(self, cell: &CellView, concepts: Option<&[f32]>) -> Option<QuestionAnswer> {
+    /// The user's question answered for `cell` in full (both classifiers and the reasons,
+    /// for the panel), when a question profile is applied; with `concepts`, for its
+    /// attribute probabilities as the user edited them ("what if").
+    pub fn answer(self, cell: &CellView, concepts: &[f32]) -> Option<QuestionAnswer> {
         if !self.applied.get() {
             return None;
         }
         self.profile.with(|p| {
             let p = p.as_ref()?;
             let q = p.question.as_ref()?;
-            let own = cell.prediction.concepts();
-            let x = interpretable_inputs(concepts.unwrap_or(&own), &cell.morphometry);
+            let x = interpretable_inputs(concepts, &cell.morphometry);
             let interpretable = q.interpretable.probabilities(&x);
             let probe = q.probe.probabilities(&cell.features);
             let answer = argmax(&interpretable);
@@ -322,10 +323,17 @@ impl Adaptation {
         self.cells.cells.with(|cells| {
             for (entry, cell) in rows.iter_mut().zip(cells) {
                 entry.row.user_label = self.label_of(cell.id, &cell.name);
-                entry.row.question = self.answer(cell, None).map(|a| {
-                    let i = argmax(&a.interpretable);
-                    (a.classes[i].clone(), a.interpretable[i])
-                });
+                entry.row.question = self
+                    .applied
+                    .get()
+                    .then(|| {
+                        self.profile.with(|p| {
+                            p.as_ref().and_then(|p| {
+                                p.answer_question(&cell.prediction.concepts(), &cell.morphometry)
+                            })
+                        })
+                    })
+                    .flatten();
             }
         });
         rows
@@ -363,7 +371,6 @@ impl Adaptation {
             };
             match Profile::read(&text, &networks) {
                 Ok(p) => {
-                    self.set_applied(false);
                     self.profile.set(Some(Arc::new(p)));
                     self.set_applied(true);
                 }

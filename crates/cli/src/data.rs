@@ -380,13 +380,7 @@ pub struct ExternalCell {
 /// Read a set: `images/NNN.png`, `masks/NNN.png`, `labels.csv` (image id, class 1–5:
 /// neutrophil, lymphocyte, monocyte, eosinophil, basophil).
 pub fn external_set(dir: &Path, limit: Option<usize>) -> Result<Vec<ExternalCell>> {
-    const CLASSES: [&str; 5] = [
-        "Neutrophil",
-        "Lymphocyte",
-        "Monocyte",
-        "Eosinophil",
-        "Basophil",
-    ];
+    use wbc_core::dataset::EXTERNAL_CLASSES as CLASSES;
     let csv = dir.join("labels.csv");
     let text = std::fs::read_to_string(&csv).with_context(|| {
         format!(

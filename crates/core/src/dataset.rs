@@ -37,6 +37,16 @@ pub enum CsvError {
 /// The official split names.
 pub const SPLITS: [&str; 3] = ["train", "val", "test"];
 
+/// The cell type of each class number (1–5) in the external sets' `labels.csv`
+/// (cellavision100 and tecom300, Zheng et al. 2018), in its order.
+pub const EXTERNAL_CLASSES: [&str; 5] = [
+    "Neutrophil",
+    "Lymphocyte",
+    "Monocyte",
+    "Eosinophil",
+    "Basophil",
+];
+
 /// Path of a split CSV under the data folder (`<data>/wbcatt/pbc_attr_v1_<split>.csv`).
 pub fn split_csv(data: &Path, split: &str) -> PathBuf {
     data.join("wbcatt").join(format!("pbc_attr_v1_{split}.csv"))

@@ -119,13 +119,7 @@ fn by_name(csv: &str, name: &str) -> Result<BTreeMap<String, String>> {
 
 /// tecom300's cells with their types (its labels.csv: image ID, class 1–5).
 fn tecom300() -> Result<Vec<(PathBuf, String)>> {
-    const CLASSES: [&str; 5] = [
-        "Neutrophil",
-        "Lymphocyte",
-        "Monocyte",
-        "Eosinophil",
-        "Basophil",
-    ];
+    use wbc_core::dataset::EXTERNAL_CLASSES as CLASSES;
     let dir = root().join("../shared/data/tecom300");
     let text = std::fs::read_to_string(dir.join("labels.csv"))
         .context("../shared/data/tecom300/labels.csv (the external sets are needed)")?;

@@ -165,12 +165,7 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
                 total_ms += ms;
                 // The question's answer, as the page's table gives it.
                 let question = profile.as_ref().and_then(|p| {
-                    let q = p.question.as_ref()?;
-                    let inputs =
-                        interpretable_inputs(&cell.prediction.concepts(), &cell.morphometry);
-                    let probabilities = q.interpretable.probabilities(&inputs);
-                    let i = wbc_core::adapt::argmax(&probabilities);
-                    Some((p.classes[i].clone(), probabilities[i]))
+                    p.answer_question(&cell.prediction.concepts(), &cell.morphometry)
                 });
                 let mut row = table::Row::new(
                     path.file_name()

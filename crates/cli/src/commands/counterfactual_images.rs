@@ -228,10 +228,8 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
     let device = Device::flex();
     let analyzer = args.pipeline.load(&device)?;
     let train = read_csv(&split_csv(&args.data, "train"))?;
-    let stains = [CYTOPLASM_COLOUR, GRANULE_COLOUR]
-        .map(|k| target_stains(&analyzer, &args.data, &train, k, args.stain_cells));
-    let [cytoplasm_stains, granule_stains] = stains;
-    let (cytoplasm_stains, granule_stains) = (cytoplasm_stains?, granule_stains?);
+    let stains = |k| target_stains(&analyzer, &args.data, &train, k, args.stain_cells);
+    let (cytoplasm_stains, granule_stains) = (stains(CYTOPLASM_COLOUR)?, stains(GRANULE_COLOUR)?);
     eprintln!("target stains measured on PBC train: cytoplasm {cytoplasm_stains:?}, granules {granule_stains:?}");
     let command = format!(
         "cargo run --release -p wbc -- counterfactual-images --split {} --cells {} --stain-cells {}",
@@ -478,4 +476,23 @@ fn write_sheet(
     }
     sheet.save(path)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The attribute indices the edits match on are the schema's.
+    #[test]
+    fn the_edited_attributes_are_the_schemas() {
+        for (k, name) in [
+            (CELL_SIZE, "cell_size"),
+            (NC_RATIO, "nuclear_cytoplasmic_ratio"),
+            (VACUOLE, "cytoplasm_vacuole"),
+            (CYTOPLASM_COLOUR, "cytoplasm_colour"),
+            (GRANULE_COLOUR, "granule_colour"),
+        ] {
+            assert_eq!(ATTRIBUTES[k].name, name);
+        }
+    }
 }

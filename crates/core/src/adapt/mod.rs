@@ -317,6 +317,22 @@ impl Profile {
         Some((p, familiarity))
     }
 
+    /// A question profile's answer for a cell (its attribute probabilities and
+    /// measurements): the interpretable classifier's class and probability, as the page's
+    /// table and `wbc analyse --profile` give it. `None` for a cell-type profile.
+    pub fn answer_question(
+        &self,
+        concepts: &[f32],
+        morphometry: &crate::morphometry::Morphometry,
+    ) -> Option<(String, f32)> {
+        let q = self.question.as_ref()?;
+        let p = q
+            .interpretable
+            .probabilities(&interpretable_inputs(concepts, morphometry));
+        let i = argmax(&p);
+        Some((self.classes.get(i)?.clone(), p[i]))
+    }
+
     /// Read a profile for these networks; a broken file, another format or other networks
     /// are refused with a message that says which.
     pub fn read(text: &str, networks: &Networks) -> Result<Self, String> {
