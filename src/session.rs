@@ -28,6 +28,8 @@ pub const QUIZ_SCORE: &str = "quiz-score";
 pub const SELECTED: &str = "selected";
 /// The user's own labels, by cell key.
 pub const USER_LABELS: &str = "user-labels";
+/// The attribute values the user gave, by cell key.
+pub const USER_ATTRIBUTES: &str = "user-attributes";
 /// The profile fitted or imported, and whether it is applied.
 pub const PROFILE: &str = "profile";
 

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use std::collections::BTreeMap;
 use wbc_core::adapt::{Accuracy, Profile};
 use wbc_core::metrics::argmax;
+use wbc_core::ATTRIBUTES;
 
 fn percent(a: &Accuracy) -> String {
     format!(
@@ -20,6 +21,20 @@ fn percent(a: &Accuracy) -> String {
     )
 }
 
+/// "12 cells' nucleus shape, 8 cells' cytoplasm colour".
+fn attribute_cells(profile: &Profile) -> String {
+    profile
+        .attributes
+        .iter()
+        .map(|a| {
+            let title = wbc_core::schema::attribute(&a.attribute)
+                .map_or(a.attribute.as_str(), |(_, s)| s.title);
+            format!("{} cells' {}", a.shipped_accuracy.of, title.to_lowercase())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn counts_text(classes: &[String], counts: &[usize]) -> String {
     classes
         .iter()
@@ -30,9 +45,33 @@ fn counts_text(classes: &[String], counts: &[usize]) -> String {
         .join(", ")
 }
 
+/// A profile's attribute corrections, each with its cross-validated accuracy on the
+/// labelled cells, shipped against corrected, and whether it is used.
+#[component]
+fn AttributeFits(profile: Profile) -> impl IntoView {
+    (!profile.attributes.is_empty()).then(|| view! {
+        <div class="attribute-fits" data-testid="attribute-fits">
+            <p><strong>"Attributes corrected from your values"</strong>" (5-fold cross-validation on the cells you gave values; a correction is used only when it fixed clearly more of them than it broke):"</p>
+            <ul>
+                {profile.attributes.iter().map(|a| {
+                    let title = wbc_core::schema::attribute(&a.attribute).map_or(a.attribute.as_str(), |(_, s)| s.title);
+                    view! {
+                        <li data-testid=format!("attribute-fit-{}", a.attribute) data-used=a.used.to_string()
+                            data-shipped=format!("{:.4}", a.shipped_accuracy.rate()) data-adapted=format!("{:.4}", a.adapted_accuracy.rate())>
+                            {format!("{title}: as shipped {}, corrected {}: {}", percent(&a.shipped_accuracy), percent(&a.adapted_accuracy),
+                                if a.used { "used" } else { "not used (no clear gain)" })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </div>
+    })
+}
+
 /// What a profile is and how well it did on cells it was not fitted on.
 #[component]
 fn ProfileSummary(profile: Profile) -> impl IntoView {
+    let attribute_fits = view! { <AttributeFits profile=profile.clone()/> };
     let n: usize = profile.counts.iter().sum();
     let fitted = format!(
         "Fitted on {n} labelled cells ({}) on {}.",
@@ -48,6 +87,7 @@ fn ProfileSummary(profile: Profile) -> impl IntoView {
                 <p>"On your labelled cells, each answered by a fit that did not see it (5-fold cross-validation): the shipped answer "
                     {percent(&shipped)}", adapted "{percent(&adapted)}": "
                     <strong>{format!("{gain:+.0} points", )}</strong>"."</p>
+                {attribute_fits}
             </div>
         }
         .into_any()
@@ -69,11 +109,18 @@ fn ProfileSummary(profile: Profile) -> impl IntoView {
                         <li data-input=name.clone()>{format!("{w:+.2}  {name}")}</li>
                     }).collect_view()}
                 </ul>
+                {attribute_fits}
             </div>
         }
         .into_any()
     } else {
-        ().into_any()
+        view! {
+            <div class="profile-summary" data-testid="profile-summary" data-kind="attributes">
+                <p><strong>"Your attribute values. "</strong>{format!("Fitted on {} on {}.", attribute_cells(&profile), profile.date)}</p>
+                {attribute_fits}
+            </div>
+        }
+        .into_any()
     }
 }
 
@@ -81,22 +128,50 @@ fn ProfileSummary(profile: Profile) -> impl IntoView {
 #[component]
 pub fn YourMicroscope() -> impl IntoView {
     let adaptation = expect_context::<Adaptation>();
+    // Cells per class label, and cells with a value given per attribute.
     let counts = Memo::new(move |_| {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for (_, label) in adaptation.labelled() {
-            *counts.entry(label).or_default() += 1;
+        let mut attributes = [0usize; 11];
+        let labelled = adaptation.labelled();
+        for l in &labelled {
+            if let Some(label) = &l.label {
+                *counts.entry(label.clone()).or_default() += 1;
+            }
+            for (n, v) in attributes.iter_mut().zip(&l.attributes) {
+                *n += usize::from(v.is_some());
+            }
         }
-        counts
+        (counts, attributes, labelled.len())
     });
-    let total = move || counts.with(|c| c.values().sum::<usize>());
+    let total = move || counts.with(|c| c.2);
+    let attribute_counts = move || {
+        counts.with(|c| {
+            ATTRIBUTES
+                .iter()
+                .zip(&c.1)
+                .filter(|(_, n)| **n > 0)
+                .map(|(a, n)| format!("{} {n}", a.title.to_lowercase()))
+                .collect::<Vec<_>>()
+        })
+    };
     view! {
         <section class="your-microscope" data-testid="your-microscope">
             <h2>"Your microscope, your question"</h2>
-            <p class="hint">"Label some of your own cells: in a cell's panel, by dropping a folder whose sub-folders name the classes, or with a labels CSV in the dataset view. Labelled with the five cell types, the page corrects its cell type for your microscope; labelled with classes of your own (band or segmented, blast or normal…), it answers your question for every cell, with an interpretable classifier beside a black box. Nothing leaves this computer."</p>
+            <p class="hint">"Label some of your own cells: in a cell's panel, by dropping a folder whose sub-folders name the classes, or with a labels CSV in the dataset view. Labelled with the five cell types, the page corrects its cell type for your microscope; labelled with classes of your own (band or segmented, blast or normal…), it answers your question for every cell, with an interpretable classifier beside a black box. Give an attribute's value where you read it differently (\"the nucleus is indented\"): the page corrects that attribute for cells like it, where cross-validation shows a clear gain. Nothing leaves this computer."</p>
             <p data-testid="label-counts" data-total=move || total().to_string()>{move || match total() {
                 0 => "No cells labelled yet.".to_string(),
-                n => format!("{n} labelled cell{}: {}.", if n == 1 { "" } else { "s" },
-                    counts.with(|c| c.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))),
+                n => {
+                    let classes = counts.with(|c| c.0.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>());
+                    let mut parts = Vec::new();
+                    if !classes.is_empty() {
+                        parts.push(classes.join(", "));
+                    }
+                    let attributes = attribute_counts();
+                    if !attributes.is_empty() {
+                        parts.push(format!("attribute values given: {}", attributes.join(", ")));
+                    }
+                    format!("{n} labelled cell{}: {}.", if n == 1 { "" } else { "s" }, parts.join("; "))
+                }
             }}</p>
             <p class="actions">
                 <button data-testid="fit-profile" disabled=move || adaptation.fitting.get().is_some() || total() < 2

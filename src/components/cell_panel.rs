@@ -50,13 +50,22 @@ pub fn ProbabilityBars(labels: Vec<&'static str>, probabilities: Vec<f32>) -> im
 #[component]
 fn AttributeEditor(
     cell_id: u32,
+    name: String,
     k: usize,
     probabilities: Vec<f32>,
+    /// As shipped, before a profile's correction.
+    shipped: Vec<f32>,
     edits: Signal<Edits>,
     set_edit: Callback<(usize, Option<usize>)>,
 ) -> impl IntoView {
     let a = &ATTRIBUTES[k];
     let predicted = argmax(&probabilities);
+    let shipped = argmax(&shipped);
+    let adaptation = expect_context::<Adaptation>();
+    let corrected = move || adaptation.attribute_corrected(k);
+    // The user's own value (a label the profile learns from), not a what-if.
+    let name = StoredValue::new(name);
+    let own = move || name.with_value(|n| adaptation.attribute_labels_of(cell_id, n)[k]);
     let current = move || edits.get()[k].unwrap_or(predicted);
     let edited = move || edits.get()[k].is_some();
     let (cam, engine) = (expect_context::<Cam>(), expect_context::<Engine>());
@@ -76,6 +85,10 @@ fn AttributeEditor(
             <h4 title=a.definition>
                 {a.title}": "<b>{move || a.values[current()]}</b>
                 {move || edited().then(|| view! { <span class="edited-mark">" (edited; predicted "{a.values[predicted]}")"</span> })}
+                {move || corrected().then(|| view! {
+                    <span class="corrected-mark" data-testid=format!("corrected-{}", a.name)>
+                        {format!(" (corrected from your values; as shipped: {})", a.values[shipped])}</span>
+                })}
             </h4>
             <p class="definition">{a.definition}" "<WhatIsThis k=k/></p>
             <ProbabilityBars labels=a.values.to_vec() probabilities=probabilities/>
@@ -87,6 +100,18 @@ fn AttributeEditor(
                     }>
                     {a.values.iter().enumerate().map(|(i, v)| view! {
                         <option value=i.to_string() selected=move || current() == i>{*v}{if i == predicted { " (predicted)" } else { "" }}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label class="edit own-value" title="What you read in this cell: kept as your label and learnt from when you fit a profile (unlike \"set to\", which only asks what if)">" your value: "
+                <select data-testid=format!("own-{}", a.name) prop:value=move || own().map_or(String::new(), |v| v.to_string())
+                    on:change=move |e| {
+                        let v = event_target_value(&e).parse::<usize>().ok();
+                        adaptation.set_attribute_label(cell_id, k, v);
+                    }>
+                    <option value="" selected=move || own().is_none()>"—"</option>
+                    {a.values.iter().enumerate().map(|(i, v)| view! {
+                        <option value=i.to_string() selected=move || own() == Some(i)>{*v}</option>
                     }).collect_view()}
                 </select>
             </label>
@@ -228,6 +253,8 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
     });
     let n_edits = move || edits.get().iter().filter(|e| e.is_some()).count();
     let p_attrs = p.attributes.clone();
+    let shipped_attrs = cell.shipped.attributes.clone();
+    let cell_name = cell.name.clone();
     let show_normalised = RwSignal::new(false);
     let (own, normalised) = (cell.image_url.clone(), cell.normalised_url.clone());
     let image_url = Signal::derive(move || match (&normalised, show_normalised.get()) {
@@ -276,10 +303,11 @@ pub fn CellPanel(cell: CellView) -> impl IntoView {
                 <h2>"Morphology (WBCAtt attributes)"</h2>
                 <Show when=attributes_ready>
                     {
-                        let p_attrs = p_attrs.clone();
+                        let (p_attrs, shipped_attrs, name) = (p_attrs.clone(), shipped_attrs.clone(), cell_name.clone());
                         ATTRIBUTE_GROUPS.into_iter().map(move |group| {
                             let rows = ATTRIBUTES.iter().enumerate().filter(|(_, a)| a.group == group).map(|(k, _)| {
-                                view! { <AttributeEditor cell_id=id k=k probabilities=p_attrs[k].clone() edits=edits set_edit=set_edit/> }
+                                view! { <AttributeEditor cell_id=id name=name.clone() k=k probabilities=p_attrs[k].clone()
+                                    shipped=shipped_attrs[k].clone() edits=edits set_edit=set_edit/> }
                             }).collect_view();
                             view! { <div class="group"><h3>{group}</h3>{rows}</div> }
                         }).collect_view()

@@ -1,14 +1,18 @@
 //! Your microscope, your question: the user's own labels and what is fitted on them.
 //!
 //! - Labels: set in the cell panel, taken from the sub-folder a dropped folder put a cell in,
-//!   or (cell types) from a labels CSV loaded in the dataset view, matched by file name.
+//!   or from a labels CSV loaded in the dataset view, matched by file name. A label is a cell
+//!   type, a class of the user's own question, or an attribute's value ("the nucleus is
+//!   indented": set beside the attribute in the panel, or a CSV's attribute columns).
 //! - The fit: `wbc_core::adapt::Fitting`, the same plan `wbc fit` runs, here a few steps per
 //!   task (about 20 ms each, then the page gets the thread back), so it never holds the page.
 //! - The profile: when the labels are the five cell types, the shipped answer corrected for
 //!   this microscope (switched on by the user after seeing its cross-validated gain);
 //!   otherwise the user's own question, answered for every cell by an interpretable
-//!   classifier and a black-box probe. Exported and imported as one JSON file; one made for
-//!   other networks is refused with a message, and the profile in use stays.
+//!   classifier and a black-box probe. Attribute values correct those attributes the same way
+//!   as the cell type, where cross-validation shows a clear gain. Exported and imported as one
+//!   JSON file; one made for other networks is refused with a message, and the profile in use
+//!   stays.
 
 use super::analyser::{Analyser, TableEntry};
 use super::cells::{CellView, Cells};
@@ -20,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use wbc_core::adapt::fitting::{class_index, classes_of, Fitting, LabelledCell};
 use wbc_core::adapt::{argmax, interpretable_inputs, interpretable_names, Networks, Profile};
-use wbc_core::CELL_TYPES;
+use wbc_core::{ATTRIBUTES, CELL_TYPES};
 use web_sys::File;
 
 /// How long one slice of a fit may hold the page (ms): well under the 100 ms a page may be
@@ -50,10 +54,24 @@ pub struct QuestionAnswer {
     pub reasons: Vec<(String, f32)>,
 }
 
+/// A cell's attribute values as the user gave them ([`ATTRIBUTES`] order).
+pub type AttributeLabels = [Option<usize>; 11];
+
+/// A labelled cell: its class label and attribute values, either of which may be missing.
+#[derive(Clone, Debug)]
+pub struct Labelled {
+    pub cell: CellView,
+    pub label: Option<String>,
+    pub attributes: AttributeLabels,
+}
+
 #[derive(Clone, Copy)]
 pub struct Adaptation {
     /// Labels the user gave (the cell panel, a dropped folder), by cell id.
     pub labels: RwSignal<BTreeMap<u32, String>>,
+    /// Attribute values the user gave in the cell panel (value index per attribute), by cell
+    /// id.
+    pub attribute_labels: RwSignal<BTreeMap<u32, AttributeLabels>>,
     /// The fitted or imported profile.
     pub profile: RwSignal<Option<Arc<Profile>>>,
     /// Whether the profile is applied to what the page shows.
@@ -71,6 +89,7 @@ impl Adaptation {
     pub fn new(cells: Cells, analyser: Analyser, engine: Engine, notices: Notices) -> Self {
         let a = Self {
             labels: RwSignal::new(BTreeMap::new()),
+            attribute_labels: RwSignal::new(BTreeMap::new()),
             profile: RwSignal::new(None),
             applied: RwSignal::new(false),
             fitting: RwSignal::new(None),
@@ -141,6 +160,33 @@ impl Adaptation {
         });
     }
 
+    /// A cell's attribute values: the user's own, else a loaded labels CSV's, attribute by
+    /// attribute.
+    pub fn attribute_labels_of(self, id: u32, name: &str) -> AttributeLabels {
+        let own = self
+            .attribute_labels
+            .with(|l| l.get(&id).copied())
+            .unwrap_or_default();
+        let file = self.analyser.labels.with(|l| {
+            l.as_ref()
+                .and_then(|(_, l)| l.get(name))
+                .map(|l| l.attributes)
+                .unwrap_or_default()
+        });
+        std::array::from_fn(|k| own[k].or(file[k]))
+    }
+
+    /// Set (or with `None` clear) the user's value of attribute `k` for cell `id`.
+    pub fn set_attribute_label(self, id: u32, k: usize, value: Option<usize>) {
+        self.attribute_labels.update(|l| {
+            let entry = l.entry(id).or_default();
+            entry[k] = value;
+            if entry.iter().all(Option::is_none) {
+                l.remove(&id);
+            }
+        });
+    }
+
     /// The class names in use (for the panel's choices): the five types, then the user's
     /// own classes.
     pub fn class_names(self) -> Vec<String> {
@@ -155,12 +201,20 @@ impl Adaptation {
         names
     }
 
-    /// The labelled cells, with their labels.
-    pub fn labelled(self) -> Vec<(CellView, String)> {
+    /// The labelled cells: those with a class label or any attribute value.
+    pub fn labelled(self) -> Vec<Labelled> {
         self.cells.cells.with(|cells| {
             cells
                 .iter()
-                .filter_map(|c| self.label_of(c.id, &c.name).map(|l| (c.clone(), l)))
+                .filter_map(|c| {
+                    let label = self.label_of(c.id, &c.name);
+                    let attributes = self.attribute_labels_of(c.id, &c.name);
+                    (label.is_some() || attributes.iter().any(Option::is_some)).then(|| Labelled {
+                        cell: c.clone(),
+                        label,
+                        attributes,
+                    })
+                })
                 .collect()
         })
     }
@@ -178,15 +232,23 @@ impl Adaptation {
             return;
         };
         let labelled = self.labelled();
-        let names: Vec<String> = labelled.iter().map(|(_, l)| l.clone()).collect();
+        let names: Vec<String> = labelled.iter().filter_map(|l| l.label.clone()).collect();
         let (classes, types) = classes_of(&names);
         let cells: Vec<LabelledCell> = labelled
             .iter()
-            .map(|(c, l)| LabelledCell {
-                features: c.features.to_vec(),
-                shipped: c.shipped.cell_type.clone(),
-                inputs: interpretable_inputs(&c.prediction.concepts(), &c.morphometry),
-                label: class_index(&classes, l).unwrap_or(0),
+            .map(|l| {
+                let c = &l.cell;
+                // The question is fitted on the shipped attributes (the fit corrects them
+                // itself where the user gave values).
+                let concepts: Vec<f32> = c.shipped.attributes.concat();
+                LabelledCell {
+                    features: c.features.to_vec(),
+                    shipped: c.shipped.cell_type.clone(),
+                    shipped_attributes: c.shipped.attributes.clone(),
+                    inputs: interpretable_inputs(&concepts, &c.morphometry),
+                    label: l.label.as_ref().and_then(|n| class_index(&classes, n)),
+                    attributes: l.attributes,
+                }
             })
             .collect();
         let n = cells.len();
@@ -240,25 +302,27 @@ impl Adaptation {
         });
     }
 
-    /// A cell as the page shows it under the current profile: while a cell-type profile is
-    /// applied, its type corrected and, when it is like the labelled cells of that type, no
-    /// longer "unlike the training images"; else as shipped.
+    /// A cell as the page shows it under the current profile: while a profile is applied,
+    /// its attributes corrected where the profile corrects them, and under a cell-type profile
+    /// its type corrected and, when it is like the labelled cells of that type, no longer
+    /// "unlike the training images"; else as shipped.
     pub fn adapt(self, mut cell: CellView) -> CellView {
-        let adapted = self
+        let profile = self
             .applied
             .get_untracked()
-            .then(|| {
-                self.profile.with_untracked(|p| {
-                    p.as_ref().and_then(|p| {
-                        p.adapt_type(
-                            &cell.features,
-                            &cell.shipped.cell_type,
-                            cell.shipped.familiarity.as_ref(),
-                        )
-                    })
-                })
-            })
+            .then(|| self.profile.get_untracked())
             .flatten();
+        cell.prediction.attributes = match &profile {
+            Some(p) => p.adapt_attributes(&cell.features, &cell.shipped.attributes),
+            None => cell.shipped.attributes.clone(),
+        };
+        let adapted = profile.and_then(|p| {
+            p.adapt_type(
+                &cell.features,
+                &cell.shipped.cell_type,
+                cell.shipped.familiarity.as_ref(),
+            )
+        });
         (cell.prediction.cell_type, cell.familiarity) = adapted.unwrap_or_else(|| {
             (
                 cell.shipped.cell_type.clone(),
@@ -266,6 +330,18 @@ impl Adaptation {
             )
         });
         cell
+    }
+
+    /// Whether attribute `k` as the page shows it is corrected by the applied profile.
+    pub fn attribute_corrected(self, k: usize) -> bool {
+        self.applied.get()
+            && self.profile.with(|p| {
+                p.as_ref().is_some_and(|p| {
+                    p.attributes
+                        .iter()
+                        .any(|a| a.used && a.attribute == ATTRIBUTES[k].name)
+                })
+            })
     }
 
     /// Whether the cell type the page shows is the adapted one.
@@ -323,6 +399,10 @@ impl Adaptation {
         self.cells.cells.with(|cells| {
             for (entry, cell) in rows.iter_mut().zip(cells) {
                 entry.row.user_label = self.label_of(cell.id, &cell.name);
+                entry.row.user_attributes = self
+                    .attribute_labels
+                    .with(|l| l.get(&cell.id).copied())
+                    .unwrap_or_default();
                 entry.row.question = self
                     .applied
                     .get()
@@ -388,6 +468,7 @@ impl Adaptation {
     /// Forget every label and the profile (clear session).
     pub fn clear(self) {
         self.labels.set(BTreeMap::new());
+        self.attribute_labels.set(BTreeMap::new());
         self.applied.set(false);
         self.profile.set(None);
         self.last_fit.set(None);

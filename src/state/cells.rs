@@ -50,11 +50,14 @@ pub struct CellView {
     pub timings: CellTimings,
 }
 
-/// A cell's type and familiarity as the page answers them without a profile (a cell-type
-/// profile, while applied, changes both on the cell: `state/adaptation.rs`).
+/// A cell's type, attributes and familiarity as the page answers them without a profile (a
+/// profile, while applied, changes them on the cell: `state/adaptation.rs`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shipped {
     pub cell_type: Vec<f32>,
+    /// The attribute probabilities (a profile's attribute corrections change them on the
+    /// cell while applied).
+    pub attributes: Vec<Vec<f32>>,
     pub familiarity: Option<Familiarity>,
 }
 
@@ -96,6 +99,7 @@ impl CellView {
             revision: 0,
             shipped: Shipped {
                 cell_type: r.prediction.cell_type.clone(),
+                attributes: r.prediction.attributes.clone(),
                 familiarity: r.familiarity,
             },
             prediction: r.prediction,

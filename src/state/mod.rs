@@ -27,7 +27,7 @@ mod stored;
 mod teaching;
 mod web;
 
-pub use adaptation::{Adaptation, FitTiming, QuestionAnswer};
+pub use adaptation::{Adaptation, AttributeLabels, FitTiming, Labelled, QuestionAnswer};
 pub use analyser::{Analyser, TableEntry};
 pub use cells::{CellView, Cells, Edits};
 pub use engine::{Batch, Cam, CamView, EditedView, Engine, EngineInfo, Gpu, ShowMe};

@@ -3,14 +3,16 @@
 //! methods and writes nothing but the browser's storage, except when it puts a stored
 //! session back or clears one, which it does through those rooms' own methods.
 
-use super::adaptation::Adaptation;
+use super::adaptation::{Adaptation, AttributeLabels};
 use super::analyser::{Analyser, LOADED_ORDER};
 use super::cells::{CellView, Cells, Edits, Pictures};
 use super::engine::Engine;
 use super::notices::Notices;
 use super::teaching::Teaching;
 use super::web::object_url;
-use crate::session::{self, PROFILE, QUIZ_SCORE, SELECTED, TABLE_FILTER, TABLE_SORT, USER_LABELS};
+use crate::session::{
+    self, PROFILE, QUIZ_SCORE, SELECTED, TABLE_FILTER, TABLE_SORT, USER_ATTRIBUTES, USER_LABELS,
+};
 use leptos::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use wbc_core::quiz::Score;
@@ -193,6 +195,14 @@ impl StoredSession {
                 .map(|(id, label)| (s.key_of(id), label))
                 .collect::<BTreeMap<String, String>>()
         });
+        setting(s, USER_ATTRIBUTES, move || {
+            s.adaptation
+                .attribute_labels
+                .get()
+                .into_iter()
+                .map(|(id, values)| (s.key_of(id), values))
+                .collect::<BTreeMap<String, AttributeLabels>>()
+        });
         setting(s, PROFILE, move || {
             s.adaptation.profile.get().map(|p| StoredProfile {
                 profile: (*p).clone(),
@@ -246,7 +256,11 @@ impl StoredSession {
             {
                 self.teaching.quiz_score.set(s);
             }
-            self.put_back_labels(setting(USER_LABELS), setting(PROFILE));
+            self.put_back_labels(
+                setting(USER_LABELS),
+                setting(USER_ATTRIBUTES),
+                setting(PROFILE),
+            );
             self.restored.set(true);
             if n > 0 {
                 self.notices.session_note.set(Some(format!(
@@ -268,13 +282,29 @@ impl StoredSession {
 
     /// The user's labels (by the restored cells' new ids) and the profile (checked against
     /// the networks once they are known: `Adaptation`).
-    fn put_back_labels(self, labels: Option<&String>, profile: Option<&String>) {
+    fn put_back_labels(
+        self,
+        labels: Option<&String>,
+        attributes: Option<&String>,
+        profile: Option<&String>,
+    ) {
+        let by_key: BTreeMap<String, u32> = self
+            .keys
+            .with_value(|k| k.iter().map(|(id, key)| (key.clone(), *id)).collect());
+        if let Some(values) = attributes
+            .and_then(|j| serde_json::from_str::<BTreeMap<String, AttributeLabels>>(j).ok())
+        {
+            self.adaptation.attribute_labels.update(|l| {
+                l.extend(
+                    values
+                        .into_iter()
+                        .filter_map(|(key, v)| by_key.get(&key).map(|id| (*id, v))),
+                )
+            });
+        }
         if let Some(labels) =
             labels.and_then(|j| serde_json::from_str::<BTreeMap<String, String>>(j).ok())
         {
-            let by_key: BTreeMap<String, u32> = self
-                .keys
-                .with_value(|k| k.iter().map(|(id, key)| (key.clone(), *id)).collect());
             self.adaptation.labels.update(|l| {
                 l.extend(
                     labels

@@ -95,6 +95,10 @@ enum Command {
     /// type (cellavision100, tecom300, Chula's held-back series): accuracy on the cells not
     /// labelled, 20 draws each; writes models/adaptation.json.
     AdaptEval(adapt_eval::AdaptEvalArgs),
+    /// Score correcting the attributes from k cells' attribute values (the page's fit): mean
+    /// macro-F1 on the cells not labelled, for WBCAtt's annotators and a second annotator;
+    /// writes models/attribute_adaptation.json.
+    AttributeAdaptEval(attribute_eval::AttributeEvalArgs),
     /// Fit a profile from your own labelled cells (a folder of class folders, or a labels
     /// CSV): the cell type adapted to your microscope, or your own question answered from the
     /// attributes and by a probe on the encoder's features, each cross-validated.
@@ -137,6 +141,7 @@ fn main() -> Result<()> {
         Command::Calibrate(args) => calibrate::run(args)?,
         Command::External(args) => external::run(args)?,
         Command::AdaptEval(args) => adapt_eval::run(args)?,
+        Command::AttributeAdaptEval(args) => attribute_eval::run(args)?,
         Command::Fit(args) => fit::run(args)?,
         Command::MeasuredType(args) => measured_type::run(args)?,
         Command::Samples(args) => samples::run(args)?,

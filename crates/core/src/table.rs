@@ -30,6 +30,8 @@ pub struct Row {
     /// The answer of the user's own question (the interpretable classifier's class and its
     /// probability), when a question profile is applied.
     pub question: Option<(String, f32)>,
+    /// The attribute values the user gave the cell (value index per attribute), if any.
+    pub user_attributes: [Option<usize>; 11],
 }
 
 impl Row {
@@ -51,7 +53,21 @@ impl Row {
             prediction,
             user_label: None,
             question: None,
+            user_attributes: [None; 11],
         }
+    }
+
+    /// The attribute values the user gave, as `name=value` joined by "; " (empty if none).
+    pub fn user_attributes_text(&self) -> String {
+        ATTRIBUTES
+            .iter()
+            .zip(&self.user_attributes)
+            .filter_map(|(a, v)| {
+                v.and_then(|v| a.values.get(v))
+                    .map(|v| format!("{}={v}", a.name))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// The cell's warning in words, when it has one.
@@ -162,6 +178,7 @@ pub(crate) fn test_row(name: &str, cell_type: usize, values: &[(usize, usize)]) 
         cautions: Vec::new(),
         user_label: None,
         question: None,
+        user_attributes: [None; 11],
     }
 }
 
@@ -290,7 +307,8 @@ pub fn counts<'a>(rows: impl IntoIterator<Item = &'a Row>) -> [usize; 5] {
 }
 
 /// The CSV's columns: WBCAtt's 13, then probabilities, the CBM, the measurements, the
-/// warnings, and the user's own label and question's answer.
+/// warnings, the user's own label and question's answer, and the attribute values the user
+/// gave ("nucleus_shape=indented; …").
 pub fn csv_header() -> Vec<String> {
     let mut h = vec!["img_name".to_string(), "label".to_string()];
     h.extend(ATTRIBUTES.iter().map(|a| a.name.to_string()));
@@ -311,6 +329,7 @@ pub fn csv_header() -> Vec<String> {
             "user_label",
             "question_answer",
             "question_probability",
+            "user_attributes",
         ]
         .map(String::from),
     );
@@ -355,6 +374,7 @@ pub fn csv_fields(row: &Row) -> Vec<String> {
             .unwrap_or_default(),
     );
     f.push(num(row.question.as_ref().map(|q| q.1)));
+    f.push(row.user_attributes_text());
     f
 }
 
@@ -469,11 +489,21 @@ mod tests {
             "{line}"
         );
         // …the warnings, then no label of the user's and no question answered.
-        assert!(line.ends_with(",false,true,,,"), "{line}");
+        assert!(line.ends_with(",false,true,,,,"), "{line}");
         assert!(r.disagree());
         // The parser that reads WBCAtt's own files reads the export's first columns.
         let fields = csv_fields(&r);
         assert_eq!(fields.len(), csv_header().len());
+        let mut labelled = r.clone();
+        labelled.user_attributes[2] = Some(1);
+        labelled.user_attributes[7] = Some(0);
+        assert_eq!(
+            csv_fields(&labelled).pop().unwrap(),
+            format!(
+                "nucleus_shape={}; cytoplasm_colour=light blue",
+                ATTRIBUTES[2].values[1]
+            )
+        );
         assert_eq!(fields[7], "yes");
         let json = to_json([&r]);
         assert_eq!(json[0]["label"], "Monocyte");

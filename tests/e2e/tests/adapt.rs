@@ -513,3 +513,206 @@ fn a_question_from_a_dropped_folder_is_fitted_kept_exported_and_imported() -> Re
     let _ = std::fs::remove_dir_all(&served_dir);
     Ok(())
 }
+
+/// PBC test cells (spread through the split) with their WBCAtt cytoplasm colour: `n` that
+/// WBCAtt calls blue and `n` that it does not, after skipping `skip` of each.
+fn cytoplasm_cells(skip: usize, n: usize) -> Result<Vec<(PathBuf, String)>> {
+    let data = root().join("../shared/data");
+    let text = std::fs::read_to_string(data.join("wbcatt/pbc_attr_v1_test.csv"))
+        .context("the WBCAtt test split is needed")?;
+    let cells =
+        wbc_core::dataset::parse_csv(&text).map_err(|(l, e)| anyhow::anyhow!("{l}: {e}"))?;
+    let (k, colour) = wbc_core::schema::attribute("cytoplasm_colour").context("colour")?;
+    let pick = |blue: bool| -> Vec<(PathBuf, String)> {
+        let of: Vec<_> = cells
+            .iter()
+            .filter(|c| (colour.values[c.attributes[k]] == "blue") == blue)
+            .collect();
+        let step = (of.len() / (skip + n)).max(1);
+        of.iter()
+            .step_by(step)
+            .skip(skip)
+            .take(n)
+            .map(|c| {
+                (
+                    data.join("pbc").join(&c.path),
+                    colour.values[c.attributes[k]].to_string(),
+                )
+            })
+            .collect()
+    };
+    let mut out = pick(true);
+    out.extend(pick(false));
+    Ok(out)
+}
+
+/// A user who calls "light blue" every cytoplasm WBCAtt calls blue gives that value for 100
+/// PBC cells in a labels CSV (the dataset view's): the fitted profile corrects the
+/// cytoplasm colour, and switched on, the page calls most of 40 other blue cells light blue,
+/// as `wbc fit` + `wbc analyse --profile` do on the same cells. A value given in the cell
+/// panel is counted, exported with the table and kept across a reload.
+#[test]
+fn attribute_values_correct_that_attribute_as_the_cli_predicts() -> Result<()> {
+    let labelled = cytoplasm_cells(0, 50)?;
+    let others: Vec<(PathBuf, String)> = cytoplasm_cells(50, 20)?
+        .into_iter()
+        .filter(|c| !labelled.iter().any(|l| l.0 == c.0))
+        .collect();
+    let habit = |v: &str| if v == "blue" { "light blue" } else { v }.to_string();
+    // The images in one folder, as `wbc fit --images` reads them.
+    let folder = artefacts().join("adapt-attribute-cells");
+    std::fs::create_dir_all(&folder)?;
+    for (p, _) in labelled.iter().chain(&others) {
+        std::fs::copy(p, folder.join(name_of(p)))?;
+    }
+    let csv = artefacts().join("adapt-attribute-labels.csv");
+    let mut text = String::from("img_name,cytoplasm_colour\n");
+    for (p, v) in &labelled {
+        text.push_str(&format!("{},{}\n", name_of(p), habit(v)));
+    }
+    std::fs::write(&csv, &text)?;
+
+    let (server, driver) = served()?;
+    let s = opened(&driver, &server)?;
+    let files: Vec<PathBuf> = labelled
+        .iter()
+        .chain(&others)
+        .map(|c| c.0.clone())
+        .collect();
+    s.upload_many("file-input", &files)?;
+    answered(&s, files.len())?;
+    let light_blue = |csv: &str| -> Result<usize> {
+        let colours = by_name(csv, "cytoplasm_colour")?;
+        Ok(others
+            .iter()
+            .filter(|c| {
+                c.1 == "blue"
+                    && colours.get(&name_of(&c.0)).map(String::as_str) == Some("light blue")
+            })
+            .count())
+    };
+    let blue_others = others.iter().filter(|c| c.1 == "blue").count();
+    s.click("view-table")?;
+    let before = exported_csv(&s)?;
+    s.click("view-dataset")?;
+    s.upload("labels-input", &csv)?;
+    fit(&s, labelled.len())?;
+    ensure!(s.attr("profile-summary", "data-kind")?.as_deref() == Some("attributes"));
+    let used = s.attr("attribute-fit-cytoplasm_colour", "data-used")?;
+    let (shipped_cv, adapted_cv) = (
+        number(&s, "attribute-fit-cytoplasm_colour", "data-shipped")?,
+        number(&s, "attribute-fit-cytoplasm_colour", "data-adapted")?,
+    );
+    ensure!(
+        used.as_deref() == Some("true") && adapted_cv > shipped_cv,
+        "the cytoplasm colour correction: used {used:?}, cross-validated {shipped_cv} → {adapted_cv}"
+    );
+    s.click("apply-profile")?;
+    let after = exported_csv(&s)?;
+    let (n_before, n_after) = (light_blue(&before)?, light_blue(&after)?);
+    s.screenshot("adapt-attribute-profile")?;
+
+    // The CLI, from the same labels.
+    let profile = artefacts().join("adapt-attribute-profile.json");
+    let status = Command::new(wbc())
+        .args(["fit", "--labels"])
+        .arg(&csv)
+        .arg("--images")
+        .arg(&folder)
+        .arg("--out")
+        .arg(&profile)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(status.success(), "wbc fit failed");
+    let cli_csv = artefacts().join("adapt-attribute-cli.csv");
+    let status = Command::new(wbc())
+        .arg("analyse")
+        .args(others.iter().map(|c| folder.join(name_of(&c.0))))
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--out")
+        .arg(&cli_csv)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(status.success(), "wbc analyse --profile failed");
+    let cli_text = std::fs::read_to_string(&cli_csv)?;
+    let (page, cli) = (
+        by_name(&after, "cytoplasm_colour")?,
+        by_name(&cli_text, "cytoplasm_colour")?,
+    );
+    let differ = others
+        .iter()
+        .filter(|c| page.get(&name_of(&c.0)) != cli.get(&name_of(&c.0)))
+        .count();
+    let changed_others = others
+        .iter()
+        .filter(|c| c.1 != "blue")
+        .filter(|c| {
+            by_name(&before, "cytoplasm_colour")
+                .ok()
+                .and_then(|b| b.get(&name_of(&c.0)).cloned())
+                != page.get(&name_of(&c.0)).cloned()
+        })
+        .count();
+    eprintln!(
+        "cytoplasm colour from 100 cells' values (cross-validated {:.1}% → {:.1}%): of {blue_others} other cells WBCAtt calls blue, {n_before} called light blue before, {n_after} after (CLI {}); {changed_others} of {} not-blue cells changed; {differ} answers differ from the CLI's",
+        100.0 * shipped_cv,
+        100.0 * adapted_cv,
+        light_blue(&cli_text)?,
+        others.len() - blue_others
+    );
+    ensure!(
+        n_after >= n_before + blue_others / 4,
+        "the correction moved {n_before} → {n_after} of {blue_others} blue cells to light blue"
+    );
+    ensure!(
+        differ <= 2,
+        "{differ} cytoplasm colours differ from the CLI's"
+    );
+
+    // A value given in the panel: counted, shown corrected, exported, kept across a reload.
+    let (cell, _) = others
+        .iter()
+        .find(|c| c.1 == "blue")
+        .context("a blue cell")?;
+    let name = name_of(cell);
+    label_in_panel(&s, &name, "")?;
+    ensure!(
+        s.find("corrected-cytoplasm_colour")?.is_some(),
+        "the panel does not say the cytoplasm colour is corrected"
+    );
+    let (_, shape) = wbc_core::schema::attribute("nucleus_shape").context("shape")?;
+    let indented = shape
+        .value_index("unsegmented-indented")
+        .context("indented")?;
+    s.js(&format!("const e = document.querySelector('[data-testid=own-nucleus_shape]'); e.value = '{indented}'; e.dispatchEvent(new Event('change', {{bubbles: true}}));"))?;
+    s.js("document.querySelector('[data-testid=attribute-cytoplasm_colour]').scrollIntoView()")?;
+    s.screenshot("adapt-attribute-panel")?;
+    s.click("view-table")?;
+    let counts = s.text("label-counts")?;
+    ensure!(
+        counts.contains("nucleus shape 1") && counts.contains("cytoplasm colour 100"),
+        "{counts}"
+    );
+    let exported = by_name(&exported_csv(&s)?, "user_attributes")?;
+    ensure!(
+        exported.get(&name).map(String::as_str) == Some("nucleus_shape=unsegmented-indented"),
+        "exported: {:?}",
+        exported.get(&name)
+    );
+    s.goto(&format!("{}/?cpu", server.url))?;
+    s.settled(LOAD)?;
+    label_in_panel(&s, &name, "")?;
+    let kept = s.js("return document.querySelector('[data-testid=own-nucleus_shape]').value")?;
+    ensure!(
+        kept.as_str() == Some(&indented.to_string()),
+        "after a reload the panel's nucleus shape value is {kept:?}"
+    );
+    ensure!(
+        s.find("corrected-cytoplasm_colour")?.is_some(),
+        "after a reload the profile no longer corrects the cytoplasm colour"
+    );
+    Ok(())
+}

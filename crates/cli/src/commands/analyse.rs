@@ -50,26 +50,48 @@ fn read_profile(path: &std::path::Path, args: &AnalyseArgs) -> Result<Profile> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// What a profile adds to a cell's line (and, for a cell-type adaptation, its new answer).
+/// What a profile adds to a cell's line: its attribute corrections (applied to the cell),
+/// then the cell type adapted (applied too) or the question's answer.
 fn apply_profile(profile: &Profile, cell: &mut wbc_nets::CellAnalysis) -> Value {
+    let mut out = serde_json::Map::new();
+    let corrected: Vec<&str> = profile
+        .attributes
+        .iter()
+        .filter(|a| a.used)
+        .map(|a| a.attribute.as_str())
+        .collect();
+    if !corrected.is_empty() {
+        cell.prediction.attributes =
+            profile.adapt_attributes(&cell.features, &cell.prediction.attributes);
+        out.insert("corrected_attributes".into(), json!(corrected));
+    }
     let shipped = cell.prediction.cell_type.clone();
     if let Some((p, familiarity)) =
         profile.adapt_type(&cell.features, &shipped, cell.familiarity.as_ref())
     {
         cell.prediction.cell_type = p;
         cell.familiarity = familiarity;
-        return json!({"adapted_cell_type": true, "shipped_cell_type": super::labelled(&shipped)});
+        out.insert("adapted_cell_type".into(), json!(true));
+        out.insert("shipped_cell_type".into(), super::labelled(&shipped));
     }
-    let Some(q) = &profile.question else {
-        return Value::Null;
-    };
-    let names: Vec<&str> = profile.classes.iter().map(String::as_str).collect();
-    let inputs = interpretable_inputs(&cell.prediction.concepts(), &cell.morphometry);
-    json!({
-        "question": names,
-        "interpretable": super::named(&names, &q.interpretable.probabilities(&inputs)),
-        "probe": super::named(&names, &q.probe.probabilities(&cell.features)),
-    })
+    if let Some(q) = &profile.question {
+        let names: Vec<&str> = profile.classes.iter().map(String::as_str).collect();
+        let inputs = interpretable_inputs(&cell.prediction.concepts(), &cell.morphometry);
+        out.insert("question".into(), json!(names));
+        out.insert(
+            "interpretable".into(),
+            super::named(&names, &q.interpretable.probabilities(&inputs)),
+        );
+        out.insert(
+            "probe".into(),
+            super::named(&names, &q.probe.probabilities(&cell.features)),
+        );
+    }
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(out)
+    }
 }
 
 pub fn run(args: AnalyseArgs) -> Result<()> {

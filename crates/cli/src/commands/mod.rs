@@ -3,6 +3,7 @@
 
 pub mod adapt_eval;
 pub mod analyse;
+pub mod attribute_eval;
 pub mod calibrate;
 pub mod cbm;
 pub mod counterfactual;

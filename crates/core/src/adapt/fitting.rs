@@ -1,12 +1,16 @@
 //! A whole profile's fit from the user's labelled cells, as one plan of small steps: the
 //! cross-validation folds of each model, then each model on every cell. `wbc fit` runs it to
 //! the end; the page runs a few steps per task, so fitting never holds the page.
+//!
+//! The attribute corrections come first: a question is then fitted on the attribute
+//! probabilities as the page will show them (corrected where a correction is used).
 
 use super::{
-    argmax, fold_of, offsets, Accuracy, Correction, Descent, Familiar, Linear, Networks, Penalty,
-    Profile, Question, ADAPTATION_L2, INTERPRETABLE_L1, ITERATIONS, PROFILE_FORMAT,
+    argmax, fold_of, offsets, Accuracy, AttributeFit, Correction, Descent, Familiar, Linear,
+    Networks, Penalty, Profile, Question, ADAPTATION_L2, ATTRIBUTE_L2, INTERPRETABLE_L1,
+    ITERATIONS, PROFILE_FORMAT,
 };
-use crate::CELL_TYPES;
+use crate::{ATTRIBUTES, CELL_TYPES};
 use std::collections::VecDeque;
 
 /// What a fit needs of one analysed, labelled cell.
@@ -16,10 +20,29 @@ pub struct LabelledCell {
     pub features: Vec<f32>,
     /// The shipped cell-type answer (what the page answers).
     pub shipped: Vec<f32>,
+    /// The shipped attribute probabilities ([`ATTRIBUTES`] order); may be empty when no
+    /// attribute of the cell is labelled.
+    pub shipped_attributes: Vec<Vec<f32>>,
     /// [`super::interpretable_inputs`]: the attribute probabilities and measurements.
     pub inputs: Vec<f32>,
-    /// Index into the fit's classes.
-    pub label: usize,
+    /// Index into the fit's classes; `None` when the user gave only attribute values.
+    pub label: Option<usize>,
+    /// The user's value of each attribute (index into its values), where given.
+    pub attributes: [Option<usize>; 11],
+}
+
+impl LabelledCell {
+    /// A cell with a class label and no attribute labels.
+    pub fn of_class(features: Vec<f32>, shipped: Vec<f32>, inputs: Vec<f32>, label: usize) -> Self {
+        Self {
+            features,
+            shipped,
+            shipped_attributes: Vec::new(),
+            inputs,
+            label: Some(label),
+            attributes: [None; 11],
+        }
+    }
 }
 
 /// The classes for a set of label names: the five cell types in their own order when every
@@ -56,11 +79,29 @@ enum Model {
     Interpretable,
     /// The user's question on the encoder's features.
     Probe,
+    /// The shipped probabilities of attribute `k` corrected from the user's values.
+    Attribute(usize),
 }
+
+/// Models a plan can hold: the three above and one per attribute.
+const MODELS: usize = 3 + 11;
 
 impl Model {
     fn index(self) -> usize {
-        self as usize
+        match self {
+            Model::Correction => 0,
+            Model::Interpretable => 1,
+            Model::Probe => 2,
+            Model::Attribute(k) => 3 + k,
+        }
+    }
+
+    /// The label a cell carries for this model.
+    fn label(self, cell: &LabelledCell) -> Option<usize> {
+        match self {
+            Model::Attribute(k) => cell.attributes[k],
+            _ => cell.label,
+        }
     }
 }
 
@@ -78,8 +119,16 @@ pub struct Fitting {
     types: bool,
     tasks: VecDeque<Task>,
     running: Option<(Task, Descent)>,
-    right: [usize; 3],
-    kept: [Option<Linear>; 3],
+    /// Per model ([`Model::index`]): cells answered right in cross-validation, and the kept fit.
+    right: [usize; MODELS],
+    kept: [Option<Linear>; MODELS],
+    /// Per attribute: labelled cells the correction got right that the shipped answer got
+    /// wrong in cross-validation, and the other way round.
+    fixed: [usize; 11],
+    broken: [usize; 11],
+    /// Whether the question's inputs carry the attribute corrections yet.
+    inputs_corrected: bool,
+    attribute_l2: f32,
     steps_total: usize,
     steps_done: usize,
 }
@@ -89,7 +138,9 @@ pub const FOLDS: usize = 5;
 
 impl Fitting {
     /// Plan the fit of `cells` (labels index `classes`; `types`: the classes are the five cell
-    /// types, see [`classes_of`]). Refused, with the reason, when it cannot say anything.
+    /// types, see [`classes_of`]). The classes are fitted when cells of at least two are
+    /// labelled, an attribute when cells of at least two of its values are. Refused, with the
+    /// reason, when nothing can be fitted.
     pub fn new(
         cells: Vec<LabelledCell>,
         classes: Vec<String>,
@@ -97,40 +148,71 @@ impl Fitting {
     ) -> Result<Self, String> {
         let mut counts = vec![0usize; classes.len()];
         for c in &cells {
-            match counts.get_mut(c.label) {
-                Some(n) => *n += 1,
-                None => return Err(format!("a label outside the {} classes", classes.len())),
+            if let Some(l) = c.label {
+                match counts.get_mut(l) {
+                    Some(n) => *n += 1,
+                    None => return Err(format!("a label outside the {} classes", classes.len())),
+                }
+            }
+            for (k, v) in c.attributes.iter().enumerate() {
+                if v.is_some_and(|v| v >= ATTRIBUTES[k].values.len()) {
+                    return Err(format!("a value outside {}'s values", ATTRIBUTES[k].title));
+                }
+                if v.is_some() && c.shipped_attributes.len() != ATTRIBUTES.len() {
+                    return Err(
+                        "a cell with attribute labels but no attribute probabilities".into(),
+                    );
+                }
             }
         }
-        let seen = counts.iter().filter(|&&n| n > 0).count();
-        if seen < 2 {
+        let classes_seen = counts.iter().filter(|&&n| n > 0).count();
+        let mut models: Vec<Model> = (0..ATTRIBUTES.len())
+            .filter(|&k| {
+                let mut seen: Vec<usize> = cells.iter().filter_map(|c| c.attributes[k]).collect();
+                seen.sort_unstable();
+                seen.dedup();
+                seen.len() >= 2
+            })
+            .map(Model::Attribute)
+            .collect();
+        if classes_seen >= 2 {
+            if types {
+                models.push(Model::Correction);
+            } else {
+                models.extend([Model::Interpretable, Model::Probe]);
+            }
+        }
+        if models.is_empty() {
+            let labelled = cells.iter().filter(|c| c.label.is_some()).count();
             return Err(format!(
-                "label cells of at least two {} first ({} labelled so far)",
+                "label cells of at least two {} first ({labelled} labelled so far), or give an attribute's value on cells of two values",
                 if types { "types" } else { "classes" },
-                cells.len()
             ));
         }
-        let labels: Vec<usize> = cells.iter().map(|c| c.label).collect();
-        let (fold, folds) = fold_of(&labels, FOLDS);
-        let models: &[Model] = if types {
-            &[Model::Correction]
-        } else {
-            &[Model::Interpretable, Model::Probe]
-        };
         let mut tasks = VecDeque::new();
-        for &model in models {
+        for &model in &models {
+            let of: Vec<usize> = (0..cells.len())
+                .filter(|&i| model.label(&cells[i]).is_some())
+                .collect();
+            let labels: Vec<usize> = of.iter().filter_map(|&i| model.label(&cells[i])).collect();
+            let (fold, folds) = fold_of(&labels, FOLDS);
             for f in 0..folds {
-                let test: Vec<usize> = (0..cells.len()).filter(|&i| fold[i] == f).collect();
+                let test: Vec<usize> = (0..of.len())
+                    .filter(|&j| fold[j] == f)
+                    .map(|j| of[j])
+                    .collect();
                 if test.is_empty() {
                     continue;
                 }
-                let train = (0..cells.len()).filter(|&i| fold[i] != f).collect();
+                let train = (0..of.len())
+                    .filter(|&j| fold[j] != f)
+                    .map(|j| of[j])
+                    .collect();
                 tasks.push_back(Task { model, train, test });
             }
-            let all = (0..cells.len()).collect();
             tasks.push_back(Task {
                 model,
-                train: all,
+                train: of,
                 test: Vec::new(),
             });
         }
@@ -141,14 +223,18 @@ impl Fitting {
             types,
             tasks,
             running: None,
-            right: [0; 3],
-            kept: [None, None, None],
+            right: [0; MODELS],
+            kept: Default::default(),
+            fixed: [0; 11],
+            broken: [0; 11],
+            inputs_corrected: false,
+            attribute_l2: ATTRIBUTE_L2,
             steps_total,
             steps_done: 0,
         })
     }
 
-    fn penalty(model: Model) -> Penalty {
+    fn penalty(&self, model: Model) -> Penalty {
         match model {
             Model::Correction => Penalty {
                 l2: ADAPTATION_L2,
@@ -159,13 +245,26 @@ impl Fitting {
                 l1: INTERPRETABLE_L1,
             },
             Model::Probe => Penalty { l2: 0.0, l1: 0.0 },
+            Model::Attribute(_) => Penalty {
+                l2: self.attribute_l2,
+                l1: 0.0,
+            },
+        }
+    }
+
+    /// The shipped probabilities a model corrects (its offsets), if it corrects any.
+    fn shipped(&self, model: Model, i: usize) -> Option<&[f32]> {
+        match model {
+            Model::Correction => Some(&self.cells[i].shipped),
+            Model::Attribute(k) => Some(&self.cells[i].shipped_attributes[k]),
+            Model::Interpretable | Model::Probe => None,
         }
     }
 
     fn input(&self, model: Model, i: usize) -> &[f32] {
         match model {
             Model::Interpretable => &self.cells[i].inputs,
-            Model::Correction | Model::Probe => &self.cells[i].features,
+            Model::Correction | Model::Probe | Model::Attribute(_) => &self.cells[i].features,
         }
     }
 
@@ -175,35 +274,93 @@ impl Fitting {
             .iter()
             .map(|&i| self.input(task.model, i))
             .collect();
-        let y: Vec<usize> = task.train.iter().map(|&i| self.cells[i].label).collect();
-        let o: Vec<Vec<f32>> = task
+        let y: Vec<usize> = task
             .train
             .iter()
-            .map(|&i| offsets(&self.cells[i].shipped))
+            .filter_map(|&i| task.model.label(&self.cells[i]))
             .collect();
-        let o = (task.model == Model::Correction).then_some(o.as_slice());
+        let o: Option<Vec<Vec<f32>>> = task
+            .train
+            .iter()
+            .map(|&i| self.shipped(task.model, i).map(offsets))
+            .collect();
+        let classes = match task.model {
+            Model::Attribute(k) => ATTRIBUTES[k].values.len(),
+            _ => self.classes.len(),
+        };
         Descent::new(
             &x,
             &y,
-            o,
-            self.classes.len(),
-            Self::penalty(task.model),
+            o.as_deref(),
+            classes,
+            self.penalty(task.model),
             ITERATIONS,
         )
+    }
+
+    /// Another strength for the attribute corrections than [`ATTRIBUTE_L2`] (for choosing it).
+    pub fn with_attribute_l2(mut self, l2: f32) -> Self {
+        self.attribute_l2 = l2;
+        self
+    }
+
+    /// Whether attribute `k`'s correction changes what the page shows: only when, in
+    /// cross-validation, it fixed clearly more labelled cells than it broke (a sign test at
+    /// about 95%: fixed − broken ≥ 1.96 √(fixed + broken), and at least 2). A few labels
+    /// that agree with the network, or disagree at random, leave the attribute as shipped.
+    fn attribute_used(&self, k: usize) -> bool {
+        let (f, b) = (self.fixed[k] as f64, self.broken[k] as f64);
+        f - b >= 2.0 && f - b >= 1.96 * (f + b).sqrt()
+    }
+
+    fn attribute_shipped_right(&self, k: usize) -> usize {
+        self.cells
+            .iter()
+            .filter(|c| c.attributes[k].is_some_and(|v| argmax(&c.shipped_attributes[k]) == v))
+            .count()
+    }
+
+    /// The question's inputs with the used attribute corrections (the first 31 inputs are
+    /// the attribute probabilities), once, before the question's first fit.
+    fn correct_inputs(&mut self) {
+        if self.inputs_corrected {
+            return;
+        }
+        self.inputs_corrected = true;
+        for k in 0..ATTRIBUTES.len() {
+            let Some(fit) = self.kept[Model::Attribute(k).index()].clone() else {
+                continue;
+            };
+            if !self.attribute_used(k) {
+                continue;
+            }
+            let offset = crate::schema::attribute_offset(k);
+            let correction = Correction {
+                linear: fit,
+                penalty: self.penalty(Model::Attribute(k)),
+            };
+            for c in &mut self.cells {
+                if c.shipped_attributes.len() != ATTRIBUTES.len() || c.inputs.len() < offset {
+                    continue;
+                }
+                let p = correction.probabilities(&c.features, &c.shipped_attributes[k]);
+                c.inputs[offset..offset + p.len()].copy_from_slice(&p);
+            }
+        }
     }
 
     /// The class a fitted model gives cell `i`.
     fn answer(&self, model: Model, fit: &Linear, i: usize) -> usize {
         let x = self.input(model, i);
-        match model {
-            Model::Correction => {
+        match self.shipped(model, i) {
+            Some(shipped) => {
                 let c = Correction {
                     linear: fit.clone(),
-                    penalty: Self::penalty(model),
+                    penalty: self.penalty(model),
                 };
-                argmax(&c.probabilities(x, &self.cells[i].shipped))
+                argmax(&c.probabilities(x, shipped))
             }
-            _ => argmax(&fit.logits(x)),
+            None => argmax(&fit.logits(x)),
         }
     }
 
@@ -213,6 +370,9 @@ impl Fitting {
         while left > 0 {
             let Some((task, mut descent)) = self.running.take().or_else(|| {
                 let task = self.tasks.pop_front()?;
+                if task.model == Model::Interpretable {
+                    self.correct_inputs();
+                }
                 let descent = self.descent(&task);
                 Some((task, descent))
             }) else {
@@ -234,10 +394,21 @@ impl Fitting {
             if task.test.is_empty() {
                 self.kept[m] = Some(fit);
             } else {
+                if let Model::Attribute(k) = task.model {
+                    for &i in &task.test {
+                        let truth = self.cells[i].attributes[k];
+                        let shipped = Some(argmax(&self.cells[i].shipped_attributes[k])) == truth;
+                        let corrected = Some(self.answer(task.model, &fit, i)) == truth;
+                        self.fixed[k] += usize::from(corrected && !shipped);
+                        self.broken[k] += usize::from(shipped && !corrected);
+                    }
+                }
                 self.right[m] += task
                     .test
                     .iter()
-                    .filter(|&&i| self.answer(task.model, &fit, i) == self.cells[i].label)
+                    .filter(|&&i| {
+                        Some(self.answer(task.model, &fit, i)) == task.model.label(&self.cells[i])
+                    })
                     .count();
             }
         }
@@ -251,15 +422,43 @@ impl Fitting {
 
     /// The profile, once [`Fitting::advance`] has said the plan is done.
     pub fn profile(self, networks: Networks, date: String) -> Profile {
-        let n = self.cells.len();
         let counts = (0..self.classes.len())
-            .map(|c| self.cells.iter().filter(|x| x.label == c).count())
+            .map(|c| self.cells.iter().filter(|x| x.label == Some(c)).count())
             .collect();
-        let [correction, interpretable, probe] = self.kept;
-        let linear = |l: Option<Linear>| l.unwrap_or_else(|| Linear::zero(0, 0));
+        let attributes = (0..ATTRIBUTES.len())
+            .filter_map(|k| {
+                let fit = self.kept[Model::Attribute(k).index()].clone()?;
+                let of = self
+                    .cells
+                    .iter()
+                    .filter(|c| c.attributes[k].is_some())
+                    .count();
+                Some(AttributeFit {
+                    attribute: ATTRIBUTES[k].name.to_string(),
+                    counts: (0..ATTRIBUTES[k].values.len())
+                        .map(|v| {
+                            self.cells
+                                .iter()
+                                .filter(|c| c.attributes[k] == Some(v))
+                                .count()
+                        })
+                        .collect(),
+                    correction: Correction {
+                        linear: fit,
+                        penalty: self.penalty(Model::Attribute(k)),
+                    },
+                    shipped_accuracy: Accuracy::new(self.attribute_shipped_right(k), of),
+                    adapted_accuracy: Accuracy::new(self.right[Model::Attribute(k).index()], of),
+                    used: self.attribute_used(k),
+                })
+            })
+            .collect();
+        let labelled: Vec<&LabelledCell> =
+            self.cells.iter().filter(|c| c.label.is_some()).collect();
+        let n = labelled.len();
         let mut profile = Profile {
             format: PROFILE_FORMAT,
-            classes: self.classes,
+            classes: self.classes.clone(),
             counts,
             date,
             networks,
@@ -268,26 +467,32 @@ impl Fitting {
             adapted_accuracy: None,
             familiar: None,
             question: None,
+            attributes,
         };
+        let kept = |m: Model| self.kept[m.index()].clone();
         if self.types {
-            let shipped = self
-                .cells
-                .iter()
-                .filter(|c| argmax(&c.shipped) == c.label)
-                .count();
-            profile.adaptation = Some(Correction {
-                linear: linear(correction),
-                penalty: Self::penalty(Model::Correction),
-            });
-            profile.shipped_accuracy = Some(Accuracy::new(shipped, n));
-            profile.adapted_accuracy = Some(Accuracy::new(self.right[0], n));
-            let features: Vec<&[f32]> = self.cells.iter().map(|c| c.features.as_slice()).collect();
-            let labels: Vec<usize> = self.cells.iter().map(|c| c.label).collect();
-            profile.familiar = Some(Familiar::fit(&features, &labels, profile.classes.len()));
-        } else {
+            if let Some(correction) = kept(Model::Correction) {
+                let shipped = labelled
+                    .iter()
+                    .filter(|c| Some(argmax(&c.shipped)) == c.label)
+                    .count();
+                profile.adaptation = Some(Correction {
+                    linear: correction,
+                    penalty: self.penalty(Model::Correction),
+                });
+                profile.shipped_accuracy = Some(Accuracy::new(shipped, n));
+                profile.adapted_accuracy = Some(Accuracy::new(self.right[0], n));
+                let features: Vec<&[f32]> =
+                    labelled.iter().map(|c| c.features.as_slice()).collect();
+                let labels: Vec<usize> = labelled.iter().filter_map(|c| c.label).collect();
+                profile.familiar = Some(Familiar::fit(&features, &labels, profile.classes.len()));
+            }
+        } else if let (Some(interpretable), Some(probe)) =
+            (kept(Model::Interpretable), kept(Model::Probe))
+        {
             profile.question = Some(Question {
-                interpretable: linear(interpretable),
-                probe: linear(probe),
+                interpretable,
+                probe,
                 interpretable_accuracy: Accuracy::new(self.right[1], n),
                 probe_accuracy: Accuracy::new(self.right[2], n),
             });
@@ -324,12 +529,7 @@ mod tests {
                 features[2 + i % 7] = 0.3;
                 let mut inputs = vec![0.1f32; 35];
                 inputs[3 + label] = 0.9;
-                LabelledCell {
-                    features,
-                    shipped: vec![0.6, 0.4],
-                    inputs,
-                    label,
-                }
+                LabelledCell::of_class(features, vec![0.6, 0.4], inputs, label)
             })
             .collect()
     }
@@ -351,7 +551,7 @@ mod tests {
         assert!(slices > 100);
         assert_eq!(sliced.profile(networks(), "d".into()), whole);
         let q = whole.question.unwrap();
-        let labels: Vec<usize> = cells().iter().map(|c| c.label).collect();
+        let labels: Vec<usize> = cells().iter().filter_map(|c| c.label).collect();
         let x: Vec<Vec<f32>> = cells().into_iter().map(|c| c.features).collect();
         let expected = cross_validate(&labels, FOLDS, |train, test| {
             let xs: Vec<&[f32]> = train.iter().map(|&i| x[i].as_slice()).collect();
@@ -374,10 +574,96 @@ mod tests {
         assert!(!types);
         assert_eq!(classes, names(&["band", "segmented"]));
         // One class says nothing.
-        let one: Vec<LabelledCell> = cells().into_iter().filter(|c| c.label == 0).collect();
+        let one: Vec<LabelledCell> = cells().into_iter().filter(|c| c.label == Some(0)).collect();
         assert!(Fitting::new(one, classes, false)
             .err()
             .unwrap()
             .contains("at least two"));
+    }
+
+    /// Cells whose nucleus shape (attribute 2) the shipped network always reads as its first
+    /// value while the user says the second for cells along feature 1: only those labels,
+    /// no classes.
+    fn attribute_cells() -> Vec<LabelledCell> {
+        let k = 2;
+        (0..30)
+            .map(|i| {
+                let value = i % 2;
+                let mut features = vec![0.0f32; 16];
+                features[value] = 1.0;
+                features[2 + i % 5] = 0.3;
+                let shipped_attributes: Vec<Vec<f32>> = ATTRIBUTES
+                    .iter()
+                    .map(|a| {
+                        let mut p = vec![0.1 / (a.values.len() - 1) as f32; a.values.len()];
+                        p[0] = 0.9;
+                        p
+                    })
+                    .collect();
+                let mut attributes = [None; 11];
+                attributes[k] = Some(value);
+                LabelledCell {
+                    features,
+                    shipped: vec![0.2; 5],
+                    shipped_attributes,
+                    inputs: vec![0.0; 35],
+                    label: None,
+                    attributes,
+                }
+            })
+            .collect()
+    }
+
+    /// An attribute's values alone make a profile that corrects that attribute (and no
+    /// other), with its cross-validated gain; one value alone makes nothing.
+    #[test]
+    fn attribute_values_alone_correct_that_attribute() {
+        let cells = attribute_cells();
+        let profile = Fitting::new(cells.clone(), Vec::new(), false)
+            .unwrap()
+            .run(networks(), "d".into());
+        assert!(profile.adaptation.is_none() && profile.question.is_none());
+        assert_eq!(profile.attributes.len(), 1);
+        let fit = &profile.attributes[0];
+        assert_eq!(fit.attribute, ATTRIBUTES[2].name);
+        assert_eq!(fit.counts[..2], [15, 15]);
+        assert_eq!(fit.shipped_accuracy.right, 15);
+        assert!(fit.adapted_accuracy.right >= 28 && fit.used, "{fit:?}");
+        let c = &cells[1];
+        let adapted = profile.adapt_attributes(&c.features, &c.shipped_attributes);
+        assert_eq!(argmax(&adapted[2]), 1);
+        assert_eq!(adapted[3], c.shipped_attributes[3]);
+        // Read back as a profile.
+        let text = serde_json::to_string(&profile).unwrap();
+        assert_eq!(Profile::read(&text, &networks()).unwrap(), profile);
+        // One value only: nothing to fit.
+        let one: Vec<LabelledCell> = cells
+            .into_iter()
+            .filter(|c| c.attributes[2] == Some(0))
+            .collect();
+        assert!(Fitting::new(one, Vec::new(), false).is_err());
+    }
+
+    /// With a question too, the question is fitted on the corrected attribute probabilities.
+    #[test]
+    fn a_question_sees_the_corrected_attributes() {
+        let mut cells = attribute_cells();
+        let offset = crate::schema::attribute_offset(2);
+        for (i, c) in cells.iter_mut().enumerate() {
+            c.label = Some(i % 2);
+            c.inputs = c.shipped_attributes.concat();
+            c.inputs.extend([0.0; 4]);
+        }
+        let classes = vec!["a".to_string(), "b".to_string()];
+        let profile = Fitting::new(cells.clone(), classes, false)
+            .unwrap()
+            .run(networks(), "d".into());
+        let q = profile.question.as_ref().unwrap();
+        // The shipped inputs are the same for every cell; only the corrected nucleus shape
+        // tells the classes apart.
+        assert!(q.interpretable_accuracy.right >= 28, "{q:?}");
+        let top = &q.top_inputs(1)[0].0;
+        assert!(top.starts_with(ATTRIBUTES[2].title), "{top}");
+        assert!(offset > 0);
     }
 }

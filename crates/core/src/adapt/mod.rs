@@ -30,6 +30,10 @@ pub const ITERATIONS: usize = 300;
 /// the page use.
 pub const ADAPTATION_L2: f32 = 1e-4;
 
+/// The attribute corrections' L2 strength (the same pull toward the shipped probabilities as
+/// the cell type's), chosen by `wbc adapt-eval` on PBC val cells (BENCHMARKS.md).
+pub const ATTRIBUTE_L2: f32 = 1e-3;
+
 /// The shipped cell-type answer corrected for one microscope (see the module's notes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Correction {
@@ -290,6 +294,27 @@ pub struct Profile {
     pub familiar: Option<Familiar>,
     /// Otherwise: the user's own question.
     pub question: Option<Question>,
+    /// The attributes the user gave values for, each corrected like the cell type (absent
+    /// from profiles made before them).
+    #[serde(default)]
+    pub attributes: Vec<AttributeFit>,
+}
+
+/// One attribute's probabilities corrected from the user's own values of it ("the nucleus
+/// is indented"): `ln p + W·f + b` on the encoder's features, as [`Correction`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttributeFit {
+    /// The attribute's name (`crate::ATTRIBUTES`).
+    pub attribute: String,
+    /// Labelled cells per value.
+    pub counts: Vec<usize>,
+    pub correction: Correction,
+    /// Cross-validated accuracy on the labelled cells: shipped, corrected.
+    pub shipped_accuracy: Accuracy,
+    pub adapted_accuracy: Accuracy,
+    /// Whether the correction changes what the page shows: only when, in cross-validation,
+    /// it fixed clearly more of the labelled cells than it broke (see `fitting`).
+    pub used: bool,
 }
 
 impl Profile {
@@ -315,6 +340,21 @@ impl Profile {
             f
         });
         Some((p, familiarity))
+    }
+
+    /// A cell's attribute probabilities ([`crate::ATTRIBUTES`] order) with the profile's
+    /// used attribute corrections; the others as shipped.
+    pub fn adapt_attributes(&self, features: &[f32], shipped: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        let mut out = shipped.to_vec();
+        for fit in self.attributes.iter().filter(|a| a.used) {
+            let Some((k, a)) = crate::schema::attribute(&fit.attribute) else {
+                continue;
+            };
+            if out.get(k).is_some_and(|p| p.len() == a.values.len()) {
+                out[k] = fit.correction.probabilities(features, &shipped[k]);
+            }
+        }
+        out
     }
 
     /// A question profile's answer for a cell (its attribute probabilities and
@@ -347,8 +387,19 @@ impl Profile {
         if p.networks != *networks {
             return Err("this profile was fitted on other network versions: its numbers do not apply to these networks; fit it again from its labelled cells".into());
         }
-        if p.classes.len() != p.counts.len() || (p.adaptation.is_none() && p.question.is_none()) {
+        if p.classes.len() != p.counts.len()
+            || (p.adaptation.is_none() && p.question.is_none() && p.attributes.is_empty())
+        {
             return Err("the profile is incomplete".into());
+        }
+        if let Some(a) = p.attributes.iter().find(|a| {
+            crate::schema::attribute(&a.attribute)
+                .is_none_or(|(_, s)| s.values.len() != a.counts.len())
+        }) {
+            return Err(format!(
+                "the profile corrects an attribute this version does not know ({})",
+                a.attribute
+            ));
         }
         Ok(p)
     }
@@ -419,12 +470,7 @@ mod tests {
         let data = cells(20);
         let labelled: Vec<LabelledCell> = data
             .iter()
-            .map(|(f, s, c)| LabelledCell {
-                features: f.clone(),
-                shipped: s.clone(),
-                inputs: Vec::new(),
-                label: *c,
-            })
+            .map(|(f, s, c)| LabelledCell::of_class(f.clone(), s.clone(), Vec::new(), *c))
             .collect();
         let networks = Networks {
             attribute_net: "a".into(),
@@ -469,6 +515,7 @@ mod tests {
             adapted_accuracy: None,
             familiar: None,
             question: None,
+            attributes: Vec::new(),
         };
         let text = serde_json::to_string(&profile).unwrap();
         assert_eq!(Profile::read(&text, &networks).unwrap(), profile);
