@@ -145,6 +145,41 @@ fn accuracy(types: &BTreeMap<String, String>, truth: &[(PathBuf, String)]) -> f6
     100.0 * right as f64 / truth.len().max(1) as f64
 }
 
+/// `wbc fit --labels CSV --images DIR` then `wbc analyse --profile` on `cells`: the CLI's
+/// table (CSV text); the profile and table are kept in target/e2e/ under `name`.
+fn cli_fit_and_analyse(
+    labels: &Path,
+    images: &Path,
+    cells: impl IntoIterator<Item = PathBuf>,
+    name: &str,
+) -> Result<String> {
+    let profile = artefacts().join(format!("{name}-profile.json"));
+    let status = Command::new(wbc())
+        .args(["fit", "--labels"])
+        .arg(labels)
+        .arg("--images")
+        .arg(images)
+        .arg("--out")
+        .arg(&profile)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(status.success(), "wbc fit failed");
+    let table = artefacts().join(format!("{name}-cli.csv"));
+    let status = Command::new(wbc())
+        .arg("analyse")
+        .args(cells)
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--out")
+        .arg(&table)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(status.success(), "wbc analyse --profile failed");
+    Ok(std::fs::read_to_string(&table)?)
+}
+
 /// Show cell `name` in the explorer and give it `label` in its panel.
 fn label_in_panel(s: &Session, name: &str, label: &str) -> Result<()> {
     s.click("view-explorer")?;
@@ -217,31 +252,12 @@ fn tecom300_cells_labelled_in_the_page_lift_the_others_as_the_cli_predicts() -> 
         text.push_str(&format!("{},{label}\n", name_of(path)));
     }
     std::fs::write(&labels_csv, text)?;
-    let profile = artefacts().join("adapt-tecom300-profile.json");
-    let status = Command::new(wbc())
-        .args(["fit", "--labels"])
-        .arg(&labels_csv)
-        .arg("--images")
-        .arg(root().join("../shared/data/tecom300/images"))
-        .arg("--out")
-        .arg(&profile)
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .status()?;
-    ensure!(status.success(), "wbc fit failed");
-    let cli_csv = artefacts().join("adapt-tecom300-cli.csv");
-    let status = Command::new(wbc())
-        .arg("analyse")
-        .args(others.iter().map(|c| &c.0))
-        .arg("--profile")
-        .arg(&profile)
-        .arg("--out")
-        .arg(&cli_csv)
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .status()?;
-    ensure!(status.success(), "wbc analyse --profile failed");
-    let cli_text = std::fs::read_to_string(&cli_csv)?;
+    let cli_text = cli_fit_and_analyse(
+        &labels_csv,
+        &root().join("../shared/data/tecom300/images"),
+        others.iter().map(|c| c.0.clone()),
+        "adapt-tecom300",
+    )?;
     let cli = by_name(&cli_text, "label")?;
     let cli_adapted = accuracy(&cli, &others);
     let differ = others
@@ -613,31 +629,12 @@ fn attribute_values_correct_that_attribute_as_the_cli_predicts() -> Result<()> {
     s.screenshot("adapt-attribute-profile")?;
 
     // The CLI, from the same labels.
-    let profile = artefacts().join("adapt-attribute-profile.json");
-    let status = Command::new(wbc())
-        .args(["fit", "--labels"])
-        .arg(&csv)
-        .arg("--images")
-        .arg(&folder)
-        .arg("--out")
-        .arg(&profile)
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .status()?;
-    ensure!(status.success(), "wbc fit failed");
-    let cli_csv = artefacts().join("adapt-attribute-cli.csv");
-    let status = Command::new(wbc())
-        .arg("analyse")
-        .args(others.iter().map(|c| folder.join(name_of(&c.0))))
-        .arg("--profile")
-        .arg(&profile)
-        .arg("--out")
-        .arg(&cli_csv)
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .status()?;
-    ensure!(status.success(), "wbc analyse --profile failed");
-    let cli_text = std::fs::read_to_string(&cli_csv)?;
+    let cli_text = cli_fit_and_analyse(
+        &csv,
+        &folder,
+        others.iter().map(|c| folder.join(name_of(&c.0))),
+        "adapt-attribute",
+    )?;
     let (page, cli) = (
         by_name(&after, "cytoplasm_colour")?,
         by_name(&cli_text, "cytoplasm_colour")?,
