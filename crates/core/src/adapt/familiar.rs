@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// by `wbc adapt-eval` on Chula's held-back series at k = 5 among 0.5, 1, 1.5 and 2, as the
 /// widest gap between wrong and right answers still called unlike the training images
 /// (BENCHMARKS.md).
-pub const REACH: f32 = 2.0;
+pub const REACH: f32 = 1.0;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Familiar {
