@@ -44,6 +44,10 @@ pub struct StoredSession {
     keys: StoredValue<BTreeMap<u32, String>>,
     /// Page clock origin (ms since 1970), the first part of each new key.
     opened_at: StoredValue<u64>,
+    /// Keys made so far in this page, the second part of each new key: keys sort in the
+    /// order cells were answered, which is the order the page lists them (by id they
+    /// sorted in the order files were given, and two workers can answer out of that order).
+    keys_made: StoredValue<u32>,
     /// Requests in flight when the session was cleared: their answers are dropped.
     forgotten: StoredValue<BTreeSet<u32>>,
     /// The edits as last written, to write only what changed.
@@ -70,6 +74,7 @@ impl StoredSession {
             restored: RwSignal::new(false),
             keys: StoredValue::new(BTreeMap::new()),
             opened_at: StoredValue::new(js_sys::Date::now() as u64),
+            keys_made: StoredValue::new(0),
             forgotten: StoredValue::new(BTreeSet::new()),
             written_edits: StoredValue::new(BTreeMap::new()),
             cells,
@@ -103,10 +108,17 @@ impl StoredSession {
     /// The stored key of cell `id`, made when first needed.
     fn key_of(self, id: u32) -> String {
         let stamp = self.opened_at.get_value();
+        let keys_made = self.keys_made;
         self.keys
             .try_update_value(|k| {
                 k.entry(id)
-                    .or_insert_with(|| format!("{stamp:013}-{id:06}"))
+                    .or_insert_with(|| {
+                        let seq = keys_made.try_update_value(|n| {
+                            *n += 1;
+                            *n
+                        });
+                        format!("{stamp:013}-{:06}", seq.unwrap_or_default())
+                    })
                     .clone()
             })
             .unwrap_or_default()
