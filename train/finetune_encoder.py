@@ -365,6 +365,10 @@ def main():
     ap.add_argument("--keep-colour-labels", action="store_true",
                     help="score the colour attributes on strongly recoloured cells too (the "
                          "shipped run's recipe, with --strong-colour 1)")
+    ap.add_argument("--init", default="",
+                    help="start from an earlier run's state dict (e.g. runs/encoder_v3/best.pt) "
+                         "instead of the ImageNet weights alone: a second cosine cycle, at "
+                         "another input size if asked")
     ap.add_argument("--train-limit", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -419,6 +423,9 @@ def main():
     net = AttributeNet()
     digest = load_imagenet(net, args.weights)
     assert digest == WEIGHTS_SHA256, digest
+    if args.init:
+        net.load_state_dict(torch.load(args.init))
+        print(f"started from {args.init}", flush=True)
     head = list(net.head.parameters())
     body = [p for n, p in net.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": body, "lr": args.lr},

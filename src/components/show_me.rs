@@ -88,6 +88,52 @@ fn colour_buttons(
     }
 }
 
+/// The attribute an edit aims at and the value it asks for (`None` where the page cannot
+/// tell, a colour without its measured stains).
+fn aimed_at(edit: &Edit, stains: &TargetStains) -> Option<(usize, usize)> {
+    let name_value = |name: &str, value: &str| {
+        let (k, a) = wbc_core::schema::attribute(name)?;
+        Some((k, a.values.iter().position(|v| *v == value)?))
+    };
+    match *edit {
+        Edit::Size { factor } => {
+            name_value("cell_size", if factor >= 1.0 { "big" } else { "small" })
+        }
+        Edit::Nucleus { factor } => name_value(
+            "nuclear_cytoplasmic_ratio",
+            if factor >= 1.0 { "high" } else { "low" },
+        ),
+        // A wider ring is more cytoplasm: the N:C ratio falls.
+        Edit::Ring { factor } => name_value(
+            "nuclear_cytoplasmic_ratio",
+            if factor >= 1.0 { "low" } else { "high" },
+        ),
+        Edit::Cytoplasm { target, .. } => {
+            let (name, v) = stains.colour_target(&target)?;
+            Some((index_of(name), v))
+        }
+        Edit::Vacuoles { add } => name_value("cytoplasm_vacuole", if add { "yes" } else { "no" }),
+    }
+}
+
+/// How often WBCAtt's training cells of the cell's type carry the value the edit asks for;
+/// where hardly ever, the network has had nothing to learn that combination from, and the
+/// page says so rather than let an unmoved answer look like a verdict on the cell.
+fn support_note(edit: &Edit, cell_type: usize, stains: &TargetStains) -> Option<impl IntoView> {
+    let (k, v) = aimed_at(edit, stains)?;
+    let (share, total) = stains.share_with_type(cell_type, k, v)?;
+    let rare = share < wbc_core::edit::RARE_WITH_TYPE;
+    let (attribute, value) = (ATTRIBUTES[k].title.to_lowercase(), ATTRIBUTES[k].values[v]);
+    let kind = CELL_TYPES[cell_type].to_lowercase();
+    let count = (share * total as f64).round();
+    let text = if rare {
+        format!("WBCAtt's training cells show {attribute} \"{value}\" in {count:.0} of {total} {kind}s ({:.1}%): the network has had almost nothing to learn that combination from, and may read this attribute with the cell type rather than from the edit.", 100.0 * share)
+    } else {
+        format!("WBCAtt's training cells show {attribute} \"{value}\" in {count:.0} of {total} {kind}s ({:.0}%).", 100.0 * share)
+    };
+    Some(view! { <p class="hint" data-testid="edit-support" data-rare=rare.to_string()>{text}</p> })
+}
+
 /// What moved between the cell and its edited twin.
 fn what_moved(
     cell: &CellView,
@@ -175,7 +221,7 @@ pub fn ShowMeSection(cell: CellView) -> impl IntoView {
     view! {
         <section class="show-me" data-testid="show-me">
             <h3>"Show me: this cell changed, and what the networks then say"</h3>
-            <p class="hint">"Each edit follows the segmentation and is analysed again by both networks. Nucleus shape, chromatin, cell shape, cytoplasm texture and granule type cannot be changed convincingly by such a rule, so the page does not try."</p>
+            <p class="hint">"Each edit follows the segmentation and is analysed again by both networks; the nucleus grows or shrinks inside the cell's own outline, its cytoplasm stretched to fill. Nucleus shape, chromatin, cell shape, cytoplasm texture and granule type cannot be changed convincingly by such a rule, so the page does not try."</p>
             {move || extras.stains.get().filter(|s| !s.followed.is_empty()).map(|s| view! {
                 <p class="hint" data-testid="show-me-followed">
                     {format!("On 100 PBC test cells, stepping each edit up until the attribute network gave the value asked, it did so for: {}. Where it rarely follows, the network reads that attribute from more than the edited region.",
@@ -200,12 +246,16 @@ pub fn ShowMeSection(cell: CellView) -> impl IntoView {
             })}
             {move || show_me.shown.get().filter(|s| s.cell == id).map(|edited| {
                 let cbm = extras.cbm.get();
+                let support = extras.stains.get().and_then(|stains| {
+                    support_note(&edited.edit, argmax(&cell.prediction.cell_type), &stains)
+                });
                 view! {
                     <div class="edited" data-testid="edited" data-kind=kind(&edited.edit)
                         data-ms=format!("{:.0}", edited.ms)>
                         <figure><img src=original.clone() alt="the cell as it is"/><figcaption>"as it is"</figcaption></figure>
                         <figure><img src=edited.image_url.clone() data-testid="edited-image" alt="the edited cell"/>
                             <figcaption>{format!("{} ({:.0} ms)", describe(&edited.edit), edited.ms)}</figcaption></figure>
+                        {support}
                         {what_moved(&cell, &edited, cbm.as_ref())}
                         <button data-testid="show-me-clear" on:click=move |_| show_me.clear()>"back to the cell as it is"</button>
                     </div>

@@ -15,7 +15,7 @@ use image::{imageops, RgbImage};
 use serde::Serialize;
 use std::path::PathBuf;
 use wbc_core::dataset::{read_csv, split_csv, LabelledCell};
-use wbc_core::edit::{apply, mean_density, Edit, TargetStains};
+use wbc_core::edit::{apply, counts_by_type, mean_density, Edit, TargetStains, RARE_WITH_TYPE};
 use wbc_core::metrics::argmax;
 use wbc_core::segmentation::CYTOPLASM;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
@@ -81,6 +81,9 @@ struct Outcome {
     familiar: bool,
     type_before: &'static str,
     type_after: &'static str,
+    /// WBCAtt shows the value asked in at least 5% of PBC train cells of the type the
+    /// network saw before the edit (else it has had nothing to learn that combination from).
+    supported: bool,
 }
 
 /// Per kind of edit.
@@ -95,6 +98,11 @@ struct Summary {
     off_target_points: f64,
     familiar_percent: f64,
     type_changed_percent: f64,
+    /// The same over the edits WBCAtt supports (`Outcome::supported`).
+    supported_edits: usize,
+    supported_moved_percent: f64,
+    supported_off_target_points: f64,
+    supported_familiar_percent: f64,
 }
 
 fn analyse(analyzer: &Analyzer, image: &RgbImage) -> Result<CellAnalysis> {
@@ -235,6 +243,14 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         "cargo run --release -p wbc -- counterfactual-images --split {} --cells {} --stain-cells {}",
         args.split, args.cells, args.stain_cells
     );
+    let by_type = counts_by_type(&train);
+    let support = TargetStains {
+        cytoplasm_colour: Vec::new(),
+        granule_colour: Vec::new(),
+        measured: String::new(),
+        followed: Vec::new(),
+        by_type: by_type.clone(),
+    };
     let test = read_csv(&split_csv(&args.data, &args.split))?;
     let n = args.cells.min(test.len());
     let cells: Vec<&LabelledCell> = (0..n).map(|i| &test[i * test.len() / n]).collect();
@@ -317,6 +333,10 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
                 _ => None,
             };
             let moved = value(&b, k) == to;
+            let type_before = argmax(&a.prediction.cell_type);
+            let supported = support
+                .share_with_type(type_before, k, to)
+                .is_some_and(|(share, _)| share >= RARE_WITH_TYPE);
             if moved && pairs.iter().filter(|p| p.0 == kind).count() < 3 {
                 pairs.push((kind, a.shown.clone(), edited));
             }
@@ -331,8 +351,9 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
                 measured,
                 off_target: off_target(&a, &b, k),
                 familiar: !unlike(&b),
-                type_before: CELL_TYPES[argmax(&a.prediction.cell_type)],
+                type_before: CELL_TYPES[type_before],
                 type_after: CELL_TYPES[argmax(&b.prediction.cell_type)],
+                supported,
             });
         }
         let t = CELL_TYPES[argmax(&a.prediction.cell_type)];
@@ -357,6 +378,10 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         .iter()
         .map(|&kind| {
             let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.kind == kind).collect();
+            let sup: Vec<&&Outcome> = of.iter().filter(|o| o.supported).collect();
+            let mean = |v: &[&&Outcome], f: fn(&Outcome) -> f64| {
+                v.iter().map(|o| f(o)).sum::<f64>() / v.len().max(1) as f64
+            };
             let measured: Vec<bool> = of.iter().filter_map(|o| o.measured).collect();
             Summary {
                 kind,
@@ -377,14 +402,18 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
                     of.iter().filter(|o| o.type_before != o.type_after).count(),
                     of.len(),
                 ),
+                supported_edits: sup.len(),
+                supported_moved_percent: 100.0 * mean(&sup, |o| o.moved as u8 as f64),
+                supported_off_target_points: mean(&sup, |o| o.off_target as f64),
+                supported_familiar_percent: 100.0 * mean(&sup, |o| o.familiar as u8 as f64),
             }
         })
         .collect();
-    println!("| edit | edits | attribute moved to the value asked (within the walk) | median strength needed | measurement moved as asked | other attributes moved (points) | still familiar | type changed |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| edit | edits | attribute moved to the value asked (within the walk) | median strength needed | measurement moved as asked | other attributes moved (points) | still familiar | type changed | edits WBCAtt supports: n, moved, other attributes, familiar |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for s in &summaries {
         println!(
-            "| {} | {} | {:.1}% | {} | {} | {:.1} | {:.1}% | {:.1}% |",
+            "| {} | {} | {:.1}% | {} | {} | {:.1} | {:.1}% | {:.1}% | {}, {:.1}%, {:.1}, {:.1}% |",
             s.kind,
             s.edits,
             s.moved_percent,
@@ -393,7 +422,11 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
                 .map_or("–".into(), |m| format!("{m:.1}%")),
             s.off_target_points,
             s.familiar_percent,
-            s.type_changed_percent
+            s.type_changed_percent,
+            s.supported_edits,
+            s.supported_moved_percent,
+            s.supported_off_target_points,
+            s.supported_familiar_percent
         );
     }
     let flipped = |key: &str| flips.iter().filter(|f| !f[key].is_null()).count();
@@ -416,6 +449,7 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
             .iter()
             .map(|s| (s.kind.to_string(), s.moved_percent))
             .collect(),
+        by_type,
     };
     std::fs::write(&args.stains, serde_json::to_string_pretty(&card)?)?;
     write_sheet(&pairs, &kinds, &args.sheet)?;
@@ -425,6 +459,7 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         "commit": cards::git_commit(),
         "date": cards::today(),
         "scales": {"shrink": SHRINK, "grow": GROW},
+        "supported": format!("an edit is supported when WBCAtt shows the value asked in at least {:.0}% of the PBC train cells of the type the network saw before the edit", 100.0 * RARE_WITH_TYPE),
         "target_stains": {"cytoplasm_colour": cytoplasm_stains, "granule_colour": granule_stains},
         "summary": summaries,
         "boundary": {
