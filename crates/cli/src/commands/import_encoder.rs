@@ -104,32 +104,9 @@ pub fn run(args: ImportEncoderArgs) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&bpk, &bytes)?;
-    let a = &record["args"];
     let history = record["history"].as_array().cloned().unwrap_or_default();
     let seconds: f64 = history.iter().filter_map(|h| h["seconds"].as_f64()).sum();
-    // Runs from before the colour options recoloured every cell strongly and scored every
-    // attribute on it: the same recipe as these two options.
-    let colour = match (
-        a["strong_colour"].as_f64(),
-        a["keep_colour_labels"].as_bool(),
-    ) {
-        (None, _) => " --strong-colour 1 --keep-colour-labels".to_string(),
-        (Some(strong), keep) => format!(
-            " --strong-colour {strong} --mild-colour {}{}",
-            a["mild_colour"],
-            if keep == Some(true) {
-                " --keep-colour-labels"
-            } else {
-                ""
-            }
-        ),
-    };
-    let train_cmd = format!(
-        "cargo xtask train-encoder -- --epochs {} --batch {} --lr {} --weight-decay {} --input-size {} --source-size {} --chula-repeat {} --seed {}{}{} --out {}",
-        a["epochs"], a["batch"], a["lr"], a["weight_decay"], a["input_size"], a["source_size"], a["chula_repeat"], a["seed"], colour,
-        if a["no_chula"].as_bool() == Some(true) { " --no-chula" } else { "" },
-        args.run.display(),
-    );
+    let train_cmd = train_command(&record["args"], &args.run)?;
     let card = ModelCard {
         name: "attribute_net".into(),
         description: "ImageNet-pretrained MobileNetV2 encoder (torchvision IMAGENET1K_V1, ReLU6, 1280 pooled features) fine-tuned on PBC with the WBCAtt labels and on Chula's training series (cell type only), with stain, colour, blur, noise and scale augmentation: 11 WBCAtt attribute heads + 5-way cell type in one linear layer.".into(),
@@ -183,4 +160,51 @@ pub fn run(args: ImportEncoderArgs) -> Result<()> {
         json_path.display()
     );
     Ok(())
+}
+
+/// The command that trains a run, from its recorded options; a run started from an earlier
+/// one's weights (`--init`) is reproduced by that run's command first.
+fn train_command(a: &serde_json::Value, run: &std::path::Path) -> Result<String> {
+    // Runs from before the colour options recoloured every cell strongly and scored every
+    // attribute on it: the same recipe as these two options.
+    let colour = match (
+        a["strong_colour"].as_f64(),
+        a["keep_colour_labels"].as_bool(),
+    ) {
+        (None, _) => " --strong-colour 1 --keep-colour-labels".to_string(),
+        (Some(strong), keep) => format!(
+            " --strong-colour {strong} --mild-colour {}{}",
+            a["mild_colour"],
+            if keep == Some(true) {
+                " --keep-colour-labels"
+            } else {
+                ""
+            }
+        ),
+    };
+    let init = a["init"].as_str().filter(|i| !i.is_empty());
+    let this = format!(
+        "cargo xtask train-encoder -- --epochs {} --batch {} --lr {} --weight-decay {} --input-size {} --source-size {} --chula-repeat {} --seed {}{}{}{} --out {}",
+        a["epochs"], a["batch"], a["lr"], a["weight_decay"], a["input_size"], a["source_size"], a["chula_repeat"], a["seed"], colour,
+        if a["no_chula"].as_bool() == Some(true) { " --no-chula" } else { "" },
+        init.map(|i| format!(" --init {i}")).unwrap_or_default(),
+        run.display(),
+    );
+    let Some(init) = init else {
+        return Ok(this);
+    };
+    let before = std::path::Path::new(init)
+        .parent()
+        .context("--init names a checkpoint in a run folder")?;
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(before.join("run.json")).with_context(|| {
+            format!(
+                "reading {}/run.json (the run this one started from)",
+                before.display()
+            )
+        })?)?;
+    Ok(format!(
+        "{} && {this}",
+        train_command(&record["args"], before)?
+    ))
 }
