@@ -224,8 +224,14 @@ pub fn ShowMeSection(cell: CellView) -> impl IntoView {
             <p class="hint">"Each edit follows the segmentation and is analysed again by both networks; the nucleus grows or shrinks inside the cell's own outline, its cytoplasm stretched to fill. Nucleus shape, chromatin, cell shape, cytoplasm texture and granule type cannot be changed convincingly by such a rule, so the page does not try."</p>
             {move || extras.stains.get().filter(|s| !s.followed.is_empty()).map(|s| view! {
                 <p class="hint" data-testid="show-me-followed">
-                    {format!("On 100 PBC test cells, stepping each edit up until the attribute network gave the value asked, it did so for: {}. Where it rarely follows, the network reads that attribute from more than the edited region.",
-                        s.followed.iter().map(|(k, p)| format!("{k} {p:.0}%")).collect::<Vec<_>>().join(", "))}
+                    {format!("On 100 PBC test cells, stepping each edit up until the attribute network gave the value asked, it did so for: {}. Where it rarely follows, the network reads that attribute from more than the edited region, or with the cell type: many edits ask for a value WBCAtt never shows with that type (a granulocyte with a high N:C ratio).",
+                        s.followed.iter().map(|(k, p)| {
+                            let supported = s.followed_supported.iter().find(|(kind, n, _)| kind == k && *n > 0);
+                            match supported {
+                                Some((_, n, q)) => format!("{k} {p:.0}% ({q:.0}% of the {n} that WBCAtt shows with the cell's type)"),
+                                None => format!("{k} {p:.0}%"),
+                            }
+                        }).collect::<Vec<_>>().join(", "))}
                 </p>
             })}
             <div class="show-me-controls">

@@ -53,6 +53,10 @@ pub struct TargetStains {
     /// (the same run's report), for the page to say beside its "show me".
     #[serde(default)]
     pub followed: Vec<(String, f64)>,
+    /// The same over the edits WBCAtt supports (the value asked shown in at least
+    /// [`RARE_WITH_TYPE`] of the training cells of the cell's type): (kind, edits, %).
+    #[serde(default)]
+    pub followed_supported: Vec<(String, usize, f64)>,
     /// How many PBC train cells of each type carry each value of each attribute
     /// (`[type][attribute][value]`, WBCAtt's labels). Where an edit asks for a value WBCAtt
     /// hardly shows with the cell's type (an eosinophil with a high N:C ratio: 1 of 1,876),

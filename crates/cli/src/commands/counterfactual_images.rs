@@ -249,6 +249,7 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         granule_colour: Vec::new(),
         measured: String::new(),
         followed: Vec::new(),
+        followed_supported: Vec::new(),
         by_type: by_type.clone(),
     };
     let test = read_csv(&split_csv(&args.data, &args.split))?;
@@ -448,6 +449,16 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         followed: summaries
             .iter()
             .map(|s| (s.kind.to_string(), s.moved_percent))
+            .collect(),
+        followed_supported: summaries
+            .iter()
+            .map(|s| {
+                (
+                    s.kind.to_string(),
+                    s.supported_edits,
+                    s.supported_moved_percent,
+                )
+            })
             .collect(),
         by_type,
     };
