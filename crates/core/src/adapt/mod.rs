@@ -26,13 +26,15 @@ use serde::{Deserialize, Serialize};
 pub const ITERATIONS: usize = 300;
 
 /// The correction's L2 strength, chosen by `wbc adapt-eval` on Chula's held-back series at
-/// k = 5 among 0, 3e-5, 1e-4, 3e-4 and 1e-3 (86.1% there with the third encoder run; BENCHMARKS.md): what `wbc fit` and
-/// the page use.
-pub const ADAPTATION_L2: f32 = 3e-5;
+/// k = 5 among 0, 3e-5, 1e-4, 3e-4 and 1e-3 (89.2% there with the fourth encoder run, 3e-5
+/// 89.1%; BENCHMARKS.md): what `wbc fit` and the page use. At 0 the fit is held near the
+/// shipped answer by its [`ITERATIONS`] steps from no correction alone.
+pub const ADAPTATION_L2: f32 = 0.0;
 
 /// The attribute corrections' L2 strength (the same pull toward the shipped probabilities as
-/// the cell type's), chosen by `wbc adapt-eval` on PBC val cells (BENCHMARKS.md).
-pub const ATTRIBUTE_L2: f32 = 1e-4;
+/// the cell type's), chosen by `wbc attribute-adapt-eval` on PBC val cells (0.003 with the
+/// fourth encoder run; BENCHMARKS.md).
+pub const ATTRIBUTE_L2: f32 = 0.003;
 
 /// The shipped cell-type answer corrected for one microscope (see the module's notes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
