@@ -313,9 +313,12 @@ fn explorer(s: &Session, name: &str) -> Result<()> {
         paths.to_string().contains("synthetic-cell.png"),
         "{name}: counterfactuals {paths}"
     );
-    // Purple coarse granules: a haematologist would now say basophil, and so should the CBM.
+    // Purple coarse granules (and so granules seen: every WBCAtt cell with coarse granules has
+    // granularity "yes"): a haematologist would now say basophil, and so should the CBM. With
+    // granularity left at the monocyte's "no" the fourth encoder run's CBM said basophil 18%.
     set_attribute(s, "granule_colour", "purple")?;
     set_attribute(s, "granule_type", "coarse")?;
+    set_attribute(s, "granularity", "yes")?;
     s.wait_for("edit applied", Duration::from_secs(10), |s| {
         Ok(s.attr("attribute-granule_type", "data-edited")?.as_deref() == Some("true"))
     })?;
