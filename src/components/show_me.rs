@@ -116,20 +116,32 @@ fn aimed_at(edit: &Edit, stains: &TargetStains) -> Option<(usize, usize)> {
     }
 }
 
+/// An attribute's title inside a sentence: "cell size", but "N:C ratio" kept as written.
+fn in_sentence(title: &str) -> String {
+    let mut chars = title.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if second.is_lowercase() => first
+            .to_lowercase()
+            .chain(title[first.len_utf8()..].chars())
+            .collect(),
+        _ => title.to_string(),
+    }
+}
+
 /// How often WBCAtt's training cells of the cell's type carry the value the edit asks for;
 /// where hardly ever, the network has had nothing to learn that combination from, and the
 /// page says so rather than let an unmoved answer look like a verdict on the cell.
 fn support_note(edit: &Edit, cell_type: usize, stains: &TargetStains) -> Option<impl IntoView> {
     let (k, v) = aimed_at(edit, stains)?;
-    let (share, total) = stains.share_with_type(cell_type, k, v)?;
-    let rare = share < wbc_core::edit::RARE_WITH_TYPE;
-    let (attribute, value) = (ATTRIBUTES[k].title.to_lowercase(), ATTRIBUTES[k].values[v]);
+    let seen = stains.with_type(cell_type, k, v)?;
+    let rare = seen.rare();
+    let (attribute, value) = (in_sentence(ATTRIBUTES[k].title), ATTRIBUTES[k].values[v]);
     let kind = CELL_TYPES[cell_type].to_lowercase();
-    let count = (share * total as f64).round();
+    let (count, of, share) = (seen.cells, seen.of, 100.0 * seen.share());
     let text = if rare {
-        format!("WBCAtt's training cells show {attribute} \"{value}\" in {count:.0} of {total} {kind}s ({:.1}%): the network has had almost nothing to learn that combination from, and may read this attribute with the cell type rather than from the edit.", 100.0 * share)
+        format!("WBCAtt's training cells show {attribute} \"{value}\" in {count} of {of} {kind}s ({share:.1}%): the network has had almost nothing to learn that combination from, and may read this attribute with the cell type rather than from the edit.")
     } else {
-        format!("WBCAtt's training cells show {attribute} \"{value}\" in {count:.0} of {total} {kind}s ({:.0}%).", 100.0 * share)
+        format!("WBCAtt's training cells show {attribute} \"{value}\" in {count} of {of} {kind}s ({share:.0}%).")
     };
     Some(view! { <p class="hint" data-testid="edit-support" data-rare=rare.to_string()>{text}</p> })
 }
@@ -221,7 +233,7 @@ pub fn ShowMeSection(cell: CellView) -> impl IntoView {
     view! {
         <section class="show-me" data-testid="show-me">
             <h3>"Show me: this cell changed, and what the networks then say"</h3>
-            <p class="hint">"Each edit follows the segmentation and is analysed again by both networks; the nucleus grows or shrinks inside the cell's own outline, its cytoplasm stretched to fill. Nucleus shape, chromatin, cell shape, cytoplasm texture and granule type cannot be changed convincingly by such a rule, so the page does not try."</p>
+            <p class="hint">"Each edit follows the segmentation and is analysed again by both networks; the nucleus grows or shrinks inside the cell's own outline (grown, it squeezes the cytoplasm; shrunk, the place it left is painted with the cell's own cytoplasm). Nucleus shape, chromatin, cell shape, cytoplasm texture and granule type cannot be changed convincingly by such a rule, so the page does not try."</p>
             {move || extras.stains.get().filter(|s| !s.followed.is_empty()).map(|s| view! {
                 <p class="hint" data-testid="show-me-followed">
                     {format!("On 100 PBC test cells, stepping each edit up until the attribute network gave the value asked, it did so for: {}. Where it rarely follows, the network reads that attribute from more than the edited region, or with the cell type: many edits ask for a value WBCAtt never shows with that type (a granulocyte with a high N:C ratio).",

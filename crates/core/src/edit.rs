@@ -71,13 +71,9 @@ pub struct TargetStains {
 pub const RARE_WITH_TYPE: f64 = 0.05;
 
 impl TargetStains {
-    /// The share of PBC train cells of type `cell_type` labelled with value `v` of attribute
-    /// `k`, and how many cells of that type there are (`None` without counts).
-    pub fn share_with_type(&self, cell_type: usize, k: usize, v: usize) -> Option<(f64, u32)> {
-        let counts = self.by_type.get(cell_type)?.get(k)?;
-        let total: u32 = counts.iter().sum();
-        let n = *counts.get(v)?;
-        (total > 0).then(|| (n as f64 / total as f64, total))
+    /// [`with_type`] on this file's counts.
+    pub fn with_type(&self, cell_type: usize, k: usize, v: usize) -> Option<WithType> {
+        with_type(&self.by_type, cell_type, k, v)
     }
 
     /// Which attribute a restaining edit aims at, and which value: the target is one of the
@@ -88,6 +84,40 @@ impl TargetStains {
             .map(|v| ("cytoplasm_colour", v))
             .or_else(|| find(&self.granule_colour).map(|v| ("granule_colour", v)))
     }
+}
+
+/// How many PBC train cells of one type carry one attribute value, of how many of that type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WithType {
+    pub cells: u32,
+    pub of: u32,
+}
+
+impl WithType {
+    pub fn share(&self) -> f64 {
+        self.cells as f64 / self.of.max(1) as f64
+    }
+
+    /// WBCAtt hardly shows the value with the type ([`RARE_WITH_TYPE`]).
+    pub fn rare(&self) -> bool {
+        self.share() < RARE_WITH_TYPE
+    }
+}
+
+/// Value `v` of attribute `k` among the cells of type `cell_type` in counts made by
+/// [`counts_by_type`] (`None` without counts or cells of that type).
+pub fn with_type(
+    counts: &[Vec<Vec<u32>>],
+    cell_type: usize,
+    k: usize,
+    v: usize,
+) -> Option<WithType> {
+    let values = counts.get(cell_type)?.get(k)?;
+    let of: u32 = values.iter().sum();
+    (of > 0).then_some(WithType {
+        cells: *values.get(v)?,
+        of,
+    })
 }
 
 /// The counts of [`TargetStains::by_type`] from labelled cells.

@@ -15,7 +15,9 @@ use image::{imageops, RgbImage};
 use serde::Serialize;
 use std::path::PathBuf;
 use wbc_core::dataset::{read_csv, split_csv, LabelledCell};
-use wbc_core::edit::{apply, counts_by_type, mean_density, Edit, TargetStains, RARE_WITH_TYPE};
+use wbc_core::edit::{
+    apply, counts_by_type, mean_density, with_type, Edit, TargetStains, RARE_WITH_TYPE,
+};
 use wbc_core::metrics::argmax;
 use wbc_core::segmentation::CYTOPLASM;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
@@ -244,14 +246,6 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         args.split, args.cells, args.stain_cells
     );
     let by_type = counts_by_type(&train);
-    let support = TargetStains {
-        cytoplasm_colour: Vec::new(),
-        granule_colour: Vec::new(),
-        measured: String::new(),
-        followed: Vec::new(),
-        followed_supported: Vec::new(),
-        by_type: by_type.clone(),
-    };
     let test = read_csv(&split_csv(&args.data, &args.split))?;
     let n = args.cells.min(test.len());
     let cells: Vec<&LabelledCell> = (0..n).map(|i| &test[i * test.len() / n]).collect();
@@ -335,9 +329,7 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
             };
             let moved = value(&b, k) == to;
             let type_before = argmax(&a.prediction.cell_type);
-            let supported = support
-                .share_with_type(type_before, k, to)
-                .is_some_and(|(share, _)| share >= RARE_WITH_TYPE);
+            let supported = with_type(&by_type, type_before, k, to).is_some_and(|w| !w.rare());
             if moved && pairs.iter().filter(|p| p.0 == kind).count() < 3 {
                 pairs.push((kind, a.shown.clone(), edited));
             }
