@@ -33,7 +33,7 @@ step cbm $wbc cbm --model models/attribute_net --out models/cbm.json
 # 3. The calibration (front end, temperatures, familiarity, doubt), then the measured type and
 #    its joining (its warning is chosen against the familiarity check, so after it), then the
 #    measured type's test scores.
-step calibrate $wbc calibrate --choice-cells 30 --feature-cells 600 --limit 300
+step calibrate $wbc calibrate --choice-cells 150 --feature-cells 600 --limit 300
 step measured-type $wbc measured-type --train-cells 600 --shifted-cells 100
 step measured-type-test $wbc measured-type --test-only
 # 4. What the page answers, measured: other microscopes, PBC test, adaptation, counterfactual

@@ -6,7 +6,7 @@
 
 use crate::state::{CellView, EditedView, Engine, Extras, ShowMe};
 use leptos::prelude::*;
-use wbc_core::edit::{Edit, TargetStains};
+use wbc_core::edit::{Edit, TargetStains, SLIDER_RANGE, SLIDER_STEP};
 use wbc_core::metrics::argmax;
 use wbc_core::{ATTRIBUTES, CELL_TYPES};
 
@@ -49,7 +49,7 @@ fn ScaleSlider(
     view! {
         <label class="scale">
             {label}
-            <input type="range" min="0.6" max="1.5" step="0.05" data-testid=testid
+            <input type="range" min=SLIDER_RANGE.0 max=SLIDER_RANGE.1 step=SLIDER_STEP data-testid=testid
                 prop:value=move || factor.get().to_string()
                 on:input=move |e| factor.set(event_target_value(&e).parse().unwrap_or(1.0))
                 on:change=move |_| engine.show_me(id, make(factor.get_untracked()))/>

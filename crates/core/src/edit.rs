@@ -21,6 +21,14 @@ use crate::segmentation::{is_white_cell, CYTOPLASM, NUCLEUS, OTHER, VACUOLE};
 use image::{GrayImage, Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
+/// The page's size and nucleus sliders, in length: from a monocyte shrunk to a small
+/// lymphocyte's size to a small lymphocyte grown to a monocyte's (7 against 12–20 µm), in
+/// steps of [`SLIDER_STEP`]. The range was chosen on val (`wbc counterfactual-images --split
+/// val`: BENCHMARKS.md, "Show me").
+pub const SLIDER_RANGE: (f32, f32) = (0.5, 2.0);
+/// The sliders' step.
+pub const SLIDER_STEP: f32 = 0.05;
+
 /// One edit of a cell's square.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Edit {

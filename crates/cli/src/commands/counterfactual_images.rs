@@ -4,7 +4,10 @@
 //! asked, how often the segmentation's measurement moves the right way, how far the other
 //! attributes' probabilities move, and how many edited cells stay familiar; and, for cells
 //! the network calls lymphocytes or monocytes, where the type flips as the cell or its nucleus
-//! is scaled step by step. A contact sheet of before/after pairs goes to `docs/`.
+//! is scaled in the page's slider steps, each way over ×0.5–2: at what factor, to what type,
+//! whether the edited cell is still familiar there, and how many cells flip within each
+//! candidate slider range (the page's range is chosen on val by the rule in the report). A
+//! contact sheet of before/after pairs goes to `docs/`.
 //!
 //! The cytoplasm's target stains are measured here on PBC train: the mean optical density of
 //! the cytoplasm of cells labelled with each cytoplasm colour and each granule colour.
@@ -17,6 +20,7 @@ use std::path::PathBuf;
 use wbc_core::dataset::{read_csv, split_csv, LabelledCell};
 use wbc_core::edit::{
     apply, counts_by_type, mean_density, with_type, Edit, TargetStains, RARE_WITH_TYPE,
+    SLIDER_RANGE, SLIDER_STEP,
 };
 use wbc_core::metrics::argmax;
 use wbc_core::segmentation::CYTOPLASM;
@@ -214,24 +218,69 @@ fn strength(edit: &Edit) -> f32 {
     }
 }
 
-/// The first scale (stepping away from 1) at which the network's type is no longer what it
-/// was, for the cell scaled (`nucleus`: false) or its nucleus (true).
-fn flip(analyzer: &Analyzer, a: &CellAnalysis, nucleus: bool) -> Result<Option<f32>> {
+/// The widest slider range the report walks, in length: the candidates for the page's range
+/// (`SLIDER_RANGE`) are judged inside it.
+const WALK: (f32, f32) = (0.5, 2.0);
+/// Candidate slider ranges (low, high), judged on val by the rule in the report.
+const CANDIDATE_RANGES: [(f32, f32); 3] = [(0.6, 1.5), (0.55, 1.75), (0.5, 2.0)];
+
+/// Where the type flips as one slider walks away from 1 in the page's steps, each way: the
+/// first factor at which the network's type is no longer what it was, and whether the edited
+/// cell is still familiar there.
+#[derive(Serialize, Clone, Copy)]
+struct Flip {
+    factor: f32,
+    familiar: bool,
+    /// The type the network gives there.
+    to: &'static str,
+}
+
+fn walk_flips(analyzer: &Analyzer, a: &CellAnalysis, nucleus: bool) -> Result<[Option<Flip>; 2]> {
     let before = argmax(&a.prediction.cell_type);
-    for step in 1..=5 {
-        for factor in [1.0 + 0.1 * step as f32, 1.0 - 0.08 * step as f32] {
+    let mut out = [None, None];
+    for (way, end) in [WALK.1, WALK.0].into_iter().enumerate() {
+        let sign = if way == 0 { 1.0 } else { -1.0 };
+        for step in 1.. {
+            let factor = 1.0 + sign * SLIDER_STEP * step as f32;
+            if (sign > 0.0 && factor > end + 1e-4) || (sign < 0.0 && factor < end - 1e-4) {
+                break;
+            }
             let edit = if nucleus {
                 Edit::Nucleus { factor }
             } else {
                 Edit::Size { factor }
             };
             let b = analyse(analyzer, &apply(&a.shown, &a.labels, &edit))?;
-            if argmax(&b.prediction.cell_type) != before {
-                return Ok(Some(factor));
+            let after = argmax(&b.prediction.cell_type);
+            if after != before {
+                out[way] = Some(Flip {
+                    factor,
+                    familiar: !unlike(&b),
+                    to: CELL_TYPES[after],
+                });
+                break;
             }
         }
     }
-    Ok(None)
+    Ok(out)
+}
+
+/// Whether a cell's type flips on a slider limited to `range`, still familiar there (to
+/// `only` when given).
+fn flips_within(f: &[Option<Flip>; 2], range: (f32, f32), only: Option<&str>) -> bool {
+    let inside = |x: &Option<Flip>, ok: &dyn Fn(f32) -> bool| {
+        x.is_some_and(|x| x.familiar && ok(x.factor) && only.is_none_or(|t| t == x.to))
+    };
+    inside(&f[0], &|v| v <= range.1 + 1e-4) || inside(&f[1], &|v| v >= range.0 - 1e-4)
+}
+
+/// The other side of the lymphocyte–monocyte boundary.
+fn across(t: &str) -> &'static str {
+    if t == "Lymphocyte" {
+        "Monocyte"
+    } else {
+        "Lymphocyte"
+    }
 }
 
 pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
@@ -251,7 +300,7 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
     let cells: Vec<&LabelledCell> = (0..n).map(|i| &test[i * test.len() / n]).collect();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut pairs: Vec<(&'static str, RgbImage, RgbImage)> = Vec::new();
-    let mut flips: Vec<serde_json::Value> = Vec::new();
+    let mut flips: Vec<(String, &str, [Option<Flip>; 2], [Option<Flip>; 2])> = Vec::new();
     for cell in &cells {
         let a = analyse(&analyzer, &load(&args.data, cell)?)?;
         let mut edits: Vec<(&'static str, usize, usize, Edit)> = Vec::new();
@@ -351,11 +400,12 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         }
         let t = CELL_TYPES[argmax(&a.prediction.cell_type)];
         if t == "Lymphocyte" || t == "Monocyte" {
-            flips.push(serde_json::json!({
-                "cell": cell.img_name, "type": t,
-                "size_flips_at": flip(&analyzer, &a, false)?,
-                "nucleus_flips_at": flip(&analyzer, &a, true)?,
-            }));
+            flips.push((
+                cell.img_name.clone(),
+                t,
+                walk_flips(&analyzer, &a, false)?,
+                walk_flips(&analyzer, &a, true)?,
+            ));
         }
     }
     let kinds = [
@@ -406,7 +456,7 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for s in &summaries {
         println!(
-            "| {} | {} | {:.1}% | {} | {} | {:.1} | {:.1}% | {:.1}% | {}, {:.1}%, {:.1}, {:.1}% |",
+            "| {} | {} | {:.1}% | {} | {} | {:.1} | {:.1}% | {:.1}% | {} |",
             s.kind,
             s.edits,
             s.moved_percent,
@@ -416,19 +466,68 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
             s.off_target_points,
             s.familiar_percent,
             s.type_changed_percent,
-            s.supported_edits,
-            s.supported_moved_percent,
-            s.supported_off_target_points,
-            s.supported_familiar_percent
+            if s.supported_edits == 0 {
+                "0".to_string()
+            } else {
+                format!(
+                    "{}, {:.1}%, {:.1}, {:.1}%",
+                    s.supported_edits,
+                    s.supported_moved_percent,
+                    s.supported_off_target_points,
+                    s.supported_familiar_percent
+                )
+            }
         );
     }
-    let flipped = |key: &str| flips.iter().filter(|f| !f[key].is_null()).count();
-    eprintln!(
-        "lymphocytes and monocytes: {} cells; the type flips within ×0.6–1.5 of the cell's size for {}, of the nucleus for {}",
-        flips.len(),
-        flipped("size_flips_at"),
-        flipped("nucleus_flips_at")
-    );
+    // Per candidate range: cells whose type flips (still familiar) on the size slider, on the
+    // nucleus slider, on either.
+    let flipped = |range: (f32, f32)| {
+        let size = flips
+            .iter()
+            .filter(|f| flips_within(&f.2, range, None))
+            .count();
+        let nucleus = flips
+            .iter()
+            .filter(|f| flips_within(&f.3, range, None))
+            .count();
+        let either = flips
+            .iter()
+            .filter(|f| flips_within(&f.2, range, None) || flips_within(&f.3, range, None))
+            .count();
+        // Flips across the boundary the sliders are for: a lymphocyte becoming a monocyte or
+        // the other way (a lymphocyte whose shrunk nucleus reads as a neutrophil's is a flip,
+        // but not that boundary).
+        let pair = flips
+            .iter()
+            .filter(|f| {
+                let other = Some(across(f.1));
+                flips_within(&f.2, range, other) || flips_within(&f.3, range, other)
+            })
+            .count();
+        (size, nucleus, either, pair)
+    };
+    let ranges: Vec<serde_json::Value> = CANDIDATE_RANGES
+        .iter()
+        .map(|&r| {
+            let (size, nucleus, either, pair) = flipped(r);
+            eprintln!(
+                "lymphocytes and monocytes: {} cells; within ×{}–{} the type flips (the edited cell still familiar) on the size slider for {size}, the nucleus slider for {nucleus}, either for {either}; from lymphocyte to monocyte or back for {pair}",
+                flips.len(), r.0, r.1
+            );
+            serde_json::json!({"range": [r.0, r.1], "size_flipped": size, "nucleus_flipped": nucleus, "either_flipped": either, "lymphocyte_monocyte_flipped": pair})
+        })
+        .collect();
+    let (size_flipped, nucleus_flipped, either_flipped, pair_flipped) = flipped(SLIDER_RANGE);
+    let per_cell: Vec<serde_json::Value> = flips
+        .iter()
+        .map(|(cell, t, size, nucleus)| {
+            serde_json::json!({
+                "cell": cell, "type": t,
+                "size_grown_flips_at": size[0], "size_shrunk_flips_at": size[1],
+                "nucleus_grown_flips_at": nucleus[0], "nucleus_shrunk_flips_at": nucleus[1],
+            })
+        })
+        .collect();
     let card = TargetStains {
         cytoplasm_colour: cytoplasm_stains.clone(),
         granule_colour: granule_stains.clone(),
@@ -467,9 +566,17 @@ pub fn run(args: CounterfactualImagesArgs) -> Result<()> {
         "summary": summaries,
         "boundary": {
             "cells": flips.len(),
-            "size_flipped": flipped("size_flips_at"),
-            "nucleus_flipped": flipped("nucleus_flips_at"),
-            "per_cell": flips,
+            "slider_range": [SLIDER_RANGE.0, SLIDER_RANGE.1],
+            "walked": [WALK.0, WALK.1],
+            "step": SLIDER_STEP,
+            "size_flipped": size_flipped,
+            "nucleus_flipped": nucleus_flipped,
+            "either_flipped": either_flipped,
+            "lymphocyte_monocyte_flipped": pair_flipped,
+            "counted": "a flip counts when the edited cell is still familiar to the familiarity check there",
+            "range_rule": "the page's range: the narrowest candidate (in the order listed) in which the type flips on either slider for at least half of val's lymphocytes and monocytes; the widest when none does",
+            "candidates": ranges,
+            "per_cell": per_cell,
         },
         "edits": args.edits.display().to_string(),
     });
