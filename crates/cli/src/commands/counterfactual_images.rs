@@ -640,4 +640,36 @@ mod tests {
             assert_eq!(ATTRIBUTES[k].name, name);
         }
     }
+
+    /// A flip counts inside a slider range only when the edited cell is still familiar there,
+    /// and, for the boundary, only when it lands on the other side of it.
+    #[test]
+    fn flips_count_inside_the_range_familiar_and_to_the_type_asked() {
+        let at = |factor, familiar, to| {
+            Some(Flip {
+                factor,
+                familiar,
+                to,
+            })
+        };
+        let grown = [at(1.75, true, "Monocyte"), None];
+        assert!(!flips_within(&grown, (0.6, 1.5), None));
+        assert!(flips_within(&grown, (0.55, 1.75), None));
+        assert!(flips_within(&grown, (0.5, 2.0), Some(across("Lymphocyte"))));
+        let shrunk = [None, at(0.55, true, "Neutrophil")];
+        assert!(flips_within(&shrunk, (0.5, 2.0), None));
+        assert!(!flips_within(&shrunk, (0.6, 1.5), None));
+        assert!(!flips_within(
+            &shrunk,
+            (0.5, 2.0),
+            Some(across("Lymphocyte"))
+        ));
+        let strange = [at(1.2, false, "Monocyte"), None];
+        assert!(!flips_within(&strange, (0.5, 2.0), None));
+        // The walk covers every candidate, and the page's range is one of them.
+        for r in CANDIDATE_RANGES {
+            assert!(r.0 >= WALK.0 && r.1 <= WALK.1);
+        }
+        assert!(CANDIDATE_RANGES.contains(&SLIDER_RANGE));
+    }
 }
