@@ -84,6 +84,13 @@ fn cold_start_to_first_prediction() -> Result<()> {
             let warm_timings = s.text("timings")?;
             let warm_round_trip_ms = in_page("data-round-trip-ms")?;
             let device = s.text("device")?;
+            // What the page compared before choosing its device (absent when it did not).
+            let compared = (
+                s.attr("device", "data-webgpu-ms")?,
+                s.attr("device", "data-cpu-ms")?,
+                s.attr("device", "title")?,
+            );
+            eprintln!("  device compared (WebGPU ms, CPU ms, why): {compared:?}");
             eprintln!("{device} run {run}: first prediction {first_prediction_ms:.0} ms after opening (on {first_device}; settled on {device} at {settled_ms:.0} ms); warm cell {warm_cell_ms:.0} ms\n  cold: {timings}\n  warm: {warm_timings}");
             eprintln!("  model ready {ready_ms:.0} ms after opening; in the page: ready {page_ready_ms:.0} ms, round trip {cold_round_trip_ms:.0} ms cold, {warm_round_trip_ms:.0} ms warm");
             let later_visits = if webgpu {
