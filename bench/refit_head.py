@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, 'train')
 import finetune_encoder as fe
+from frozen_heads import head_epoch
 
 torch.set_num_threads(2)
 run = sys.argv[1]
@@ -51,18 +52,11 @@ else:
     torch.save((tr, va), cache)
 print(f"features in {time.time() - t0:.0f} s", flush=True)
 
-weights = []
-for a, k in enumerate(fe.GROUPS):
-    freq = torch.bincount(tr_labels[:, a], minlength=k).float().clamp(min=1)
-    w = freq.pow(-0.5)
-    weights.append(w * k / w.sum())
+weights = fe.value_weights(tr_labels)
 
 
 def scores(logits, labels):
-    f1s = [fe.macro_f1(logits[:, fe.OFFSETS[a]:fe.OFFSETS[a + 1]].argmax(1), labels[:, a], len(v))
-           for a, (_, v) in enumerate(fe.ATTRIBUTES)]
-    t = (logits[:, fe.OFFSETS[11]:].argmax(1) == labels[:, -1]).float().mean().item() * 100
-    return f1s, t
+    return fe.attribute_scores(logits, labels)
 
 
 def line(name, f1s, t):
@@ -80,16 +74,7 @@ torch.manual_seed(0)
 head = torch.nn.Linear(x.shape[1], ATTRIBUTE_ROWS)
 opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.05)
 for epoch in range(EPOCHS):
-    order = torch.randperm(len(x))
-    for i in range(0, len(x), 256):
-        idx = order[i:i + 256]
-        logits = head(F.dropout(x[idx], 0.3, True))
-        loss = sum(F.cross_entropy(logits[:, fe.OFFSETS[a]:fe.OFFSETS[a + 1]], tr_labels[idx, a],
-                                   weight=weights[a], label_smoothing=0.1)
-                   for a in range(11))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    head_epoch(head, opt, x, tr_labels, weights, 11)
 # Back to the network's own feature scale: W x' + b with x' = (x - mu) / sd.
 with torch.no_grad():
     w = head.weight / sd

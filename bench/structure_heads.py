@@ -17,6 +17,7 @@ from PIL import Image
 
 sys.path.insert(0, 'train')
 import finetune_encoder as fe
+from frozen_heads import head_epoch
 
 torch.set_num_threads(2)
 torch.manual_seed(0)
@@ -68,17 +69,11 @@ tr = pooled(feature_maps(torch.load('target/encoder-cache/train_280.pt')), regio
 va = pooled(feature_maps(torch.load('target/encoder-cache/val_280.pt')), regions(va_paths, 7))
 print(f"features in {time.time() - t0:.0f} s: {tuple(tr.shape)}", flush=True)
 
-weights = []
-for a, k in enumerate(fe.GROUPS):
-    freq = torch.bincount(tr_labels[:, a], minlength=k).float().clamp(min=1)
-    w = freq.pow(-0.5)
-    weights.append(w * k / w.sum())
+weights = fe.value_weights(tr_labels)
 
 
 def score(logits, labels):
-    f1s = [fe.macro_f1(logits[:, fe.OFFSETS[a]:fe.OFFSETS[a + 1]].argmax(1), labels[:, a], len(v))
-           for a, (_, v) in enumerate(fe.ATTRIBUTES)]
-    t = (logits[:, fe.OFFSETS[11]:].argmax(1) == labels[:, -1]).float().mean().item() * 100
+    f1s, t = fe.attribute_scores(logits, labels)
     return sum(f1s) / len(f1s), f1s, t
 
 
@@ -91,16 +86,7 @@ def train_head(cols, name, epochs=40):
     opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.05)
     best = (0, None)
     for epoch in range(epochs):
-        order = torch.randperm(len(x))
-        for i in range(0, len(x), 256):
-            idx = order[i:i + 256]
-            logits = head(F.dropout(x[idx], 0.3, True))
-            loss = sum(F.cross_entropy(logits[:, fe.OFFSETS[a]:fe.OFFSETS[a + 1]], tr_labels[idx, a],
-                                       weight=weights[a], label_smoothing=0.1)
-                       for a in range(len(fe.GROUPS)))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        head_epoch(head, opt, x, tr_labels, weights, len(fe.GROUPS))
         with torch.no_grad():
             m, f1s, t = score(head(xv), va_labels)
         if m > best[0]:

@@ -321,6 +321,25 @@ def macro_f1(pred, true, k):
     return 100 * sum(f1s) / len(f1s)
 
 
+def value_weights(labels):
+    """Per attribute and the type: inverse square root of each value's frequency in `labels`
+    (rare values count more, as macro-F1 does), normalised to mean 1."""
+    weights = []
+    for a, k in enumerate(GROUPS):
+        freq = torch.bincount(labels[:, a], minlength=k).float().clamp(min=1)
+        w = freq.pow(-0.5)
+        weights.append(w * k / w.sum())
+    return weights
+
+
+def attribute_scores(logits, labels):
+    """Each attribute's macro-F1 and the type accuracy (%) of `logits` against `labels`."""
+    f1s = [macro_f1(logits[:, OFFSETS[a]:OFFSETS[a + 1]].argmax(1), labels[:, a], len(v))
+           for a, (_, v) in enumerate(ATTRIBUTES)]
+    t = (logits[:, OFFSETS[11]:].argmax(1) == labels[:, -1]).float().mean().item() * 100
+    return f1s, t
+
+
 @torch.no_grad()
 def evaluate(net, images, labels, size, batch=128):
     net.eval()
@@ -413,12 +432,7 @@ def main():
 
     # Value weights: inverse square root of frequency on PBC train (rare values count more,
     # as macro-F1 does), normalised to mean 1 per attribute.
-    weights = []
-    for a, k in enumerate(GROUPS):
-        col = tr_labels[:, a]
-        freq = torch.bincount(col, minlength=k).float().clamp(min=1)
-        w = freq.pow(-0.5)
-        weights.append(w * k / w.sum())
+    weights = value_weights(tr_labels)
 
     net = AttributeNet()
     digest = load_imagenet(net, args.weights)
