@@ -218,11 +218,12 @@ fn strength(edit: &Edit) -> f32 {
     }
 }
 
-/// The widest slider range the report walks, in length: the candidates for the page's range
-/// (`SLIDER_RANGE`) are judged inside it.
-const WALK: (f32, f32) = (0.5, 2.0);
-/// Candidate slider ranges (low, high), judged on val by the rule in the report.
+/// Candidate slider ranges (low, high), narrowest first, judged on val by the rule in the
+/// report.
 const CANDIDATE_RANGES: [(f32, f32); 3] = [(0.6, 1.5), (0.55, 1.75), (0.5, 2.0)];
+/// The range the report walks, in length: the widest candidate, so every candidate for the
+/// page's range (`SLIDER_RANGE`) is judged inside it.
+const WALK: (f32, f32) = CANDIDATE_RANGES[CANDIDATE_RANGES.len() - 1];
 
 /// Where the type flips as one slider walks away from 1 in the page's steps, each way: the
 /// first factor at which the network's type is no longer what it was, and whether the edited
