@@ -143,6 +143,18 @@ impl DoubtModel {
 
     /// Fit by gradient descent on the log loss (L2 penalty `l2`), each row weighted.
     pub fn fit(rows: &[[f32; 5]], wrong: &[bool], weight: &[f32], l2: f32) -> Self {
+        Self::fit_using(rows, wrong, weight, l2, [true; 5])
+    }
+
+    /// [`DoubtModel::fit`] on the inputs `used` marks only: the others keep a weight of
+    /// exactly 0, so the model ignores them wherever it runs (the card's format stays).
+    pub fn fit_using(
+        rows: &[[f32; 5]],
+        wrong: &[bool],
+        weight: &[f32],
+        l2: f32,
+        used: [bool; 5],
+    ) -> Self {
         let d = DOUBT_INPUTS.len();
         let total: f32 = weight.iter().sum::<f32>().max(1e-6);
         let mut mean = vec![0f32; d];
@@ -160,7 +172,17 @@ impl DoubtModel {
         let scale: Vec<f32> = scale.iter().map(|v| v.sqrt().max(1e-3)).collect();
         let z: Vec<Vec<f32>> = rows
             .iter()
-            .map(|r| (0..d).map(|k| (r[k] - mean[k]) / scale[k]).collect())
+            .map(|r| {
+                (0..d)
+                    .map(|k| {
+                        if used[k] {
+                            (r[k] - mean[k]) / scale[k]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            })
             .collect();
         let (mut weights, mut bias) = (vec![0f32; d], 0f32);
         for _ in 0..3000 {
@@ -685,6 +707,16 @@ mod tests {
         }
         let model = DoubtModel::fit(&rows, &wrong, &vec![1.0; rows.len()], 0.01);
         assert!(model.weights[0] > 0.0, "{model:?}");
+        // Fitted on some inputs only, the others weigh nothing at all.
+        let certainty = DoubtModel::fit_using(
+            &rows,
+            &wrong,
+            &vec![1.0; rows.len()],
+            0.01,
+            [true, true, false, false, false],
+        );
+        assert!(certainty.weights[0] > 0.0, "{certainty:?}");
+        assert_eq!(&certainty.weights[2..], &[0.0; 3]);
         let scores: Vec<f32> = rows.iter().map(|r| model.score(r)).collect();
         assert!(auroc(&scores, &wrong) > 0.7);
         assert_eq!(auroc(&[0.9, 0.1], &[true, false]), 1.0);

@@ -38,6 +38,10 @@ pub struct AnalyseArgs {
     /// A profile for other network versions is refused.
     #[arg(long)]
     pub profile: Option<PathBuf>,
+    /// Also print each cell's pooled encoder features (what the familiarity check, the doubt
+    /// model and a profile read), for studies such as `bench/doubt_features.py`.
+    #[arg(long)]
+    pub features: bool,
     #[command(flatten)]
     pub failures: FailureArgs,
 }
@@ -172,6 +176,9 @@ pub fn run(args: AnalyseArgs) -> Result<()> {
                     .map(|d| d.note)
                     .collect();
                 obj.insert("measurement_notes".into(), json!(notes));
+                if args.features {
+                    obj.insert("features".into(), json!(cell.features));
+                }
                 let ms = now() - started;
                 obj.insert(
                     "timings_ms".into(),

@@ -548,10 +548,30 @@ struct Doubt {
     record: serde_json::Value,
 }
 
+/// The sets of doubt inputs `wbc calibrate` chooses among (marks over [`DOUBT_INPUTS`]): the
+/// answer's certainty alone, with the feature distance, with the front end's corrections, all.
+const DOUBT_INPUT_SETS: [(&str, [bool; 5]); 4] = [
+    ("certainty", [true, true, false, false, false]),
+    (
+        "certainty + feature distance",
+        [true, true, true, false, false],
+    ),
+    (
+        "certainty + look and scale",
+        [true, true, false, true, true],
+    ),
+    ("all five", [true; 5]),
+];
+
 /// Fit the doubt model on clean val (source 0), shifted val (1) and Chula's held-back series
 /// (2), each source weighing the same in all, and choose its threshold by a rule fixed before
 /// any external cell was scored: the lowest score that flags at most 4% of clean val and at
-/// most 20% of the right answers on Chula's held-back series.
+/// most 20% of the right answers on Chula's held-back series. Its inputs are chosen first, on
+/// a microscope the fit has not seen: each set of [`DOUBT_INPUT_SETS`] fitted on val and its
+/// shifted copies alone, the set whose scores rank Chula's held-back wrong answers above its
+/// right ones best (AUROC) is refitted on all three. (Every input helps on PBC, where the few
+/// wrong answers are also the least typical cells; on another microscope every cell is far
+/// from PBC, and a distance that says so may drown the certainty that tells wrong from right.)
 fn fit_doubt(cells: &[(usize, DoubtRaw, usize)], t_type: f32) -> Doubt {
     let rows: Vec<[f32; 5]> = cells.iter().map(|(_, r, _)| r.inputs(t_type)).collect();
     let wrong: Vec<bool> = cells
@@ -563,7 +583,32 @@ fn fit_doubt(cells: &[(usize, DoubtRaw, usize)], t_type: f32) -> Doubt {
         .iter()
         .map(|(s, _, _)| 1.0 / per_source(*s) as f32)
         .collect();
-    let mut model = DoubtModel::fit(&rows, &wrong, &weight, 0.01);
+    // Val and its shifts only (Chula's weight 0), then scored on Chula.
+    let pbc_weight: Vec<f32> = cells
+        .iter()
+        .zip(&weight)
+        .map(|((s, _, _), w)| if *s == 2 { 0.0 } else { *w })
+        .collect();
+    let chula: Vec<usize> = (0..cells.len()).filter(|&i| cells[i].0 == 2).collect();
+    let chula_wrong: Vec<bool> = chula.iter().map(|&i| wrong[i]).collect();
+    let mut choice = Vec::new();
+    let (mut best, mut best_auroc) = (DOUBT_INPUT_SETS.len() - 1, f64::NEG_INFINITY);
+    for (k, (name, used)) in DOUBT_INPUT_SETS.iter().enumerate() {
+        let m = DoubtModel::fit_using(&rows, &wrong, &pbc_weight, 0.01, *used);
+        let scores: Vec<f32> = chula.iter().map(|&i| m.score(&rows[i])).collect();
+        let a = auroc(&scores, &chula_wrong);
+        // Ties (or no Chula cells: NaN) keep the earlier, smaller set.
+        if a > best_auroc {
+            (best, best_auroc) = (k, a);
+        }
+        choice.push(json!({"inputs": name, "chula_held_back_auroc": a}));
+    }
+    if !best_auroc.is_finite() {
+        best = DOUBT_INPUT_SETS.len() - 1;
+    }
+    let (chosen, used) = DOUBT_INPUT_SETS[best];
+    eprintln!("  doubt inputs: {chosen} (Chula held back, fitted on val: {choice:?})");
+    let mut model = DoubtModel::fit_using(&rows, &wrong, &weight, 0.01, used);
     let scores: Vec<f32> = rows.iter().map(|r| model.score(r)).collect();
     let pick = |keep: &dyn Fn(usize) -> bool| -> Vec<f32> {
         (0..cells.len())
@@ -607,7 +652,9 @@ fn fit_doubt(cells: &[(usize, DoubtRaw, usize)], t_type: f32) -> Doubt {
     Doubt {
         record: json!({
             "inputs": DOUBT_INPUTS,
-            "rule": "logistic regression (L2 0.01) on clean val, its shifted copies and Chula's held-back series, each source weighing the same; threshold: the lowest score flagging at most 4% of clean val and at most 20% of the right answers on Chula's held-back series",
+            "inputs_used": DOUBT_INPUTS.iter().zip(used).filter(|(_, u)| *u).map(|(n, _)| *n).collect::<Vec<_>>(),
+            "inputs_choice": choice,
+            "rule": "inputs: of the sets in inputs_choice, each fitted on clean val and its shifted copies alone, the one with the highest AUROC (wrong vs right) on Chula's held-back series; then logistic regression (L2 0.01) on those inputs over clean val, its shifted copies and Chula's held-back series, each source weighing the same; threshold: the lowest score flagging at most 4% of clean val and at most 20% of the right answers on Chula's held-back series",
             "fit_sets": per,
         }),
         model,
