@@ -15,12 +15,20 @@ fn index_of(name: &str) -> usize {
     wbc_core::schema::attribute(name).map_or(0, |(k, _)| k)
 }
 
-fn describe(edit: &Edit) -> String {
+/// The edit in words; a restain names the value it aims at where the stains tell which.
+fn describe(edit: &Edit, stains: Option<&TargetStains>) -> String {
     match edit {
+        Edit::Cytoplasm { .. } => match stains.and_then(|s| aimed_at(edit, s)) {
+            Some((k, v)) => format!(
+                "the cytoplasm restained toward {} \"{}\"",
+                in_sentence(ATTRIBUTES[k].title),
+                ATTRIBUTES[k].values[v]
+            ),
+            None => "the cytoplasm restained".into(),
+        },
         Edit::Size { factor } => format!("the cell scaled ×{factor:.2}"),
         Edit::Nucleus { factor } => format!("the nucleus scaled ×{factor:.2} (N:C)"),
         Edit::Ring { factor } => format!("the cytoplasm's ring scaled ×{factor:.2} (N:C)"),
-        Edit::Cytoplasm { .. } => "the cytoplasm restained".into(),
         Edit::Vacuoles { add: true } => "vacuoles added".into(),
         Edit::Vacuoles { add: false } => "the vacuoles filled".into(),
     }
@@ -146,11 +154,14 @@ fn support_note(edit: &Edit, cell_type: usize, stains: &TargetStains) -> Option<
     Some(view! { <p class="hint" data-testid="edit-support" data-rare=rare.to_string()>{text}</p> })
 }
 
-/// What moved between the cell and its edited twin.
+/// What moved between the cell and its edited twin: the types, every attribute that moved,
+/// and always the attribute the edit aims at (`aimed`), so the user sees whether the
+/// network followed the edit even when it did not.
 fn what_moved(
     cell: &CellView,
     edited: &EditedView,
     cbm: Option<&wbc_core::cbm::Cbm>,
+    aimed: Option<usize>,
 ) -> impl IntoView {
     let before = &cell.prediction;
     let after = &edited.prediction;
@@ -177,7 +188,7 @@ fn what_moved(
     for (k, a) in ATTRIBUTES.iter().enumerate() {
         let (v0, v1) = (argmax(&before.attributes[k]), argmax(&after.attributes[k]));
         let moved = 100.0 * (after.attributes[k][v0] - before.attributes[k][v0]);
-        if v0 != v1 || moved.abs() >= 10.0 {
+        if v0 != v1 || moved.abs() >= 10.0 || aimed == Some(k) {
             rows.push((
                 a.title.to_string(),
                 format!("{} {:.0}%", a.values[v0], 100.0 * before.attributes[k][v0]),
@@ -260,21 +271,23 @@ pub fn ShowMeSection(cell: CellView) -> impl IntoView {
                 </span>
             </div>
             {move || show_me.pending.get().filter(|p| p.0 == id).map(|(_, e)| view! {
-                <p class="hint" data-testid="show-me-pending">{format!("Making {}…", describe(&e))}</p>
+                <p class="hint" data-testid="show-me-pending">{format!("Making {}…", describe(&e, extras.stains.get().as_ref()))}</p>
             })}
             {move || show_me.shown.get().filter(|s| s.cell == id).map(|edited| {
-                let cbm = extras.cbm.get();
-                let support = extras.stains.get().and_then(|stains| {
-                    support_note(&edited.edit, argmax(&cell.prediction.cell_type), &stains)
+                let (cbm, stains) = (extras.cbm.get(), extras.stains.get());
+                let support = stains.as_ref().and_then(|stains| {
+                    support_note(&edited.edit, argmax(&cell.prediction.cell_type), stains)
                 });
+                let aimed = stains.as_ref().and_then(|s| aimed_at(&edited.edit, s)).map(|(k, _)| k);
+                let caption = format!("{} ({:.0} ms)", describe(&edited.edit, stains.as_ref()), edited.ms);
                 view! {
                     <div class="edited" data-testid="edited" data-kind=kind(&edited.edit)
                         data-ms=format!("{:.0}", edited.ms)>
                         <figure><img src=original.clone() alt="the cell as it is"/><figcaption>"as it is"</figcaption></figure>
                         <figure><img src=edited.image_url.clone() data-testid="edited-image" alt="the edited cell"/>
-                            <figcaption>{format!("{} ({:.0} ms)", describe(&edited.edit), edited.ms)}</figcaption></figure>
+                            <figcaption data-testid="edited-caption">{caption}</figcaption></figure>
                         {support}
-                        {what_moved(&cell, &edited, cbm.as_ref())}
+                        {what_moved(&cell, &edited, cbm.as_ref(), aimed)}
                         <button data-testid="show-me-clear" on:click=move |_| show_me.clear()>"back to the cell as it is"</button>
                     </div>
                 }

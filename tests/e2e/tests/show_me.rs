@@ -58,6 +58,15 @@ fn show_me(s: &Session, device: &str, timeout: Duration) -> Result<()> {
     )?;
     let (before, after) = row(s, "cell type (image network)")?;
     eprintln!("{device}: granules restained purple: type {before} → {after}");
+    // The attribute the edit aims at is always in the table, moved or not, and the caption
+    // names the value asked.
+    let (g0, g1) = row(s, "Granule colour")?;
+    eprintln!("{device}: granule colour {g0} → {g1}");
+    let caption = s.text("edited-caption")?;
+    ensure!(
+        caption.contains("granule colour \"purple\""),
+        "the caption: {caption}"
+    );
     let _ = s.screenshot(&format!("show-me-granules-{device}"));
     edited(
         s,
