@@ -15,10 +15,11 @@ fn index_of(name: &str) -> usize {
     wbc_core::schema::attribute(name).map_or(0, |(k, _)| k)
 }
 
-/// The edit in words; a restain names the value it aims at where the stains tell which.
-fn describe(edit: &Edit, stains: Option<&TargetStains>) -> String {
+/// The edit in words; a restain names the value it aims at (`aimed`, from [`aimed_at`]) where
+/// the stains told which.
+fn describe(edit: &Edit, aimed: Option<(usize, usize)>) -> String {
     match edit {
-        Edit::Cytoplasm { .. } => match stains.and_then(|s| aimed_at(edit, s)) {
+        Edit::Cytoplasm { .. } => match aimed {
             Some((k, v)) => format!(
                 "the cytoplasm restained toward {} \"{}\"",
                 in_sentence(ATTRIBUTES[k].title),
@@ -139,8 +140,11 @@ fn in_sentence(title: &str) -> String {
 /// How often WBCAtt's training cells of the cell's type carry the value the edit asks for;
 /// where hardly ever, the network has had nothing to learn that combination from, and the
 /// page says so rather than let an unmoved answer look like a verdict on the cell.
-fn support_note(edit: &Edit, cell_type: usize, stains: &TargetStains) -> Option<impl IntoView> {
-    let (k, v) = aimed_at(edit, stains)?;
+fn support_note(
+    (k, v): (usize, usize),
+    cell_type: usize,
+    stains: &TargetStains,
+) -> Option<impl IntoView> {
     let seen = stains.with_type(cell_type, k, v)?;
     let rare = seen.rare();
     let (attribute, value) = (in_sentence(ATTRIBUTES[k].title), ATTRIBUTES[k].values[v]);
@@ -271,15 +275,15 @@ pub fn ShowMeSection(cell: CellView) -> impl IntoView {
                 </span>
             </div>
             {move || show_me.pending.get().filter(|p| p.0 == id).map(|(_, e)| view! {
-                <p class="hint" data-testid="show-me-pending">{format!("Making {}…", describe(&e, extras.stains.get().as_ref()))}</p>
+                <p class="hint" data-testid="show-me-pending">{format!("Making {}…", describe(&e, extras.stains.get().and_then(|s| aimed_at(&e, &s))))}</p>
             })}
             {move || show_me.shown.get().filter(|s| s.cell == id).map(|edited| {
                 let (cbm, stains) = (extras.cbm.get(), extras.stains.get());
-                let support = stains.as_ref().and_then(|stains| {
-                    support_note(&edited.edit, argmax(&cell.prediction.cell_type), stains)
+                let aimed = stains.as_ref().and_then(|s| aimed_at(&edited.edit, s));
+                let support = aimed.zip(stains.as_ref()).and_then(|(aimed, stains)| {
+                    support_note(aimed, argmax(&cell.prediction.cell_type), stains)
                 });
-                let aimed = stains.as_ref().and_then(|s| aimed_at(&edited.edit, s)).map(|(k, _)| k);
-                let caption = format!("{} ({:.0} ms)", describe(&edited.edit, stains.as_ref()), edited.ms);
+                let caption = format!("{} ({:.0} ms)", describe(&edited.edit, aimed), edited.ms);
                 view! {
                     <div class="edited" data-testid="edited" data-kind=kind(&edited.edit)
                         data-ms=format!("{:.0}", edited.ms)>
@@ -287,7 +291,7 @@ pub fn ShowMeSection(cell: CellView) -> impl IntoView {
                         <figure><img src=edited.image_url.clone() data-testid="edited-image" alt="the edited cell"/>
                             <figcaption data-testid="edited-caption">{caption}</figcaption></figure>
                         {support}
-                        {what_moved(&cell, &edited, cbm.as_ref(), aimed)}
+                        {what_moved(&cell, &edited, cbm.as_ref(), aimed.map(|(k, _)| k))}
                         <button data-testid="show-me-clear" on:click=move |_| show_me.clear()>"back to the cell as it is"</button>
                     </div>
                 }
